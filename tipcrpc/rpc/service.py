@@ -1,0 +1,218 @@
+"""Service definitions: a named set of methods (layer L1, pure).
+
+::
+
+    calc = Service("demo.calc")          # type = service_type("demo.calc"), or type=18888
+
+    @calc.method
+    async def add(a: int, b: int) -> int: ...
+
+    @calc.method(idempotent=True, importance="high")
+    def ping() -> str: ...
+
+    @calc.method
+    async def count(n: int) -> AsyncIterator[int]:   # async generator: a streaming method
+        for i in range(n):
+            yield i
+
+The decorator registers the function and returns it unchanged, so it stays callable
+locally. Method metadata (kind, signature, idempotence, importance) is computed once here;
+the server validates every call's arguments against the signature
+(:meth:`MethodInfo.bind`, raising :class:`~tipcrpc.errors.InvalidArguments`).
+
+Sync functions are run inline on the event loop by the server (they must not block);
+coroutine functions and generators run as tasks.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, TypeVar, overload
+
+from ..addr import RESERVED_TYPES, U32_MAX, Importance, service_type
+from ..errors import AddressError, InvalidArguments
+
+__all__ = ["MethodKind", "MethodInfo", "Service", "importance_of", "lookup_service"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class MethodKind(enum.Enum):
+    """How the server runs a method."""
+
+    SYNC = "sync"  #: plain function: run inline
+    ASYNC = "async"  #: coroutine function: run as a task
+    ASYNC_STREAM = "async_stream"  #: async generator function: items streamed
+    SYNC_STREAM = "sync_stream"  #: generator function: items streamed
+
+    @property
+    def streaming(self) -> bool:
+        return self in (MethodKind.ASYNC_STREAM, MethodKind.SYNC_STREAM)
+
+
+def importance_of(value: Importance | str | int) -> Importance:
+    """Parse ``"low"|"medium"|"high"|"critical"`` (any case), an int 0..3, or an Importance."""
+    if isinstance(value, Importance):
+        return value
+    if isinstance(value, str):
+        try:
+            return Importance[value.upper()]
+        except KeyError:
+            pass
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return Importance(value)
+        except ValueError:
+            pass
+    raise ValueError(f"importance must be one of low, medium, high, critical (or an Importance), got {value!r}")
+
+
+def _kind_of(func: Callable[..., Any]) -> MethodKind:
+    if inspect.isasyncgenfunction(func):
+        return MethodKind.ASYNC_STREAM
+    if inspect.isgeneratorfunction(func):
+        return MethodKind.SYNC_STREAM
+    if inspect.iscoroutinefunction(func):
+        return MethodKind.ASYNC
+    return MethodKind.SYNC
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MethodInfo:
+    """Everything the runtime needs to know about one method, computed once."""
+
+    name: str
+    func: Callable[..., Any]
+    kind: MethodKind
+    idempotent: bool
+    importance: Importance
+    signature: inspect.Signature
+    doc: str | None
+    # Fast path: a plain positional signature of exactly this many parameters, no defaults.
+    _simple_arity: int | None = field(repr=False)
+
+    @property
+    def streaming(self) -> bool:
+        return self.kind.streaming
+
+    def bind(self, args: list[Any] | tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        """Check that ``args``/``kwargs`` fit the signature; :class:`InvalidArguments` if not."""
+        if not kwargs and self._simple_arity is not None and len(args) == self._simple_arity:
+            return
+        try:
+            self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidArguments(
+                f"{self.name}{self.signature}: {exc}",
+                details={"method": self.name, "signature": str(self.signature), "error": str(exc)},
+            ) from None
+
+
+def _simple_arity(sig: inspect.Signature) -> int | None:
+    n = 0
+    for p in sig.parameters.values():
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) or p.default is not p.empty:
+            return None
+        n += 1
+    return n
+
+
+# Every Service defined in this process, by type, so a client given only a name or type can
+# still learn a method's idempotence (last definition wins; entries vanish with the Service).
+_REGISTRY: weakref.WeakValueDictionary[int, Service] = weakref.WeakValueDictionary()
+
+
+def lookup_service(type: int) -> Service | None:
+    """The :class:`Service` with this type defined in this process, if any."""
+    return _REGISTRY.get(type)
+
+
+class Service:
+    """A named group of methods served under TIPC type ``type``."""
+
+    def __init__(self, name: str, *, type: int | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise AddressError(f"a service name must be a non-empty string, got {name!r}")
+        if type is None:
+            type = service_type(name)
+        elif isinstance(type, bool) or not isinstance(type, int) or not RESERVED_TYPES <= type <= U32_MAX:
+            raise AddressError(
+                f"service type must be an integer in {RESERVED_TYPES}..{U32_MAX} "
+                f"(types below {RESERVED_TYPES} are reserved by TIPC), got {type!r}"
+            )
+        self.name = name
+        self.type = type
+        self._methods: dict[str, MethodInfo] = {}
+        _REGISTRY[type] = self
+
+    @property
+    def methods(self) -> Mapping[str, MethodInfo]:
+        """The registered methods by name (read-only view)."""
+        return dict(self._methods)
+
+    def get(self, name: str) -> MethodInfo | None:
+        """Method metadata, or ``None``."""
+        return self._methods.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._methods
+
+    def __repr__(self) -> str:
+        return f"Service({self.name!r}, type={self.type}, methods={sorted(self._methods)})"
+
+    @overload
+    def method(self, func: F, /) -> F: ...
+
+    @overload
+    def method(
+        self,
+        *,
+        idempotent: bool = False,
+        importance: Importance | str | int = Importance.LOW,
+        name: str | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def method(
+        self,
+        func: F | None = None,
+        /,
+        *,
+        idempotent: bool = False,
+        importance: Importance | str | int = Importance.LOW,
+        name: str | None = None,
+    ) -> F | Callable[[F], F]:
+        """Register a method; use bare (``@svc.method``) or with options.
+
+        ``idempotent=True`` lets clients retry the call on another instance when the one
+        holding it is lost; ``importance`` is the TIPC message importance of its messages
+        (a larger kernel receive budget); ``name`` overrides the function's name.
+        """
+        imp = importance_of(importance)
+
+        def register(f: F) -> F:
+            if not callable(f):
+                raise TypeError(f"@method needs a function, got {f!r}")
+            mname = name if name is not None else getattr(f, "__name__", None)
+            if not isinstance(mname, str) or not mname:
+                raise ValueError(f"cannot derive a method name from {f!r}; pass name=")
+            if mname in self._methods:
+                raise ValueError(f"service {self.name!r} already has a method {mname!r}")
+            sig = inspect.signature(f)
+            self._methods[mname] = MethodInfo(
+                name=mname,
+                func=f,
+                kind=_kind_of(f),
+                idempotent=bool(idempotent),
+                importance=imp,
+                signature=sig,
+                doc=inspect.getdoc(f),
+                _simple_arity=_simple_arity(sig),
+            )
+            return f
+
+        if func is not None:
+            return register(func)
+        return register
