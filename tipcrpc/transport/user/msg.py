@@ -25,92 +25,39 @@ out-of-range values raise :class:`~tipcrpc.errors.LocalProtocolError`.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from ...errors import LocalProtocolError, RemoteProtocolError
+from . import msgconst as _const
+from .msgconst import *  # noqa: F403 (re-exported: msg is the public home of the constants)
+from .msgconst import (
+    BASIC_H_SIZE,
+    CRITICAL_IMPORTANCE,
+    DISTR_ITEM_SIZE,
+    INT_H_SIZE,
+    MAX_FORWARD_SIZE,
+    MAX_H_SIZE,
+    MAX_USER_MSG_SIZE,
+    MCAST_H_SIZE,
+    MIN_H_SIZE,
+    MSG_BUNDLER,
+    MSG_FRAGMENTER,
+    NAME_DISTRIBUTOR,
+    NAMED_H_SIZE,
+    PUBLICATION,
+    SHORT_H_SIZE,
+    SYSTEM_IMPORTANCE,
+    TIPC_CONN_MSG,
+    TIPC_DIRECT_MSG,
+    TIPC_ERR_OVERLOAD,
+    TIPC_MCAST_MSG,
+    TIPC_NAMED_MSG,
+    TIPC_VERSION,
+    WITHDRAWAL,
+)
 
-__all__ = [
-    "TIPC_VERSION",
-    # users
-    "LOW_IMPORTANCE",
-    "MEDIUM_IMPORTANCE",
-    "HIGH_IMPORTANCE",
-    "CRITICAL_IMPORTANCE",
-    "SYSTEM_IMPORTANCE",
-    "BCAST_PROTOCOL",
-    "MSG_BUNDLER",
-    "LINK_PROTOCOL",
-    "CONN_MANAGER",
-    "GROUP_PROTOCOL",
-    "TUNNEL_PROTOCOL",
-    "NAME_DISTRIBUTOR",
-    "MSG_FRAGMENTER",
-    "LINK_CONFIG",
-    "MSG_CRYPTO",
-    # data message types
-    "TIPC_CONN_MSG",
-    "TIPC_MCAST_MSG",
-    "TIPC_NAMED_MSG",
-    "TIPC_DIRECT_MSG",
-    "TIPC_GRP_MEMBER_EVT",
-    "TIPC_GRP_BCAST_MSG",
-    "TIPC_GRP_MCAST_MSG",
-    "TIPC_GRP_UCAST_MSG",
-    # internal message types
-    "CONN_PROBE",
-    "CONN_PROBE_REPLY",
-    "CONN_ACK",
-    "PUBLICATION",
-    "WITHDRAWAL",
-    "FIRST_FRAGMENT",
-    "FRAGMENT",
-    "LAST_FRAGMENT",
-    "STATE_MSG",
-    "RESET_MSG",
-    "ACTIVATE_MSG",
-    "SYNCH_MSG",
-    "FAILOVER_MSG",
-    "DSC_REQ_MSG",
-    "DSC_RESP_MSG",
-    "DSC_TRIAL_MSG",
-    "DSC_TRIAL_FAIL_MSG",
-    # sizes
-    "SHORT_H_SIZE",
-    "BASIC_H_SIZE",
-    "NAMED_H_SIZE",
-    "MCAST_H_SIZE",
-    "GROUP_H_SIZE",
-    "INT_H_SIZE",
-    "MIN_H_SIZE",
-    "MAX_H_SIZE",
-    "LINK_CONFIG_H_SIZE",
-    "NODE_ID_LEN",
-    "MAX_USER_MSG_SIZE",
-    "MAX_MSG_SIZE",
-    "MAX_FORWARD_SIZE",
-    "DISTR_ITEM_SIZE",
-    # error codes
-    "TIPC_OK",
-    "TIPC_ERR_NO_NAME",
-    "TIPC_ERR_NO_PORT",
-    "TIPC_ERR_NO_NODE",
-    "TIPC_ERR_OVERLOAD",
-    "TIPC_CONN_SHUTDOWN",
-    # capabilities
-    "TIPC_SYN_BIT",
-    "TIPC_BCAST_SYNCH",
-    "TIPC_BCAST_STATE_NACK",
-    "TIPC_BLOCK_FLOWCTL",
-    "TIPC_BCAST_RCAST",
-    "TIPC_NODE_ID128",
-    "TIPC_LINK_PROTO_SEQNO",
-    "TIPC_MCAST_RBCTL",
-    "TIPC_GAP_ACK_BLOCK",
-    "TIPC_TUNNEL_ENHANCED",
-    "TIPC_NAGLE",
-    "TIPC_NAMED_BCAST",
-    "TIPC_NODE_CAPABILITIES",
-    # API
+__all__ = [  # noqa: PLE0604 (constants come from msgconst)
+    *_const.__all__,
     "Header",
     "DataHeader",
     "data_header",
@@ -126,93 +73,6 @@ __all__ = [
     "is_data_user",
 ]
 
-TIPC_VERSION = 2
-
-# --- users (word 0 bits 28..25) -------------------------------------------------------------
-LOW_IMPORTANCE = 0
-MEDIUM_IMPORTANCE = 1
-HIGH_IMPORTANCE = 2
-CRITICAL_IMPORTANCE = 3
-SYSTEM_IMPORTANCE = 4  #: importance the kernel assigns to internal messages (not a user)
-BCAST_PROTOCOL = 5
-MSG_BUNDLER = 6
-LINK_PROTOCOL = 7
-CONN_MANAGER = 8
-GROUP_PROTOCOL = 9
-TUNNEL_PROTOCOL = 10
-NAME_DISTRIBUTOR = 11
-MSG_FRAGMENTER = 12
-LINK_CONFIG = 13
-MSG_CRYPTO = 14
-
-# --- payload message types (word 1 bits 31..29) ---------------------------------------------
-TIPC_CONN_MSG = 0
-TIPC_MCAST_MSG = 1
-TIPC_NAMED_MSG = 2
-TIPC_DIRECT_MSG = 3
-TIPC_GRP_MEMBER_EVT = 4
-TIPC_GRP_BCAST_MSG = 5
-TIPC_GRP_MCAST_MSG = 6
-TIPC_GRP_UCAST_MSG = 7
-
-# --- internal message types -----------------------------------------------------------------
-CONN_PROBE = 0
-CONN_PROBE_REPLY = 1
-CONN_ACK = 2
-PUBLICATION = 0
-WITHDRAWAL = 1
-FIRST_FRAGMENT = 0
-FRAGMENT = 1
-LAST_FRAGMENT = 2
-STATE_MSG = 0
-RESET_MSG = 1
-ACTIVATE_MSG = 2
-SYNCH_MSG = 0
-FAILOVER_MSG = 1
-DSC_REQ_MSG = 0
-DSC_RESP_MSG = 1
-DSC_TRIAL_MSG = 2
-DSC_TRIAL_FAIL_MSG = 3
-
-# --- sizes ----------------------------------------------------------------------------------
-SHORT_H_SIZE = 24  #: in-cluster connection message (orignode = prevnode)
-BASIC_H_SIZE = 32  #: direct message
-NAMED_H_SIZE = 40  #: named (anycast) message
-MCAST_H_SIZE = 44  #: multicast message
-GROUP_H_SIZE = 44
-INT_H_SIZE = 40  #: internal messages
-MIN_H_SIZE = 24
-MAX_H_SIZE = 60
-LINK_CONFIG_H_SIZE = 60  #: discovery messages use the largest header
-NODE_ID_LEN = 16
-MAX_USER_MSG_SIZE = 66000  #: TIPC_MAX_USER_MSG_SIZE
-MAX_MSG_SIZE = MAX_H_SIZE + MAX_USER_MSG_SIZE
-MAX_FORWARD_SIZE = 1024  #: data returned with a rejected message (msg.c)
-DISTR_ITEM_SIZE = 20  #: struct distr_item {type, lower, upper, port, key}
-
-# --- error codes (uapi linux/tipc.h) --------------------------------------------------------
-TIPC_OK = 0
-TIPC_ERR_NO_NAME = 1
-TIPC_ERR_NO_PORT = 2
-TIPC_ERR_NO_NODE = 3
-TIPC_ERR_OVERLOAD = 4
-TIPC_CONN_SHUTDOWN = 5
-
-# --- node capabilities (node.h), advertised in LINK_CONFIG word 1 bits 27..15 -----------
-TIPC_SYN_BIT = 1 << 0
-TIPC_BCAST_SYNCH = 1 << 1
-TIPC_BCAST_STATE_NACK = 1 << 2
-TIPC_BLOCK_FLOWCTL = 1 << 3
-TIPC_BCAST_RCAST = 1 << 4
-TIPC_NODE_ID128 = 1 << 5
-TIPC_LINK_PROTO_SEQNO = 1 << 6
-TIPC_MCAST_RBCTL = 1 << 7
-TIPC_GAP_ACK_BLOCK = 1 << 8
-TIPC_TUNNEL_ENHANCED = 1 << 9
-TIPC_NAGLE = 1 << 10
-TIPC_NAMED_BCAST = 1 << 11
-TIPC_NODE_CAPABILITIES = 0xFFF  #: what a current kernel advertises (all of the above)
-
 _U32 = 0xFFFF_FFFF
 _WORDS = [struct.Struct(f">{n}I") for n in range(16)]  # _WORDS[n] packs n words
 _W0 = struct.Struct(">I")
@@ -221,6 +81,37 @@ _W0 = struct.Struct(">I")
 def is_data_user(user: int) -> bool:
     """``msg_isdata``: users 0..3 are payload messages of that importance."""
     return user <= CRITICAL_IMPORTANCE
+
+
+class _Bits:
+    """A header bit field: ``(word >> pos) & mask``, as the kernel's ``msg_bits``.
+
+    Reading a word beyond the header gives 0; writing one raises LocalProtocolError.
+    """
+
+    def __init__(self, word: int, pos: int, mask: int, doc: str) -> None:
+        self.word = word
+        self.pos = pos
+        self.mask = mask
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Bits: ...
+    @overload
+    def __get__(self, obj: Header, owner: type) -> int: ...
+    def __get__(self, obj: Header | None, owner: type) -> int | _Bits:
+        if obj is None:
+            return self
+        w = obj.w
+        if self.word >= len(w):
+            return 0
+        return (w[self.word] >> self.pos) & self.mask
+
+    def __set__(self, obj: Header, value: int) -> None:
+        w = obj.w
+        if self.word >= len(w):
+            raise LocalProtocolError(f"word {self.word} is beyond this {len(w) * 4}-byte header")
+        w[self.word] = (w[self.word] & ~(self.mask << self.pos)) | ((value & self.mask) << self.pos)
 
 
 class Header:
@@ -275,22 +166,8 @@ class Header:
         hsize <= size, data size <= 66000, and ``len(data) >= size``. With ``exact``, also
         require ``len(data) == size``.
         """
+        _user, hsize, size = validate(data)
         n = len(data)
-        if n < MIN_H_SIZE:
-            raise RemoteProtocolError(f"TIPC message too short: {n} bytes, need at least {MIN_H_SIZE}")
-        w0 = _W0.unpack_from(data, 0)[0]
-        if w0 >> 29 != TIPC_VERSION:
-            raise RemoteProtocolError(f"TIPC version {w0 >> 29} not supported (expected {TIPC_VERSION})")
-        hsize = ((w0 >> 21) & 0xF) << 2
-        size = w0 & 0x1FFFF
-        if hsize < MIN_H_SIZE:
-            raise RemoteProtocolError(f"TIPC header size {hsize} below minimum {MIN_H_SIZE}")
-        if size < hsize:
-            raise RemoteProtocolError(f"TIPC message size {size} smaller than its header ({hsize})")
-        if size - hsize > MAX_USER_MSG_SIZE:
-            raise RemoteProtocolError(f"TIPC message data {size - hsize} exceeds {MAX_USER_MSG_SIZE} bytes")
-        if n < size:
-            raise RemoteProtocolError(f"TIPC message truncated: header says {size} bytes, got {n}")
         if exact and n != size:
             raise RemoteProtocolError(f"TIPC message has {n - size} trailing bytes after {size}")
         return cls.from_words(list(_WORDS[hsize >> 2].unpack_from(data, 0)))
@@ -340,58 +217,21 @@ class Header:
 
     # -- word 0 ------------------------------------------------------------------------------
 
-    @property
-    def version(self) -> int:
-        return self.w[0] >> 29
-
-    @property
-    def user(self) -> int:
-        return (self.w[0] >> 25) & 0xF
-
-    @user.setter
-    def user(self, v: int) -> None:
-        self.set_bits(0, 25, 0xF, v)
+    version = _Bits(0, 29, 0x7, "Protocol version (2).")
+    user = _Bits(0, 25, 0xF, "Data importance 0..3 or an internal user (5..13).")
+    non_seq = _Bits(0, 20, 1, "Not sequenced on a link: discovery or broadcast-link packet.")
+    dest_droppable = _Bits(0, 19, 1, "Drop instead of returning when undeliverable; ``keepalive`` on STATE.")
+    src_droppable = _Bits(0, 18, 1, "May be dropped at congestion; ``ack_required``/``nagle_ack``/``is_rcast``.")
+    syn = _Bits(0, 17, 1, "Connection SYN.")
 
     @property
     def hsize(self) -> int:
+        """Header size in bytes (stored in words)."""
         return ((self.w[0] >> 21) & 0xF) << 2
 
     @property
-    def non_seq(self) -> int:
-        return (self.w[0] >> 20) & 1
-
-    @non_seq.setter
-    def non_seq(self, v: int) -> None:
-        self.set_bits(0, 20, 1, v)
-
-    @property
-    def dest_droppable(self) -> int:
-        """Also ``keepalive`` on CONN_MANAGER messages."""
-        return (self.w[0] >> 19) & 1
-
-    @dest_droppable.setter
-    def dest_droppable(self, v: int) -> None:
-        self.set_bits(0, 19, 1, v)
-
-    @property
-    def src_droppable(self) -> int:
-        """Also ``ack_required`` / ``nagle_ack`` / ``is_rcast`` depending on the user."""
-        return (self.w[0] >> 18) & 1
-
-    @src_droppable.setter
-    def src_droppable(self, v: int) -> None:
-        self.set_bits(0, 18, 1, v)
-
-    @property
-    def syn(self) -> int:
-        return (self.w[0] >> 17) & 1
-
-    @syn.setter
-    def syn(self, v: int) -> None:
-        self.set_bits(0, 17, 1, v)
-
-    @property
     def size(self) -> int:
+        """Message size in bytes, header included."""
         return self.w[0] & 0x1FFFF
 
     @size.setter
@@ -406,295 +246,48 @@ class Header:
 
     # -- word 1 ------------------------------------------------------------------------------
 
-    @property
-    def mtype(self) -> int:
-        return self.w[1] >> 29
-
-    @mtype.setter
-    def mtype(self, v: int) -> None:
-        self.set_bits(1, 29, 0x7, v)
-
-    @property
-    def errcode(self) -> int:
-        return (self.w[1] >> 25) & 0xF
-
-    @errcode.setter
-    def errcode(self, v: int) -> None:
-        self.set_bits(1, 25, 0xF, v)
-
-    @property
-    def reroute_cnt(self) -> int:
-        return (self.w[1] >> 21) & 0xF
-
-    @reroute_cnt.setter
-    def reroute_cnt(self, v: int) -> None:
-        self.set_bits(1, 21, 0xF, v)
-
-    @property
-    def lookup_scope(self) -> int:
-        return (self.w[1] >> 19) & 0x3
-
-    @lookup_scope.setter
-    def lookup_scope(self, v: int) -> None:
-        self.set_bits(1, 19, 0x3, v)
-
-    @property
-    def bcast_ack(self) -> int:
-        return self.w[1] & 0xFFFF
-
-    @bcast_ack.setter
-    def bcast_ack(self, v: int) -> None:
-        self.set_bits(1, 0, 0xFFFF, v)
-
+    mtype = _Bits(1, 29, 0x7, "Message type (meaning depends on the user).")
+    errcode = _Bits(1, 25, 0xF, "TIPC_ERR_* of a returned message.")
+    reroute_cnt = _Bits(1, 21, 0xF, "Times a named message was re-looked-up.")
+    lookup_scope = _Bits(1, 19, 0x3, "Scope of the name lookup (2 cluster, 3 node).")
+    bcast_ack = _Bits(1, 0, 0xFFFF, "Last broadcast packet acknowledged by the sender.")
     # internal reuse of word 1
-    @property
-    def seq_gap(self) -> int:
-        """LINK_PROTOCOL STATE: number of missing packets after ``ack`` (a NACK)."""
-        return (self.w[1] >> 16) & 0x1FFF
-
-    @seq_gap.setter
-    def seq_gap(self, v: int) -> None:
-        self.set_bits(1, 16, 0x1FFF, v)
-
-    @property
-    def node_sig(self) -> int:
-        """LINK_CONFIG: the sender's random 16-bit node signature."""
-        return self.w[1] & 0xFFFF
-
-    @node_sig.setter
-    def node_sig(self, v: int) -> None:
-        self.set_bits(1, 0, 0xFFFF, v)
-
-    @property
-    def capabilities(self) -> int:
-        """LINK_CONFIG: node capability bits (13 bits at 27..15; bit 15 overlaps node_sig)."""
-        return (self.w[1] >> 15) & 0x1FFF
-
-    @capabilities.setter
-    def capabilities(self, v: int) -> None:
-        self.set_bits(1, 15, 0x1FFF, v)
-
-    @property
-    def bulk(self) -> int:
-        """NAME_DISTRIBUTOR: part of the bulk dump sent at link-up."""
-        return (self.w[1] >> 28) & 1
-
-    @bulk.setter
-    def bulk(self, v: int) -> None:
-        self.set_bits(1, 28, 1, v)
-
-    @property
-    def last_bulk(self) -> int:
-        return (self.w[1] >> 27) & 1
-
-    @last_bulk.setter
-    def last_bulk(self, v: int) -> None:
-        self.set_bits(1, 27, 1, v)
-
-    @property
-    def non_legacy(self) -> int:
-        """NAME_DISTRIBUTOR: sender numbers its updates (``named_seqno``)."""
-        return (self.w[1] >> 26) & 1
-
-    @non_legacy.setter
-    def non_legacy(self, v: int) -> None:
-        self.set_bits(1, 26, 1, v)
-
-    @property
-    def dest_session_valid(self) -> int:
-        """LINK_PROTOCOL ACTIVATE: ``dest_session`` is meaningful."""
-        return (self.w[1] >> 16) & 1
-
-    @dest_session_valid.setter
-    def dest_session_valid(self, v: int) -> None:
-        self.set_bits(1, 16, 1, v)
-
-    @property
-    def dest_session(self) -> int:
-        """LINK_PROTOCOL ACTIVATE: the peer session this ACTIVATE answers (word 1 low half)."""
-        return self.w[1] & 0xFFFF
-
-    @dest_session.setter
-    def dest_session(self, v: int) -> None:
-        self.set_bits(1, 0, 0xFFFF, v)
+    seq_gap = _Bits(1, 16, 0x1FFF, "LINK_PROTOCOL STATE: missing packets after ``ack`` (a NACK).")
+    node_sig = _Bits(1, 0, 0xFFFF, "LINK_CONFIG: the sender's random node signature.")
+    capabilities = _Bits(1, 15, 0x1FFF, "LINK_CONFIG: node capability bits (bit 15 overlaps node_sig).")
+    bulk = _Bits(1, 28, 1, "NAME_DISTRIBUTOR: part of the bulk sent at link-up.")
+    last_bulk = _Bits(1, 27, 1, "NAME_DISTRIBUTOR: last message of the bulk.")
+    non_legacy = _Bits(1, 26, 1, "NAME_DISTRIBUTOR: sender numbers its updates (``named_seqno``).")
+    dest_session_valid = _Bits(1, 16, 1, "LINK_PROTOCOL ACTIVATE: ``dest_session`` is meaningful.")
+    dest_session = _Bits(1, 0, 0xFFFF, "LINK_PROTOCOL ACTIVATE: the peer session being answered.")
 
     # -- word 2 ------------------------------------------------------------------------------
 
-    @property
-    def ack(self) -> int:
-        return self.w[2] >> 16
+    ack = _Bits(2, 16, 0xFFFF, "Link-level acknowledge: last in-order seqno received.")
+    seqno = _Bits(2, 0, 0xFFFF, "Link-level sequence number.")
+    dest_domain = _Bits(2, 0, _U32, "LINK_CONFIG: node the message is for (0 = anyone).")
 
-    @ack.setter
-    def ack(self, v: int) -> None:
-        self.set_bits(2, 16, 0xFFFF, v)
+    # -- words 3..5 --------------------------------------------------------------------------
 
-    @property
-    def seqno(self) -> int:
-        return self.w[2] & 0xFFFF
+    prevnode = _Bits(3, 0, _U32, "Node that sent this packet on the link.")
+    origport = _Bits(4, 0, _U32, "Originating port.")
+    last_bcast = _Bits(4, 16, 0xFFFF, "LINK_PROTOCOL: sender's last sent broadcast seqno.")
+    fragm_no = _Bits(4, 16, 0xFFFF, "MSG_FRAGMENTER: 1-based fragment number.")
+    next_sent = _Bits(4, 0, 0xFFFF, "LINK_PROTOCOL: sender's ``snd_nxt``.")
+    nof_fragms = _Bits(4, 0, 0xFFFF, "MSG_FRAGMENTER (tipc_msg_fragment only): fragment count.")
+    named_seqno = _Bits(4, 0, 0xFFFF, "NAME_DISTRIBUTOR: per-sender sequence number of updates.")
+    bc_netid = _Bits(4, 0, _U32, "LINK_CONFIG: the cluster id (netid).")
+    destport = _Bits(5, 0, _U32, "Destination port (multicast: 0).")
+    session = _Bits(5, 16, 0xFFFF, "LINK_PROTOCOL: the sender's link session.")
+    bc_ack_invalid = _Bits(5, 14, 1, "``bcast_ack`` is not valid (sender's broadcast rcv link down).")
+    peer_stopping = _Bits(5, 13, 1, "LINK_PROTOCOL RESET: the sender is going down.")
+    redundant_link = _Bits(5, 12, 1, "LINK_PROTOCOL: the sender still has the node up.")
+    bearer_id = _Bits(5, 9, 0x7, "LINK_PROTOCOL: sender's bearer id.")
+    linkprio = _Bits(5, 4, 0x1F, "LINK_PROTOCOL: requested link priority (0 = no change).")
+    net_plane = _Bits(5, 1, 0x7, "LINK_PROTOCOL: network plane, 0 = 'A'.")
+    probe = _Bits(5, 0, 1, "LINK_PROTOCOL STATE: the sender wants a reply.")
 
-    @seqno.setter
-    def seqno(self, v: int) -> None:
-        self.set_bits(2, 0, 0xFFFF, v)
-
-    @property
-    def dest_domain(self) -> int:
-        """LINK_CONFIG: node the message is for (0 = anyone)."""
-        return self.w[2]
-
-    @dest_domain.setter
-    def dest_domain(self, v: int) -> None:
-        self.w[2] = v & _U32
-
-    # -- word 3 ------------------------------------------------------------------------------
-
-    @property
-    def prevnode(self) -> int:
-        return self.w[3]
-
-    @prevnode.setter
-    def prevnode(self, v: int) -> None:
-        self.w[3] = v & _U32
-
-    # -- word 4 ------------------------------------------------------------------------------
-
-    @property
-    def origport(self) -> int:
-        return self.w[4]
-
-    @origport.setter
-    def origport(self, v: int) -> None:
-        self.w[4] = v & _U32
-
-    @property
-    def last_bcast(self) -> int:
-        """LINK_PROTOCOL: the sender's last sent broadcast seqno (``bc_snd_nxt - 1``)."""
-        return self.w[4] >> 16
-
-    @last_bcast.setter
-    def last_bcast(self, v: int) -> None:
-        self.set_bits(4, 16, 0xFFFF, v)
-
-    @property
-    def fragm_no(self) -> int:
-        """MSG_FRAGMENTER: 1-based fragment number."""
-        return self.w[4] >> 16
-
-    @fragm_no.setter
-    def fragm_no(self, v: int) -> None:
-        self.set_bits(4, 16, 0xFFFF, v)
-
-    @property
-    def next_sent(self) -> int:
-        """LINK_PROTOCOL: the sender's ``snd_nxt``."""
-        return self.w[4] & 0xFFFF
-
-    @next_sent.setter
-    def next_sent(self, v: int) -> None:
-        self.set_bits(4, 0, 0xFFFF, v)
-
-    @property
-    def nof_fragms(self) -> int:
-        """MSG_FRAGMENTER (tipc_msg_fragment only): number of fragments."""
-        return self.w[4] & 0xFFFF
-
-    @nof_fragms.setter
-    def nof_fragms(self, v: int) -> None:
-        self.set_bits(4, 0, 0xFFFF, v)
-
-    @property
-    def named_seqno(self) -> int:
-        """NAME_DISTRIBUTOR: per-sender sequence number of name updates."""
-        return self.w[4] & 0xFFFF
-
-    @named_seqno.setter
-    def named_seqno(self, v: int) -> None:
-        self.set_bits(4, 0, 0xFFFF, v)
-
-    @property
-    def bc_netid(self) -> int:
-        """LINK_CONFIG: the cluster id (netid)."""
-        return self.w[4]
-
-    @bc_netid.setter
-    def bc_netid(self, v: int) -> None:
-        self.w[4] = v & _U32
-
-    # -- word 5 ------------------------------------------------------------------------------
-
-    @property
-    def destport(self) -> int:
-        return self.w[5]
-
-    @destport.setter
-    def destport(self, v: int) -> None:
-        self.w[5] = v & _U32
-
-    @property
-    def session(self) -> int:
-        return self.w[5] >> 16
-
-    @session.setter
-    def session(self, v: int) -> None:
-        self.set_bits(5, 16, 0xFFFF, v)
-
-    @property
-    def bc_ack_invalid(self) -> int:
-        return (self.w[5] >> 14) & 1
-
-    @bc_ack_invalid.setter
-    def bc_ack_invalid(self, v: int) -> None:
-        self.set_bits(5, 14, 1, v)
-
-    @property
-    def peer_stopping(self) -> int:
-        return (self.w[5] >> 13) & 1
-
-    @peer_stopping.setter
-    def peer_stopping(self, v: int) -> None:
-        self.set_bits(5, 13, 1, v)
-
-    @property
-    def redundant_link(self) -> int:
-        return (self.w[5] >> 12) & 1
-
-    @redundant_link.setter
-    def redundant_link(self, v: int) -> None:
-        self.set_bits(5, 12, 1, v)
-
-    @property
-    def bearer_id(self) -> int:
-        return (self.w[5] >> 9) & 0x7
-
-    @bearer_id.setter
-    def bearer_id(self, v: int) -> None:
-        self.set_bits(5, 9, 0x7, v)
-
-    @property
-    def linkprio(self) -> int:
-        return (self.w[5] >> 4) & 0x1F
-
-    @linkprio.setter
-    def linkprio(self, v: int) -> None:
-        self.set_bits(5, 4, 0x1F, v)
-
-    @property
-    def net_plane(self) -> int:
-        """0 = 'A', 1 = 'B', ..."""
-        return (self.w[5] >> 1) & 0x7
-
-    @net_plane.setter
-    def net_plane(self, v: int) -> None:
-        self.set_bits(5, 1, 0x7, v)
-
-    @property
-    def probe(self) -> int:
-        return self.w[5] & 1
-
-    @probe.setter
-    def probe(self, v: int) -> None:
-        self.set_bits(5, 0, 1, v)
-
-    # -- words 6..10 -------------------------------------------------------------------------
+    # -- words 6..14 -------------------------------------------------------------------------
 
     @property
     def orignode(self) -> int:
@@ -707,93 +300,27 @@ class Header:
     def orignode(self, v: int) -> None:
         self.set_word(6, v)
 
-    @property
-    def destnode(self) -> int:
-        return self.get_word(7)
-
-    @destnode.setter
-    def destnode(self, v: int) -> None:
-        self.set_word(7, v)
-
-    @property
-    def nametype(self) -> int:
-        return self.get_word(8)
-
-    @nametype.setter
-    def nametype(self, v: int) -> None:
-        self.set_word(8, v)
-
-    @property
-    def bc_gap(self) -> int:
-        """LINK_PROTOCOL: gap in the broadcast link reception."""
-        return self.get_bits(8, 0, 0x3FF)
-
-    @bc_gap.setter
-    def bc_gap(self, v: int) -> None:
-        self.set_bits(8, 0, 0x3FF, v)
-
-    @property
-    def nameinst(self) -> int:
-        """Also ``namelower``."""
-        return self.get_word(9)
-
-    @nameinst.setter
-    def nameinst(self, v: int) -> None:
-        self.set_word(9, v)
-
+    destnode = _Bits(7, 0, _U32, "Destination node.")
+    nametype = _Bits(8, 0, _U32, "Service type of a named/multicast message.")
+    bc_gap = _Bits(8, 0, 0x3FF, "LINK_PROTOCOL STATE: gap in broadcast reception.")
+    nameinst = _Bits(9, 0, _U32, "Service instance (named) or range lower bound (multicast).")
     namelower = nameinst
-
-    @property
-    def nameupper(self) -> int:
-        return self.get_word(10)
-
-    @nameupper.setter
-    def nameupper(self, v: int) -> None:
-        self.set_word(10, v)
-
-    @property
-    def msgcnt(self) -> int:
-        """MSG_BUNDLER: number of bundled messages."""
-        return self.get_bits(9, 16, 0xFFFF)
-
-    @msgcnt.setter
-    def msgcnt(self, v: int) -> None:
-        self.set_bits(9, 16, 0xFFFF, v)
+    nameupper = _Bits(10, 0, _U32, "Range upper bound (multicast).")
+    msgcnt = _Bits(9, 16, 0xFFFF, "MSG_BUNDLER: number of bundled messages.")
+    conn_ack = _Bits(9, 16, 0xFFFF, "CONN_MANAGER: acknowledged messages/blocks.")
+    link_tolerance = _Bits(9, 0, 0xFFFF, "LINK_PROTOCOL: requested tolerance in ms (0 = no change).")
+    adv_win = _Bits(9, 0, 0xFFFF, "CONN_MANAGER: advertised window.")
+    peer_net_hash = _Bits(13, 0, _U32, "LINK_CONFIG: peer-net hash (same-host detection).")
+    sugg_node_addr = _Bits(14, 0, _U32, "LINK_CONFIG TRIAL_FAIL: suggested node address.")
 
     @property
     def max_pkt(self) -> int:
-        """LINK_PROTOCOL: the sender's MTU in bytes (stored divided by 4)."""
+        """LINK_PROTOCOL RESET/ACTIVATE: the sender's MTU in bytes (stored divided by 4)."""
         return self.get_bits(9, 16, 0xFFFF) * 4
 
     @max_pkt.setter
     def max_pkt(self, v: int) -> None:
         self.set_bits(9, 16, 0xFFFF, v // 4)
-
-    @property
-    def conn_ack(self) -> int:
-        return self.get_bits(9, 16, 0xFFFF)
-
-    @conn_ack.setter
-    def conn_ack(self, v: int) -> None:
-        self.set_bits(9, 16, 0xFFFF, v)
-
-    @property
-    def link_tolerance(self) -> int:
-        """LINK_PROTOCOL: requested tolerance in ms (0 = no change)."""
-        return self.get_bits(9, 0, 0xFFFF)
-
-    @link_tolerance.setter
-    def link_tolerance(self, v: int) -> None:
-        self.set_bits(9, 0, 0xFFFF, v)
-
-    @property
-    def adv_win(self) -> int:
-        """CONN_MANAGER / connection: advertised window."""
-        return self.get_bits(9, 0, 0xFFFF)
-
-    @adv_win.setter
-    def adv_win(self, v: int) -> None:
-        self.set_bits(9, 0, 0xFFFF, v)
 
     @property
     def importance(self) -> int:
@@ -814,24 +341,6 @@ class Header:
             self.user = v
         else:
             raise LocalProtocolError(f"illegal importance {v} for user {usr}")
-
-    # -- words 13..14 (LINK_CONFIG) ----------------------------------------------------------
-
-    @property
-    def peer_net_hash(self) -> int:
-        return self.get_word(13)
-
-    @peer_net_hash.setter
-    def peer_net_hash(self, v: int) -> None:
-        self.set_word(13, v)
-
-    @property
-    def sugg_node_addr(self) -> int:
-        return self.get_word(14)
-
-    @sugg_node_addr.setter
-    def sugg_node_addr(self, v: int) -> None:
-        self.set_word(14, v)
 
 
 # --- fast paths ---------------------------------------------------------------------------
