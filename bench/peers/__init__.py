@@ -1,0 +1,1 @@
+"""Peer RPC systems measured on the same machine: Pyro5, pyzmq (asyncio), grpcio (aio)."""
