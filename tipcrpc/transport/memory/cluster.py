@@ -11,7 +11,7 @@ from ...errors import AddressError, ClosedError, TransportError
 from ..base import MAX_MESSAGE, RETURNED_DATA_MAX, DeliveryFailure
 from .faults import LinkFaults
 from .link import DATA_KINDS, DISTR, LEAVE, MCAST, RETURNED, Link, Message
-from .node import _BULK, MemoryTransport
+from .node import _BULK, _NEW as _NEW_STATE, MemoryTransport
 
 __all__ = ["MemoryCluster", "NodeRef", "default_cluster", "reset_default_cluster"]
 
@@ -74,6 +74,8 @@ class MemoryCluster:
         Raises :class:`~tipcrpc.errors.AddressError` if the identity or its address is
         already in use in this cluster.
         """
+        if self._loop is not None and self._loop.is_closed():
+            self._drop_stale()
         if identity is None:
             while True:
                 self._auto_id += 1
@@ -217,19 +219,26 @@ class MemoryCluster:
             if self._alive or self._links:
                 if self._loop is not None and not self._loop.is_closed():
                     raise TransportError("this MemoryCluster is in use by another running event loop")
-                # The previous loop died with nodes still open (e.g. an earlier test):
-                # they can never run again, so drop them as if they had crashed.
-                for node in list(self._nodes.values()):
-                    node._crash()
-                    if node._gone is not None and not node._gone.done():
-                        node._gone.cancel()
-                self._nodes.clear()
-                self._identities.clear()
-                self._alive.clear()
-                self._links.clear()
-                self._pending_down.clear()
+                self._drop_stale()
             self._loop = loop
         return loop
+
+    def _drop_stale(self) -> None:
+        """The cluster's loop is closed (e.g. an earlier test ended with nodes open).
+
+        Nodes that were open can never run again: drop them as if they had crashed, and
+        free their identities. Nodes created but never opened are kept.
+        """
+        for node in list(self._nodes.values()):
+            if node._state == _NEW_STATE:
+                continue
+            node._crash()
+            del self._nodes[node._addr]
+            self._identities.pop(node.own_node.identity, None)
+        self._alive.clear()
+        self._links.clear()
+        self._pending_down.clear()
+        self._loop = None
 
     def _join(self, node: MemoryTransport) -> None:
         loop = self._bind_loop()
