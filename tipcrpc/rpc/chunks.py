@@ -232,6 +232,10 @@ class Reassembler:
             return None, part.received
         return None, None
 
+    def has_call(self, peer: Hashable, call_id: int) -> bool:
+        """Whether a partial frame of ``call_id`` from ``peer`` is being collected."""
+        return any(k[0] == peer and p.call_id == call_id for k, p in self._partials.items())
+
     def discard(self, peer: Hashable, msg_id: int) -> None:
         """Forget one partial frame (e.g. its call was cancelled)."""
         part = self._partials.pop((peer, msg_id), None)

@@ -1,0 +1,704 @@
+"""The RPC client (layer L4): calls, streams, notifications, fan-out, failover.
+
+Every call is sent straight to one chosen **socket address** (see :mod:`.resolver` and
+:mod:`.membership`), so the client always knows which instance holds it. Failover happens
+the moment the client learns something, never on a timer:
+
+* the Call (or one of its chunks) comes back undeliverable (``NO_PORT``/``NO_NAME``/
+  ``NO_NODE``): it provably never started, so it is re-sent to another instance whatever
+  the method; with ``OVERLOAD`` it is re-sent to the same socket after a short backoff;
+* the server answers SERVER_BUSY/SHUTTING_DOWN: it never started either — retried elsewhere;
+* the node holding it goes down: idempotent calls are re-sent elsewhere, others fail with
+  :class:`~tipcrpc.errors.PeerLost`;
+* the socket's publication is withdrawn: idempotent calls are re-sent elsewhere (with a
+  CANCEL to the old socket); for the others the client PINGs that socket — an undeliverable
+  ping means ``PeerLost``, a PONG saying the call is in progress (a graceful drain) means
+  keep waiting, probing again every :data:`PROBE_INTERVAL_S`.
+
+A call is sent at most ``instances + 1`` times and never past its deadline. Re-sends reuse
+the call id; a late duplicate reply is ignored. Deadlines live in one
+:class:`~tipcrpc.rpc.protocol.PendingTable` driven by a single loop timer; a deadline that
+passes fails the call with :class:`~tipcrpc.errors.DeadlineExceeded` and sends CANCEL, as
+does cancelling the awaiting task. Replies resolve their future directly in the endpoint
+callback — no dispatcher task on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, Mapping
+
+import anyio
+
+from ..addr import Importance, ServiceRange, SocketAddr, service_type
+from ..errors import (
+    ClosedError,
+    CodecError,
+    DeadlineExceeded,
+    PeerLost,
+    ProtocolError,
+    ServiceUnreachable,
+    Status,
+    TipcRpcError,
+    TransportError,
+)
+from ..transport.base import Delivery, DeliveryFailure, Returned, Transport
+from .chunks import DEFAULT_MAX_FRAME, DEFAULT_WINDOW
+from .frames import (
+    HEADER,
+    HEADER_SIZE,
+    PONG_ACTIVE,
+    VERSION,
+    Flag,
+    Kind,
+    decode_failure,
+    encode_call,
+    encode_cancel,
+    encode_ping,
+    encode_stream_credit,
+    peek_header,
+)
+from .membership import Membership, Policy, key_to_instance
+from .protocol import CallIds, PendingTable, failure_to_exception, remaining
+from .resolver import Resolver
+from .runtime import FrameLink
+from .service import MethodInfo, Service, lookup_service
+from .stub import CallStream, FanoutResult, Stub, StreamState, Watch
+
+__all__ = ["Client", "FanoutResult", "PROBE_INTERVAL_S"]
+
+log = logging.getLogger("tipcrpc.client")
+
+#: While a non-idempotent call waits on a withdrawn (draining) socket, re-probe it this often.
+PROBE_INTERVAL_S = 1.0
+#: How long a notification is remembered so it can be re-sent if it comes back undeliverable.
+NOTIFY_RETRY_WINDOW_S = 5.0
+
+_UNARY, _STREAM, _ONEWAY, _FANOUT = 0, 1, 2, 3
+_NEVER_STARTED = (Status.SERVER_BUSY, Status.SHUTTING_DOWN)
+
+
+class _Call:
+    """One call in flight (slots: it is allocated per call)."""
+
+    __slots__ = (
+        "cid", "kind", "fut", "type", "method", "frame", "idempotent", "importance", "socket",
+        "tried", "attempts", "max_attempts", "deadline", "instance", "stream", "overloads",
+    )  # fmt: skip
+
+    def __init__(self, cid: int, kind: int, type: int, method: str, frame: bytes, idempotent: bool,
+                 importance: Importance, deadline: float | None, instance: int | None) -> None:  # fmt: skip
+        self.cid = cid
+        self.kind = kind
+        self.fut: asyncio.Future[Any] | None = None
+        self.type = type
+        self.method = method
+        self.frame = frame
+        self.idempotent = idempotent
+        self.importance = importance
+        self.socket: SocketAddr | None = None
+        self.tried: list[SocketAddr] = []
+        self.attempts = 0
+        self.max_attempts = 2
+        self.deadline = deadline
+        self.instance = instance
+        self.stream: StreamState | None = None
+        self.overloads = 0
+
+
+class Client:
+    """An RPC client on one transport (use :func:`tipcrpc.connect`, or ``async with Client(t)``).
+
+    ``policy``: ``"round_robin"`` | ``"local_first"`` | ``"least_outstanding"``.
+    ``default_timeout``: seconds applied to calls that pass no ``timeout`` (``None`` = none).
+    ``max_frame``: largest frame sent or accepted (default 128 MiB); ``window``: bytes of a
+    chunked frame in flight before an acknowledgement.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        policy: Policy | str = Policy.ROUND_ROBIN,
+        default_timeout: float | None = None,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
+        from ..codec import Codec
+
+        self.transport = transport
+        self.policy = Policy(policy)
+        self.default_timeout = default_timeout
+        self._codec = Codec()
+        self._link = FrameLink(max_message=transport.max_message, max_frame=max_frame, window=window)
+        self._pending: PendingTable[_Call] = PendingTable()
+        self._by_socket: dict[SocketAddr, set[_Call]] = {}
+        self._ids = CallIds(int.from_bytes(os.urandom(8), "big"))
+        self._meta: dict[tuple[object, str], tuple[int, str, MethodInfo | None]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._resolver: Resolver | None = None
+        self._own_node = 0
+        self._closed = False
+        self._nonce = 0
+        self._stats = dict.fromkeys(
+            ("calls", "replies", "failures", "retries", "failovers", "peer_lost", "timeouts", "cancelled",
+             "notifications", "streams", "pings", "malformed"), 0)  # fmt: skip
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Client:
+        self._loop = asyncio.get_running_loop()
+        self._own_node = self.transport.own_node.addr
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        try:
+            self._link.attach(await self.transport.open_endpoint(self._on_message))
+            self._resolver = Resolver(self.transport, self._tg, on_socket_gone=self._socket_withdrawn,
+                                      on_node_down=self._node_down)  # fmt: skip
+            self._resolver.start()
+            self._tg.start_soon(self._housekeeping)
+        except BaseException as exc:
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Fail every call in flight with :class:`ClosedError` and release the endpoint."""
+        if self._closed:
+            return
+        self._closed = True
+        for _cid, call in self._pending.items():
+            self._pending.pop(call.cid)
+            self._fail(call, ClosedError("client closed"), cancel=True)
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._resolver is not None:
+            self._resolver.close()
+        self._link.close()
+        tg, self._tg = self._tg, None
+        try:
+            if self._link.endpoint is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._link.endpoint.aclose()
+        finally:
+            if tg is not None:
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(None, None, None)
+
+    @property
+    def address(self) -> SocketAddr:
+        """This client's socket address."""
+        if self._link.endpoint is None:
+            raise ClosedError("client is not open")
+        return self._link.endpoint.address
+
+    def statistics(self) -> Mapping[str, int]:
+        """Counters: calls, replies, failures, retries, failovers, timeouts, ... and gauges."""
+        stats = dict(self._stats)
+        stats["outstanding"] = len(self._pending)
+        stats["overload_resends"] = self._link.overload_resends
+        return stats
+
+    # -- public API ---------------------------------------------------------------------------
+
+    async def call(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
+                   key: object = None, instance: int | None = None, **kwargs: Any) -> Any:  # fmt: skip
+        """Call ``method`` of ``service`` and return its result.
+
+        ``timeout`` (seconds; default ``default_timeout``) bounds everything and travels to
+        the server. ``key`` routes to the instance that owns it (int = instance; str/bytes
+        hashed, see :func:`~tipcrpc.rpc.membership.key_to_instance`); ``instance`` names one.
+        """
+        call = await self._start(_UNARY, service, method, args, kwargs, timeout, key, instance, None)
+        try:
+            return await call.fut  # type: ignore[misc]
+        except asyncio.CancelledError:
+            self._abandon(call)  # no-op if it completed meanwhile
+            raise
+
+    def stub(self, service: Service | str | int, **options: Any) -> Stub:
+        """Attribute-style calls: ``await client.stub(calc).add(1, 2)``; see :class:`Stub`."""
+        return Stub(self, service, **options)
+
+    def stream(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
+               key: object = None, instance: int | None = None, credit: int = 64, **kwargs: Any) -> CallStream:  # fmt: skip
+        """Call a streaming method; iterate the result (``async for``), ideally inside ``async with``.
+
+        ``credit`` items may be in flight before the consumer takes them (flow control).
+        ``timeout``, if given, bounds the whole stream; ``default_timeout`` does not apply.
+        Leaving early (``break``, exception, ``aclose()``) cancels the server's handler.
+        """
+        if not 1 <= credit <= 0xFFFF:
+            raise ValueError("credit must be in 1..65535")
+
+        async def start(state: StreamState) -> _Call:
+            call = await self._start(_STREAM, service, method, args, kwargs, timeout, key, instance, credit, state)
+            return call
+
+        return CallStream(self, start, credit)
+
+    async def notify(self, service: Service | str | int, method: str, *args: Any, key: object = None,
+                     instance: int | None = None, **kwargs: Any) -> None:  # fmt: skip
+        """Send a one-way call; returns once sent. The server runs it and sends nothing back.
+        If it comes back undeliverable within a few seconds it is re-sent to another instance."""
+        await self._start(_ONEWAY, service, method, args, kwargs, None, key, instance, None)
+        endpoint = self._link.endpoint
+        if endpoint is not None:
+            await endpoint.drain()
+
+    async def call_all(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
+                       instance: int | None = None, **kwargs: Any) -> list[FanoutResult]:  # fmt: skip
+        """Call ``method`` on every socket publishing ``service`` (or ``instance``).
+
+        Returns one :class:`FanoutResult` per socket (sorted by socket), each holding the
+        value or the error of that instance; no retries. :class:`ServiceUnreachable` if none.
+        """
+        stype, _name, info = self._method_meta(service, method)
+        loop = self._running_loop()
+        now = loop.time()
+        deadline = self._deadline(timeout, now)
+        m = await self._ready(stype, deadline, now)
+        targets: dict[SocketAddr, ServiceRange] = {}
+        for sock, rng in m.publications():
+            if (instance is None or rng.contains(instance)) and sock not in targets:
+                targets[sock] = rng
+        if not targets:
+            raise ServiceUnreachable(f"no instance of {self._label(service)} is published")
+        calls: list[tuple[SocketAddr, ServiceRange, _Call]] = []
+        for sock, rng in sorted(targets.items(), key=lambda t: (t[0].node, t[0].port)):
+            call = self._new_call(_FANOUT, stype, method, args, kwargs, info, deadline, instance, None, loop.time())
+            call.fut = loop.create_future()
+            calls.append((sock, rng, call))
+            self._send_to(call, sock)
+        results = []
+        try:
+            for sock, rng, call in calls:
+                try:
+                    results.append(FanoutResult(sock, rng, await call.fut))  # type: ignore[misc]
+                except TipcRpcError as exc:
+                    results.append(FanoutResult(sock, rng, None, exc))
+        except asyncio.CancelledError:
+            for _s, _r, call in calls:
+                if not call.fut.done():  # type: ignore[union-attr]
+                    self._abandon(call)
+            raise
+        return results
+
+    def watch(self, service: Service | str | int) -> Watch:
+        """ServiceUp/ServiceDown for every publication of ``service``: current ones first, then
+        :data:`~tipcrpc.events.SNAPSHOT_COMPLETE`, then live changes. Iterate; ``aclose()`` to stop."""
+        stype, name = self._service_type(service)
+        return Watch(self.transport, stype, name)
+
+    def watch_nodes(self) -> Watch:
+        """NodeUp/NodeDown: current nodes, SNAPSHOT_COMPLETE, then live changes."""
+        return Watch(self.transport, 0, None)
+
+    # -- call setup ---------------------------------------------------------------------------
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        if self._closed or self._loop is None:
+            raise ClosedError("client is closed" if self._closed else "client is not open (use `async with`)")
+        return self._loop
+
+    @staticmethod
+    def _label(service: Service | str | int) -> str:
+        return service.name if isinstance(service, Service) else repr(service)
+
+    def _service_type(self, service: Service | str | int) -> tuple[int, str]:
+        if isinstance(service, Service):
+            return service.type, service.name
+        if isinstance(service, str):
+            return service_type(service), service
+        if isinstance(service, int) and not isinstance(service, bool):
+            return service, str(service)
+        raise TypeError(f"service must be a Service, a name or a type number, got {service!r}")
+
+    def _method_meta(self, service: Service | str | int, method: str) -> tuple[int, str, MethodInfo | None]:
+        key = (service, method)
+        meta = self._meta.get(key)
+        if meta is None:
+            stype, name = self._service_type(service)
+            svc = service if isinstance(service, Service) else lookup_service(stype)
+            info = svc.get(method) if svc is not None else None
+            meta = self._meta[key] = (stype, name, info)
+        return meta
+
+    def _deadline(self, timeout: float | None, now: float) -> float | None:
+        t = timeout if timeout is not None else self.default_timeout
+        return None if t is None else now + t
+
+    async def _ready(self, stype: int, deadline: float | None, now: float) -> Membership:
+        resolver = self._resolver
+        if resolver is None:
+            raise ClosedError("client is not open")
+        m = resolver.view(stype)
+        if not m.ready:
+            m = await resolver.ready(stype, deadline, now)
+        return m
+
+    def _new_call(self, kind: int, stype: int, method: str, args: Any, kwargs: Any, info: MethodInfo | None,
+                  deadline: float | None, instance: int | None, credit: int | None, now: float) -> _Call:  # fmt: skip
+        cid = self._ids()
+        idempotent = info.idempotent if info is not None else False
+        flags = (Flag.IDEMPOTENT if idempotent else 0) | (Flag.STREAM if kind == _STREAM else 0) | (
+            Flag.ONEWAY if kind == _ONEWAY else 0)  # fmt: skip
+        frame = encode_call(self._codec, cid, stype, method, args, kwargs, remaining(deadline, now), flags, credit)
+        imp = info.importance if info is not None else Importance.LOW
+        call = _Call(cid, kind, stype, method, frame, idempotent, imp, deadline, instance)
+        if kind == _ONEWAY:
+            deadline = now + NOTIFY_RETRY_WINDOW_S
+        self._pending.add(cid, call, deadline)
+        if deadline is not None and (self._timer is None or deadline < self._timer_at):
+            self._arm(deadline)
+        self._stats["calls"] += 1
+        return call
+
+    async def _start(self, kind: int, service: Service | str | int, method: str, args: tuple[Any, ...],
+                     kwargs: dict[str, Any], timeout: float | None, key: object, instance: int | None,
+                     credit: int | None, state: StreamState | None = None) -> _Call:  # fmt: skip
+        stype, _name, info = self._method_meta(service, method)
+        loop = self._running_loop()
+        now = loop.time()
+        deadline = self._deadline(timeout, now) if kind != _STREAM else (None if timeout is None else now + timeout)
+        resolver = self._resolver
+        m = resolver.view(stype)  # type: ignore[union-attr]
+        if not m.ready:
+            m = await self._ready(stype, deadline, now)
+            now = loop.time()
+        if key is not None:
+            if instance is not None:
+                raise ValueError("pass either key= or instance=, not both")
+            instance = key_to_instance(key, m.ranges())
+            if instance is None:
+                raise ServiceUnreachable(f"no instance of {self._label(service)} is published")
+        sock = m.pick(self.policy, instance=instance, own_node=self._own_node, outstanding=self._by_socket)
+        if sock is None:
+            where = f" instance {instance}" if instance is not None else ""
+            raise ServiceUnreachable(f"no publication of {self._label(service)}{where}")
+        call = self._new_call(kind, stype, method, args, kwargs, info, deadline, instance, credit, now)
+        call.max_attempts = max(len(m), 1) + 1
+        if kind != _ONEWAY:
+            call.fut = loop.create_future()
+        if state is not None:
+            call.stream = state
+            self._stats["streams"] += 1
+        elif kind == _ONEWAY:
+            self._stats["notifications"] += 1
+        self._send_to(call, sock)
+        return call
+
+    # -- sending and bookkeeping --------------------------------------------------------------
+
+    def _send_to(self, call: _Call, sock: SocketAddr) -> None:
+        call.socket = sock
+        call.tried.append(sock)
+        call.attempts += 1
+        calls = self._by_socket.get(sock)
+        if calls is None:
+            self._by_socket[sock] = {call}
+        else:
+            calls.add(call)
+        try:
+            self._link.send(sock, call.frame, call.importance)
+        except ServiceUnreachable:
+            self._socket_dead(sock)  # its node is gone: fails over this call too
+        except TipcRpcError as exc:
+            self._finish(call, exc)
+
+    def _untrack(self, call: _Call) -> None:
+        sock = call.socket
+        if sock is not None:
+            calls = self._by_socket.get(sock)
+            if calls is not None:
+                calls.discard(call)
+                if not calls:
+                    del self._by_socket[sock]
+
+    def _finish(self, call: _Call, exc: BaseException) -> None:
+        """Remove ``call`` and fail it with ``exc`` (no CANCEL)."""
+        if self._pending.pop(call.cid) is not None or call.kind == _FANOUT:
+            self._fail(call, exc, cancel=False)
+
+    def _fail(self, call: _Call, exc: BaseException, *, cancel: bool) -> None:
+        self._untrack(call)
+        if cancel:
+            self._send_cancel(call)
+        self._link.abort_call(call.socket, call.cid)
+        self._stats["failures"] += 1
+        if isinstance(exc, PeerLost):
+            self._stats["peer_lost"] += 1
+        if call.stream is not None:
+            call.stream.fail(exc)
+        fut = call.fut
+        if fut is not None and not fut.done():
+            fut.set_exception(exc)
+
+    def _send_cancel(self, call: _Call) -> None:
+        endpoint = self._link.endpoint
+        if call.socket is not None and endpoint is not None and not self._closed and call.kind != _ONEWAY:
+            try:
+                endpoint.send(call.socket, encode_cancel(call.cid), importance=Importance.HIGH)
+            except TipcRpcError:
+                pass
+
+    def _abandon(self, call: _Call) -> None:
+        """The caller gave up (cancelled, or left a stream early): forget it and tell the server."""
+        if self._pending.pop(call.cid) is not None:
+            self._stats["cancelled"] += 1
+            self._untrack(call)
+            self._link.abort_call(call.socket, call.cid)
+            self._send_cancel(call)
+
+    def _send_credit(self, call: _Call, credit: int) -> None:
+        endpoint = self._link.endpoint
+        if call.socket is not None and endpoint is not None and self._pending.get(call.cid) is call:
+            try:
+                endpoint.send(call.socket, encode_stream_credit(call.cid, credit), importance=Importance.HIGH)
+            except TipcRpcError:
+                pass
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self._loop.call_at(when, self._on_timer)  # type: ignore[union-attr]
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = self._loop.time()  # type: ignore[union-attr]
+        for _cid, call in self._pending.expire(now):
+            if call.kind == _ONEWAY:
+                self._untrack(call)
+                continue
+            self._stats["timeouts"] += 1
+            self._fail(call, DeadlineExceeded(f"{call.method}: deadline exceeded"), cancel=True)
+        nxt = self._pending.next_deadline()
+        if nxt is not None:
+            self._arm(nxt)
+
+    # -- failover -----------------------------------------------------------------------------
+
+    def _retry(self, call: _Call, never_started: bool, error: TipcRpcError | None = None) -> None:
+        """Move ``call`` to another instance, or fail it (with ``error`` if given)."""
+        self._untrack(call)
+        self._link.abort_call(call.socket, call.cid)
+        may_retry = call.kind != _FANOUT and (never_started or call.idempotent)
+        if call.stream is not None and call.stream.received_any:
+            may_retry = False  # items were consumed: a restart would repeat them
+        now = self._loop.time()  # type: ignore[union-attr]
+        if call.deadline is not None and now >= call.deadline:
+            may_retry = False
+            error = DeadlineExceeded(f"{call.method}: deadline exceeded during failover")
+        sock = None
+        if may_retry and call.attempts < call.max_attempts and self._resolver is not None:
+            m = self._resolver.view(call.type)
+            sock = m.pick(self.policy, instance=call.instance, exclude=call.tried, own_node=self._own_node,
+                          outstanding=self._by_socket)  # fmt: skip
+        if sock is None:
+            if error is None:
+                what = f"{call.method} on {call.socket}"
+                error = ServiceUnreachable(f"{what}: undeliverable and no other instance") if never_started \
+                    else PeerLost(f"{what}: the instance was lost with the call in flight")  # fmt: skip
+            if self._pending.pop(call.cid) is not None or call.kind == _FANOUT:
+                self._fail(call, error, cancel=False)
+            return
+        self._stats["retries" if never_started else "failovers"] += 1
+        if call.stream is not None:
+            call.stream.reset()
+        self._send_to(call, sock)
+
+    def _calls_on(self, sock: SocketAddr) -> list[_Call]:
+        return list(self._by_socket.get(sock, ()))
+
+    def _socket_dead(self, sock: SocketAddr) -> None:
+        """``sock`` is gone for good: fail over everything it held."""
+        if self._resolver is not None:
+            self._resolver.forget_socket(sock)
+        for call in self._calls_on(sock):
+            self._retry(call, never_started=False)
+
+    def _socket_withdrawn(self, stype: int, sock: SocketAddr) -> None:
+        for call in self._calls_on(sock):
+            if call.type != stype:
+                continue
+            if call.idempotent and call.kind in (_UNARY, _STREAM) and not (call.stream and call.stream.received_any):
+                self._send_cancel(call)
+                self._retry(call, never_started=False)
+            else:
+                self._probe(call)
+
+    def _node_down(self, node: int) -> None:
+        self._link.drop_node(node)
+        for sock in [s for s in self._by_socket if s.node == node]:
+            for call in self._calls_on(sock):
+                self._retry(call, never_started=False)
+
+    def _probe(self, call: _Call) -> None:
+        endpoint = self._link.endpoint
+        if endpoint is None or call.socket is None or self._closed:
+            return
+        self._nonce = (self._nonce + 1) & 0xFFFF_FFFF
+        self._stats["pings"] += 1
+        try:
+            endpoint.send(call.socket, encode_ping(call.cid, self._nonce), importance=Importance.CRITICAL)
+        except ServiceUnreachable:
+            self._socket_dead(call.socket)
+        except TipcRpcError:
+            pass
+
+    def _on_pong(self, source: SocketAddr, cid: int, flags: int) -> None:
+        call = self._pending.get(cid)
+        if call is None or call.socket != source:
+            return
+        if not flags & PONG_ACTIVE:
+            # The server does not know the call and its reply cannot be behind the pong
+            # (datagrams between two sockets stay in order): the call is lost.
+            self._retry(call, never_started=False)
+            return
+        m = self._resolver.view(call.type) if self._resolver is not None else None
+        if m is not None and source not in m:
+
+            def again() -> None:
+                if self._pending.get(cid) is call and call.socket == source:
+                    self._probe(call)
+
+            self._link.later(PROBE_INTERVAL_S, again)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _on_message(self, msg: Delivery | Returned) -> None:
+        if msg.__class__ is Delivery:
+            self._on_frame(msg.data, msg.source)  # type: ignore[union-attr]
+        else:
+            self._on_returned(msg)  # type: ignore[arg-type]
+
+    def _on_frame(self, data: bytes | bytearray, source: SocketAddr) -> None:
+        if len(data) < HEADER_SIZE or data[0] != VERSION:
+            self._stats["malformed"] += 1
+            return
+        _v, kind, flags, _r, aux, cid = HEADER.unpack_from(data)
+        if kind == Kind.REPLY:
+            call = self._pending.pop(cid)
+            if call is None:
+                return  # late duplicate (after failover) or abandoned
+            self._untrack(call)
+            fut = call.fut
+            if fut is None or fut.done():
+                return
+            try:
+                body = data[HEADER_SIZE:] if len(data) <= 65536 else memoryview(data)[HEADER_SIZE:]
+                fut.set_result(self._codec.decode(body))
+                self._stats["replies"] += 1
+            except CodecError as exc:
+                fut.set_exception(exc)
+        elif kind == Kind.STREAM_ITEM or kind == Kind.STREAM_END:
+            call = self._pending.get(cid)
+            if call is None or call.stream is None or call.socket != source:
+                return
+            st = call.stream
+            if kind == Kind.STREAM_ITEM:
+                try:
+                    st.push(aux, self._codec.decode(memoryview(data)[HEADER_SIZE:]))
+                except CodecError as exc:
+                    self._pending.pop(cid)
+                    self._fail(call, exc, cancel=True)
+                    return
+            else:
+                st.end(aux)
+            if st.complete:
+                self._pending.pop(cid)
+                self._untrack(call)
+        elif kind == Kind.FAILURE:
+            call = self._pending.get(cid)
+            if call is None:
+                return
+            try:
+                status, message, details = decode_failure(self._codec, data)
+            except ProtocolError as exc:
+                self._finish(call, exc)
+                return
+            exc = failure_to_exception(status, message, details)
+            if status in _NEVER_STARTED and call.socket == source and call.kind != _FANOUT:
+                self._retry(call, never_started=True, error=exc)  # type: ignore[arg-type]
+            else:
+                self._finish(call, exc)
+        elif kind == Kind.PONG:
+            self._on_pong(source, cid, flags)
+        elif kind == Kind.CHUNK:
+            try:
+                frame = self._link.on_chunk(source, aux, cid, data, self._loop.time())  # type: ignore[union-attr]
+            except ProtocolError as exc:
+                call = self._pending.get(cid)
+                if call is not None:
+                    self._pending.pop(cid)
+                    self._fail(call, exc, cancel=True)
+                return
+            if frame is not None and len(frame) >= HEADER_SIZE and frame[1] != Kind.CHUNK:
+                self._on_frame(frame, source)
+        elif kind == Kind.CHUNK_ACK:
+            try:
+                self._link.on_chunk_ack(source, aux, data)
+            except ProtocolError:
+                self._stats["malformed"] += 1
+        else:
+            self._stats["malformed"] += 1
+
+    def _on_returned(self, msg: Returned) -> None:
+        hdr = peek_header(msg.data)
+        dest = msg.dest
+        if hdr is None or not isinstance(dest, SocketAddr):
+            return
+        kind, _flags, aux, cid = hdr
+        reason = msg.reason
+        if kind == Kind.CALL or kind == Kind.CHUNK:
+            call = self._pending.get(cid)
+            if call is None or call.socket != dest:
+                return  # an earlier attempt's datagram
+            if reason == DeliveryFailure.OVERLOAD:
+                if kind == Kind.CHUNK:
+                    if not self._link.on_overload(dest, msg.data, kind, aux):
+                        self._retry(call, never_started=True)
+                    return
+                call.overloads += 1
+                delay = min(0.002 * 2 ** min(call.overloads, 10), 0.1)
+
+                def resend() -> None:
+                    if self._pending.get(cid) is call and call.socket == dest:
+                        try:
+                            self._link.send(dest, call.frame, call.importance)
+                        except TipcRpcError as exc:
+                            self._finish(call, exc)
+
+                self._link.later(delay, resend)
+                return
+            # NO_PORT / NO_NAME / NO_NODE: it never reached a handler.
+            if self._resolver is not None:
+                self._resolver.forget_socket(dest)
+            self._retry(call, never_started=True)
+            if reason != DeliveryFailure.NO_NAME:
+                self._socket_dead(dest)
+        elif kind == Kind.PING:
+            if reason != DeliveryFailure.OVERLOAD:
+                self._socket_dead(dest)
+        # CANCEL / STREAM_CREDIT / CHUNK_ACK returned: the server is gone or going; the
+        # calls it held are handled by the withdrawal / node-down / ping paths.
+
+    async def _housekeeping(self) -> None:
+        """Garbage-collect stale partial frames (e.g. replies from peers that vanished)."""
+        while True:
+            await anyio.sleep(self._link.reassembler.ttl / 2)
+            for _peer, cid in self._link.expire(self._loop.time()):  # type: ignore[union-attr]
+                call = self._pending.get(cid)
+                if call is not None:
+                    self._pending.pop(cid)
+                    self._fail(call, PeerLost(f"{call.method}: reply transfer stalled"), cancel=True)
