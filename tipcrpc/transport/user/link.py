@@ -1,0 +1,646 @@
+"""A unicast link endpoint (``net/tipc/link.c``), pure.
+
+One :class:`Link` per peer node: the RESET/ACTIVATE/STATE protocol that brings the link up
+and supervises it, and the reliable in-order packet stream on top (16-bit seqnos, acks
+piggy-backed on every packet, NACKs in STATE messages, retransmission, send window with an
+unbounded backlog). Functions follow the kernel's names and order of operations so the two
+can be read side by side; the state transitions themselves are tables in
+:mod:`.link_fsm`.
+
+Time (``now``, seconds) is an argument. Packets to send are appended to a caller-supplied
+``xmitq`` list; complete messages received in order are appended to ``delivered``; calls
+return the kernel's result bits (``TIPC_LINK_UP_EVT``/``TIPC_LINK_DOWN_EVT``) for the node
+to act on.
+
+Deliberately not implemented (single bearer, small clusters): failover/synch tunnelling
+(TUNNEL_PROTOCOL packets are counted and dropped), Gap ACK blocks (we do not advertise
+``TIPC_GAP_ACK_BLOCK``, so peers send none and expect none), the overlapping-ring monitor
+(peers only add monitor records above 32 nodes; ours carry none), congestion-window growth
+(the window is fixed at ``window``), and the broadcast link (see ``bc_*`` below: we only
+track the peer's broadcast sequence enough to send a correct ``bcast_ack``).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+
+from ...errors import RemoteProtocolError
+from .fragment import Reassembler, unbundle
+from .link_fsm import (
+    LINK_ESTABLISHED,
+    LINK_ESTABLISHING,
+    LINK_FAILINGOVER,
+    LINK_FAILURE_EVT,
+    LINK_PEER_RESET,
+    LINK_PEER_RESET_EVT,
+    LINK_RESET,
+    LINK_RESETTING,
+    LINK_SYNCHING,
+    TIPC_LINK_DOWN_EVT,
+    TIPC_LINK_UP_EVT,
+    less,
+    less_eq,
+    link_fsm,
+    more,
+)
+from .msg import (
+    ACTIVATE_MSG,
+    BCAST_PROTOCOL,
+    CONN_MANAGER,
+    CRITICAL_IMPORTANCE,
+    GROUP_PROTOCOL,
+    INT_H_SIZE,
+    LINK_PROTOCOL,
+    MAX_H_SIZE,
+    MSG_BUNDLER,
+    MSG_FRAGMENTER,
+    NAME_DISTRIBUTOR,
+    RESET_MSG,
+    STATE_MSG,
+    TIPC_LINK_PROTO_SEQNO,
+    TUNNEL_PROTOCOL,
+    Header,
+)
+
+__all__ = [
+    "Link",
+    "TIPC_MIN_LINK_WIN",
+    "TIPC_MAX_LINK_WIN",
+    "TIPC_DEF_LINK_WIN",
+    "TIPC_MIN_LINK_TOL",
+    "TIPC_MAX_LINK_TOL",
+    "TIPC_MAX_IF_NAME",
+    "MIN_MTU",
+]
+
+TIPC_MIN_LINK_WIN = 16  #: ack after this many unacknowledged received packets
+TIPC_DEF_LINK_WIN = 50
+TIPC_MAX_LINK_WIN = 8191  #: receive window: packets further ahead are dropped
+TIPC_MIN_LINK_TOL = 50
+TIPC_MAX_LINK_TOL = 30000
+TIPC_MAX_LINK_PRI = 31
+TIPC_MAX_IF_NAME = 16
+MIN_MTU = MAX_H_SIZE + INT_H_SIZE  #: RESET/ACTIVATE advertising less are ignored
+UC_RETR_TIME = 0.001  #: a packet is retransmitted at most once per millisecond
+
+_W012 = struct.Struct(">III")
+_W12 = struct.Struct(">II")
+
+# transmq/backlog entry fields (a list per packet: cheaper than an object)
+_SEQ, _BUF, _ORIG, _NXT_RETR, _RETR_CNT, _RETR_STAMP = range(6)
+
+
+class Link:
+    """One link endpoint to ``peer_addr`` (``struct tipc_link``).
+
+    Created in state RESETTING like the kernel; the node calls :meth:`reset` and
+    :meth:`fsm` (``LINK_RESET_EVT``) right after, as ``tipc_node_check_dest`` does.
+    """
+
+    def __init__(
+        self,
+        *,
+        own_addr: int,
+        peer_addr: int,
+        session: int,
+        mtu: int,
+        tolerance_ms: int,
+        window: int,
+        peer_caps: int,
+        if_name: bytes = b"tipcrpc",
+        priority: int = 10,
+    ) -> None:
+        self.own_addr = own_addr
+        self.addr = peer_addr
+        self.session = session & 0xFFFF
+        self.peer_session = 0
+        self.in_session = False
+        self.state = LINK_RESETTING
+        self.tolerance_ms = tolerance_ms
+        self.abort_limit = 4
+        self.silent_intv_cnt = 0
+        self.rst_cnt = 0
+        self.priority = priority
+        self.net_plane = 0
+        self.bearer_id = 0
+        self.peer_bearer_id = 0
+        self.if_name = if_name[: TIPC_MAX_IF_NAME - 1]
+        self.peer_if_name = b""
+        self.advertised_mtu = mtu
+        self.mtu = mtu
+        self.window = window
+        self.peer_caps = peer_caps
+        # sending
+        self.snd_nxt = 1
+        self.snd_nxt_state = 1
+        self.checkpoint = 1
+        self.transmq: deque[list] = deque()
+        self.backlogq: deque[list] = deque()
+        # receiving
+        self.rcv_nxt = 1
+        self.rcv_nxt_state = 1
+        self.rcv_unacked = 0
+        self.deferdq: dict[int, bytes] = {}
+        self.reasm = Reassembler()
+        # Broadcast: we send no broadcast packets (our bc snd_nxt stays 1) and accept none,
+        # but keep the peer's broadcast sequence from its BCAST_PROTOCOL init message so
+        # that our bcast_ack is the value a kernel expects from a peer that received
+        # nothing of its broadcasts.
+        self.bc_snd_nxt = 1
+        self.bc_rcv_nxt = 1
+        self.bc_up = False
+        self.failure_reason = ""
+        self.stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
+
+    # -- state predicates (link.c) -----------------------------------------------------------
+
+    @property
+    def is_up(self) -> bool:
+        return bool(self.state & (LINK_ESTABLISHED | LINK_SYNCHING))
+
+    @property
+    def is_reset(self) -> bool:
+        return bool(self.state & (LINK_RESET | LINK_FAILINGOVER | LINK_ESTABLISHING))
+
+    @property
+    def is_establishing(self) -> bool:
+        return self.state == LINK_ESTABLISHING
+
+    @property
+    def peer_is_down(self) -> bool:
+        return self.state == LINK_PEER_RESET
+
+    @property
+    def is_blocked(self) -> bool:
+        return bool(self.state & (LINK_RESETTING | LINK_PEER_RESET | LINK_FAILINGOVER))
+
+    @property
+    def mss(self) -> int:
+        """Largest packet a message may occupy (``tipc_link_mss``: room for a tunnel header)."""
+        return self.mtu - INT_H_SIZE
+
+    def fsm(self, evt: int) -> int:
+        """``tipc_link_fsm_evt``: apply ``evt``; return result bits."""
+        self.state, rc, legal = link_fsm(self.state, evt)
+        if not legal:
+            self.stats["illegal_fsm_evt"] += 1
+        return rc
+
+    def set_abort_limit(self, limit: int) -> None:
+        self.abort_limit = limit
+
+    def reset(self) -> list[bytes]:
+        """``tipc_link_reset``: new session, empty queues, counters back to 1.
+
+        Returns the original messages that were accepted by :meth:`xmit` but not
+        acknowledged (transmit queue then backlog, in send order), so nothing is lost
+        silently.
+        """
+        undelivered = [e[_ORIG] for q in (self.transmq, self.backlogq) for e in q if e[_ORIG] is not None]
+        self.in_session = False
+        self.peer_session = (self.peer_session - 1) & 0xFFFF  # force re-synch of the session
+        self.session = (self.session + 1) & 0xFFFF
+        self.mtu = self.advertised_mtu
+        self.transmq.clear()
+        self.backlogq.clear()
+        self.deferdq.clear()
+        self.reasm.reset()
+        self.rcv_unacked = 0
+        self.snd_nxt = self.rcv_nxt = 1
+        self.snd_nxt_state = self.rcv_nxt_state = 1
+        self.checkpoint = 1
+        self.silent_intv_cnt = 0
+        self.rst_cnt = 0
+        self.bc_rcv_nxt = 1
+        self.bc_up = False
+        return undelivered
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def _stamp(self, buf: bytearray, seqno: int) -> bytes:
+        """Write seqno, ack and bcast_ack into a queued packet and return a copy to send."""
+        w1, _w2 = _W12.unpack_from(buf, 4)
+        w1 = (w1 & 0xFFFF0000) | ((self.bc_rcv_nxt - 1) & 0xFFFF)
+        _W12.pack_into(buf, 4, w1, (((self.rcv_nxt - 1) & 0xFFFF) << 16) | seqno)
+        return bytes(buf)
+
+    def xmit(self, packets: list[bytes], orig: bytes | None, now: float, xmitq: list[bytes]) -> None:
+        """``tipc_link_xmit``: queue one message's packets (all ``<= mtu``).
+
+        ``orig`` (the message as the caller gave it) rides on the last packet, so
+        :meth:`reset` can return it if it is never acknowledged. Packets beyond the send
+        window wait in the backlog, which is never limited or dropped.
+        """
+        last = len(packets) - 1
+        if last > 0:
+            self.stats["sent_fragmented"] += 1
+            self.stats["sent_fragments"] += last + 1
+        for i, pkt in enumerate(packets):
+            entry = [0, bytearray(pkt), orig if i == last else None, 0.0, 0, 0.0]
+            if len(self.transmq) < self.window and not self.backlogq:
+                self._send_new(entry, now, xmitq)
+            else:
+                self.backlogq.append(entry)
+        n = len(self.transmq) + len(self.backlogq)
+        if n > self.stats["max_queue_sz"]:
+            self.stats["max_queue_sz"] = n
+
+    def _send_new(self, entry: list, now: float, xmitq: list[bytes]) -> None:
+        seqno = self.snd_nxt
+        entry[_SEQ] = seqno
+        entry[_NXT_RETR] = now + UC_RETR_TIME
+        self.transmq.append(entry)
+        xmitq.append(self._stamp(entry[_BUF], seqno))
+        self.rcv_unacked = 0
+        self.stats["sent_pkts"] += 1
+        self.snd_nxt = (seqno + 1) & 0xFFFF
+
+    def _advance_backlog(self, now: float, xmitq: list[bytes]) -> None:
+        """``tipc_link_advance_backlog``: move backlog into the window."""
+        while self.backlogq and len(self.transmq) < self.window:
+            self._send_new(self.backlogq.popleft(), now, xmitq)
+
+    def _retransmit_failure(self, now: float) -> bool:
+        """``link_retransmit_failure``: the head packet has been retransmitted for 10×tolerance."""
+        head = self.transmq[0]
+        if not head[_RETR_CNT]:
+            return False
+        if now <= head[_RETR_STAMP] + self.tolerance_ms * 10 / 1000:
+            return False
+        self.failure_reason = f"retransmission failure (seqno {head[_SEQ]})"
+        return True
+
+    def _advance_transmq(self, acked: int, gap: int, now: float, xmitq: list[bytes] | None) -> tuple[int, bool, int]:
+        """``tipc_link_advance_transmq`` (unicast, no Gap ACK blocks).
+
+        Releases packets up to ``acked``; retransmits ``acked+1 .. acked+gap``.
+        Returns ``(released, retransmitted, rc)``.
+        """
+        q = self.transmq
+        released = 0
+        while q and less_eq(q[0][_SEQ], acked):
+            q.popleft()
+            released += 1
+        retransmitted = False
+        rc = 0
+        if gap and xmitq is not None:
+            last = (acked + gap) & 0xFFFF
+            for entry in q:
+                seqno = entry[_SEQ]
+                if not less_eq(seqno, last):
+                    break
+                if seqno == ((acked + 1) & 0xFFFF) and self._retransmit_failure(now):
+                    rc |= self.fsm(LINK_FAILURE_EVT)
+                    break
+                if now < entry[_NXT_RETR]:
+                    continue
+                entry[_NXT_RETR] = now + UC_RETR_TIME
+                xmitq.append(self._stamp(entry[_BUF], seqno))
+                self.stats["retransmitted"] += 1
+                retransmitted = True
+                if not entry[_RETR_CNT]:
+                    entry[_RETR_STAMP] = now
+                entry[_RETR_CNT] += 1
+        return released, retransmitted, rc
+
+    # -- protocol messages -------------------------------------------------------------------
+
+    def build_proto_msg(
+        self,
+        mtyp: int,
+        xmitq: list[bytes],
+        *,
+        probe: bool = False,
+        probe_reply: bool = False,
+        rcvgap: int = 0,
+        tolerance: int = 0,
+        priority: int = 0,
+        peer_stopping: bool = False,
+    ) -> None:
+        """``tipc_link_build_proto_msg``: a STATE, RESET or ACTIVATE message."""
+        if self.is_blocked:
+            return
+        if not self.is_up and mtyp == STATE_MSG:
+            return
+        if (probe or probe_reply) and self.deferdq:
+            rcvgap = (self._first_deferred() - self.rcv_nxt) & 0xFFFF
+        h = Header(LINK_PROTOCOL, mtyp, INT_H_SIZE, own_node=self.own_addr, dest_node=self.addr)
+        h.session = self.session
+        h.bearer_id = self.bearer_id
+        h.net_plane = self.net_plane
+        h.next_sent = self.snd_nxt
+        h.ack = self.rcv_nxt - 1
+        h.bcast_ack = self.bc_rcv_nxt - 1
+        h.bc_ack_invalid = not self.bc_up
+        h.last_bcast = self.bc_snd_nxt - 1
+        h.link_tolerance = tolerance
+        h.linkprio = priority
+        h.redundant_link = self.bc_up
+        h.seqno = self.snd_nxt + 0x7FFF  # U16_MAX / 2: never mistaken for a data seqno
+        if mtyp == STATE_MSG:
+            if self.peer_caps & TIPC_LINK_PROTO_SEQNO:
+                h.seqno = self.snd_nxt_state
+                self.snd_nxt_state = (self.snd_nxt_state + 1) & 0xFFFF
+            h.seq_gap = rcvgap
+            h.probe = probe
+            h.dest_droppable = probe or probe_reply  # msg_set_is_keepalive
+            data = b""
+            self.stats["sent_states"] += 1
+            self.rcv_unacked = 0
+        else:
+            if mtyp == ACTIVATE_MSG:
+                h.dest_session_valid = 1
+                h.dest_session = self.peer_session
+            h.max_pkt = self.advertised_mtu
+            data = self.if_name.ljust(TIPC_MAX_IF_NAME, b"\0")
+            if peer_stopping:
+                h.peer_stopping = 1
+        if probe:
+            self.stats["sent_probes"] += 1
+        if rcvgap:
+            self.stats["sent_nacks"] += 1
+        xmitq.append(h.build(data))
+
+    def build_state_msg(self, xmitq: list[bytes]) -> None:
+        """``tipc_link_build_state_msg`` (unicast): an explicit ack."""
+        self.rcv_unacked = 0
+        self.stats["sent_acks"] += 1
+        self.build_proto_msg(STATE_MSG, xmitq)
+
+    def build_reset_msg(self, xmitq: list[bytes]) -> None:
+        """``tipc_link_build_reset_msg``: RESET (``peer_stopping`` if we are going down) or ACTIVATE."""
+        if self.state == LINK_ESTABLISHING:
+            self.build_proto_msg(ACTIVATE_MSG, xmitq)
+        else:
+            self.build_proto_msg(RESET_MSG, xmitq, peer_stopping=self.state == LINK_RESET)
+
+    def build_bc_init_msg(self, now: float, xmitq: list[bytes]) -> None:
+        """``tipc_link_build_bc_init_msg``: tell the peer where our broadcast stream starts.
+
+        Sent as the first sequenced packet after link-up, like the kernel (capture frame 31).
+        """
+        h = Header(BCAST_PROTOCOL, STATE_MSG, INT_H_SIZE, own_node=self.own_addr, dest_node=self.addr)
+        h.last_bcast = self.bc_snd_nxt - 1
+        h.bcast_ack = self.bc_rcv_nxt - 1
+        h.bc_ack_invalid = 1
+        self.xmit([h.build()], None, now, xmitq)
+
+    def _build_nack_msg(self, xmitq: list[bytes]) -> None:
+        """``tipc_link_build_nack_msg``: NACK at 3, 19, 35, ... deferred packets."""
+        self.stats["deferred_recv"] += 1
+        n = len(self.deferdq)
+        if n >= 3 and not (n - 3) % 16:
+            self.build_proto_msg(STATE_MSG, xmitq, rcvgap=(self._first_deferred() - self.rcv_nxt) & 0xFFFF)
+
+    def _first_deferred(self) -> int:
+        base = self.rcv_nxt
+        return min(self.deferdq, key=lambda s: (s - base) & 0xFFFF)
+
+    # -- timer -------------------------------------------------------------------------------
+
+    def timeout(self, now: float, xmitq: list[bytes]) -> int:
+        """``tipc_link_timeout``: supervision, probes, RESET/ACTIVATE repetition."""
+        mtyp = STATE_MSG
+        state = probe = setup = False
+        if self.state == LINK_ESTABLISHED:
+            if self.silent_intv_cnt > self.abort_limit:
+                self.failure_reason = f"no traffic from peer for {self.tolerance_ms} ms (link tolerance)"
+                return self.fsm(LINK_FAILURE_EVT)
+            state = bool(self.rcv_unacked or self.transmq)
+            probe = bool(self.silent_intv_cnt)
+            # Below the monitor threshold the kernel's monitor says "monitoring", so the
+            # silence counter advances every interval and any reception clears it.
+            self.silent_intv_cnt += 1
+            probe = probe or bool(self.deferdq)
+            if self.snd_nxt == self.checkpoint:
+                probe = True
+            self.checkpoint = self.snd_nxt
+        elif self.state == LINK_RESET:
+            setup = self.rst_cnt <= 4
+            self.rst_cnt += 1
+            setup = setup or not self.rst_cnt % 16
+            mtyp = RESET_MSG
+        elif self.state == LINK_ESTABLISHING:
+            setup = True
+            mtyp = ACTIVATE_MSG
+        if state or probe or setup:
+            self.build_proto_msg(mtyp, xmitq, probe=probe)
+        return 0
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def validate_msg(self, h: Header) -> bool:
+        """``tipc_link_validate_msg``: is this protocol message for the current session?"""
+        if h.user != LINK_PROTOCOL:
+            return True
+        mtyp = h.mtype
+        session = h.session
+        curr = self.peer_session
+        if mtyp == RESET_MSG:
+            return not self.in_session or more(session, curr)
+        if mtyp == ACTIVATE_MSG:
+            return not self.in_session or not less(session, curr)
+        if mtyp == STATE_MSG:
+            if not self.in_session or session != curr:
+                return False
+            if not self.is_up and h.ack:
+                return False
+            if not self.peer_caps & TIPC_LINK_PROTO_SEQNO:
+                return True
+            return not less(h.seqno, self.rcv_nxt_state)
+        return False
+
+    def rcv(self, packet: bytes, now: float, xmitq: list[bytes], delivered: list[bytes]) -> int:
+        """``tipc_link_rcv``: one validated packet from the peer. Returns result bits."""
+        w0, _w1, w2 = _W012.unpack_from(packet, 0)
+        if (w0 >> 25) & 0xF == LINK_PROTOCOL:
+            return self._proto_rcv(packet, now, xmitq)
+        self.silent_intv_cnt = 0
+        rc = 0
+        released = 0
+        pkt: bytes | None = packet
+        while pkt is not None:
+            w0, _w1, w2 = _W012.unpack_from(pkt, 0)
+            seqno = w2 & 0xFFFF
+            rcv_nxt = self.rcv_nxt
+            if not self.is_up:
+                if self.state == LINK_ESTABLISHING:
+                    rc = TIPC_LINK_UP_EVT
+                break
+            if less(seqno, rcv_nxt) or more(seqno, rcv_nxt + TIPC_MAX_LINK_WIN):
+                self.stats["duplicates"] += 1
+                break
+            n, _r, _rc = self._advance_transmq(w2 >> 16, 0, now, None)
+            released += n
+            if seqno != rcv_nxt:
+                if seqno in self.deferdq:
+                    self.stats["duplicates"] += 1
+                else:
+                    self.deferdq[seqno] = pkt
+                self._build_nack_msg(xmitq)
+                break
+            self.rcv_nxt = (rcv_nxt + 1) & 0xFFFF
+            self.stats["recv_pkts"] += 1
+            rc |= self._input(pkt, (w0 >> 25) & 0xF, now, delivered)
+            self.rcv_unacked += 1
+            if self.rcv_unacked >= TIPC_MIN_LINK_WIN:
+                self.build_state_msg(xmitq)
+            if rc & TIPC_LINK_DOWN_EVT:
+                break
+            pkt = self.deferdq.pop(self.rcv_nxt, None)
+        if released:
+            self._advance_backlog(now, xmitq)
+        return rc
+
+    def _input(self, pkt: bytes, user: int, now: float, delivered: list[bytes]) -> int:
+        """``tipc_data_input`` + ``tipc_link_input``: hand a sequenced packet upwards."""
+        if user <= CRITICAL_IMPORTANCE or user in (CONN_MANAGER, GROUP_PROTOCOL):
+            delivered.append(pkt)
+        elif user == NAME_DISTRIBUTOR:
+            self.bc_up = True  # the kernel marks the broadcast rcv link up on name updates
+            delivered.append(pkt)
+        elif user == MSG_FRAGMENTER:
+            self.stats["recv_fragments"] += 1
+            try:
+                msg = self.reasm.append(pkt)
+            except RemoteProtocolError:
+                # Fragments arrive in order on a reliable link, so a broken sequence means
+                # the stream is corrupt: the kernel resets the link.
+                self.stats["reasm_errors"] += 1
+                self.failure_reason = "fragment reassembly failed"
+                return self.fsm(LINK_FAILURE_EVT)
+            if msg is not None:
+                self.stats["recv_fragmented"] += 1
+                return self._input(msg, (msg[0] >> 1) & 0xF, now, delivered)
+        elif user == MSG_BUNDLER:
+            self.stats["recv_bundles"] += 1
+            try:
+                inner = unbundle(pkt)
+            except RemoteProtocolError:
+                self.stats["malformed_bundles"] += 1
+                return 0
+            self.stats["recv_bundled"] += len(inner)
+            for m in inner:
+                iu = (m[0] >> 1) & 0xF
+                if iu in (MSG_BUNDLER, MSG_FRAGMENTER, BCAST_PROTOCOL, TUNNEL_PROTOCOL, LINK_PROTOCOL):
+                    self.stats["dropped_users"] += 1  # tipc_data_input does not take these
+                    continue
+                self._input(m, iu, now, delivered)
+        elif user == BCAST_PROTOCOL:
+            self._bc_init_rcv(pkt)
+        else:
+            self.stats["dropped_users"] += 1  # TUNNEL_PROTOCOL (no failover), crypto, unknown
+        return 0
+
+    def _bc_init_rcv(self, pkt: bytes) -> None:
+        """``tipc_link_bc_init_rcv``: learn where the peer's broadcast stream starts."""
+        if self.bc_up:
+            return
+        h = Header.decode(pkt)
+        self.bc_rcv_nxt = (h.last_bcast + 1) & 0xFFFF
+        self.bc_up = True
+
+    def _proto_rcv(self, packet: bytes, now: float, xmitq: list[bytes]) -> int:
+        """``tipc_link_proto_rcv``: RESET, ACTIVATE or STATE from the peer."""
+        h = Header.decode(packet)
+        rc = 0
+        if self.is_blocked:
+            return rc
+        if self.own_addr > h.prevnode:
+            self.net_plane = h.net_plane  # the node with the lowest address decides the plane
+        if not self.validate_msg(h):
+            self.stats["proto_invalid"] += 1
+            return rc
+        mtyp = h.mtype
+        peers_tol = h.link_tolerance
+        peers_prio = h.linkprio
+        if mtyp in (RESET_MSG, ACTIVATE_MSG):
+            msg_max = h.max_pkt
+            data = packet[h.hsize : h.size]
+            if msg_max < MIN_MTU or len(data) < TIPC_MAX_IF_NAME:
+                return rc
+            self.peer_if_name = data[:TIPC_MAX_IF_NAME].split(b"\0", 1)[0]
+            if TIPC_MIN_LINK_TOL <= peers_tol <= TIPC_MAX_LINK_TOL:
+                self.tolerance_ms = peers_tol
+            if self.priority + 1 <= peers_prio <= TIPC_MAX_LINK_PRI:
+                self.priority = peers_prio
+            if h.peer_stopping:  # peer is going down: full re-establish cycle
+                self.failure_reason = "peer is stopping"
+                return self.fsm(LINK_FAILURE_EVT)
+            if mtyp == ACTIVATE_MSG and h.dest_session_valid and self.session != h.dest_session:
+                # We were re-created while the peer was ESTABLISHING: force re-synch.
+                if less(self.session, h.dest_session):
+                    self.session = (h.dest_session + 1) & 0xFFFF
+                return rc
+            if mtyp == RESET_MSG or not self.is_up:
+                if self.is_up:
+                    self.failure_reason = "peer reset the link"
+                rc = self.fsm(LINK_PEER_RESET_EVT)
+            if mtyp == ACTIVATE_MSG and self.state == LINK_ESTABLISHING:
+                rc = TIPC_LINK_UP_EVT
+            self.peer_session = h.session
+            self.in_session = True
+            self.peer_bearer_id = h.bearer_id
+            if self.mtu > msg_max:
+                self.mtu = msg_max
+            return rc
+        if mtyp != STATE_MSG:
+            return rc
+        self.rcv_nxt_state = (h.seqno + 1) & 0xFFFF
+        if TIPC_MIN_LINK_TOL <= peers_tol <= TIPC_MAX_LINK_TOL:
+            self.tolerance_ms = peers_tol
+        if peers_prio != self.priority and 1 <= peers_prio <= TIPC_MAX_LINK_PRI:
+            self.priority = peers_prio
+            self.failure_reason = "peer changed link priority"
+            rc = self.fsm(LINK_FAILURE_EVT)
+        self.silent_intv_cnt = 0
+        self.stats["recv_states"] += 1
+        reply = bool(h.probe)
+        if reply:
+            self.stats["recv_probes"] += 1
+        if not self.is_up:
+            if self.state == LINK_ESTABLISHING:
+                rc = TIPC_LINK_UP_EVT
+            return rc
+        rcvgap = 0
+        if (reply or h.dest_droppable) and more(h.next_sent, self.rcv_nxt) and not self.deferdq:
+            rcvgap = (h.next_sent - self.rcv_nxt) & 0xFFFF  # peer sent packets we never saw
+        if rcvgap or reply:
+            self.build_proto_msg(STATE_MSG, xmitq, probe_reply=reply, rcvgap=rcvgap)
+        gap = h.seq_gap
+        released, _retransmitted, rc2 = self._advance_transmq(h.ack, gap, now, xmitq)
+        rc |= rc2
+        if gap:
+            self.stats["recv_nacks"] += 1
+        if released:
+            self._advance_backlog(now, xmitq)
+        return rc
+
+
+_STAT_KEYS = (
+    "sent_pkts",
+    "recv_pkts",
+    "sent_states",
+    "recv_states",
+    "sent_probes",
+    "recv_probes",
+    "sent_nacks",
+    "recv_nacks",
+    "sent_acks",
+    "retransmitted",
+    "duplicates",
+    "deferred_recv",
+    "sent_fragmented",
+    "sent_fragments",
+    "recv_fragments",
+    "recv_fragmented",
+    "recv_bundles",
+    "recv_bundled",
+    "max_queue_sz",
+    "proto_invalid",
+    "illegal_fsm_evt",
+    "reasm_errors",
+    "malformed_bundles",
+    "dropped_users",
+)

@@ -1,0 +1,671 @@
+"""A userspace TIPC node: peers, their links and discovery (``net/tipc/node.c``), pure.
+
+:class:`Node` is what the I/O shell (``stack``) drives. It never touches a socket or a
+clock: the shell passes each received UDP datagram to :meth:`Node.receive`, calls
+:meth:`Node.timeout` at :meth:`Node.next_timeout`, hands messages to :meth:`Node.send`, and
+performs the returned :class:`Output` — packets to put on the UDP bearer, messages
+delivered in order from peers, peer up/down events, and messages that were accepted for a
+peer but never acknowledged when its link went down.
+
+One bearer, one link per peer. The node FSM gates reception while a peer is coming up or
+going down exactly as the kernel's ``tipc_node_check_state`` does for a single link.
+
+Deviations from the kernel, all deliberate:
+
+* A new link sends RESET at once, and a link that a peer's RESET moves to ESTABLISHING
+  answers ACTIVATE at once, instead of waiting for the next node timer (375 ms). Extra
+  RESET/ACTIVATE messages are legal protocol traffic; this only shortens link set-up.
+* The link stamps ``prevnode`` and ``destnode`` of every message it sends (the kernel's
+  replicast does the latter for name-distributor messages), so callers may leave them 0.
+* Link-level failover, the broadcast link, the monitor and crypto are not implemented
+  (see :mod:`.link`); broadcast-link packets (``non_seq`` and not LINK_CONFIG) are counted
+  and dropped.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Final, Union
+
+from ...addr import node_addr_from_id
+from ...errors import LocalProtocolError, ProtocolError, ServiceUnreachable
+from .discover import ADVERTISED_CAPABILITIES, Discoverer, DiscoveryMsg, parse_discovery
+from .fragment import fragment
+from .link import TIPC_MAX_IF_NAME, Link
+from .link_fsm import (
+    LINK_ESTABLISHING,
+    LINK_RESET_EVT,
+    LINK_STATE_NAMES,
+    NODE_STATE_NAMES,
+    PEER_ESTABL_CONTACT_EVT,
+    PEER_LOST_CONTACT_EVT,
+    SELF_DOWN_PEER_LEAVING,
+    SELF_ESTABL_CONTACT_EVT,
+    SELF_LEAVING_PEER_DOWN,
+    SELF_LOST_CONTACT_EVT,
+    SELF_UP_PEER_COMING,
+    SELF_UP_PEER_UP,
+    TIPC_LINK_DOWN_EVT,
+    TIPC_LINK_UP_EVT,
+    LINK_ESTABLISH_EVT,
+    less,
+    node_fsm,
+)
+from .media import MediaAddr
+from .msg import (
+    DSC_REQ_MSG,
+    DSC_RESP_MSG,
+    DSC_TRIAL_MSG,
+    LINK_CONFIG,
+    LINK_PROTOCOL,
+    MAX_MSG_SIZE,
+    NODE_ID_LEN,
+    RESET_MSG,
+    SHORT_H_SIZE,
+    STATE_MSG,
+    TUNNEL_PROTOCOL,
+    Header,
+    validate,
+)
+
+__all__ = [
+    "MediaAddr",
+    "BROADCAST",
+    "PeerUp",
+    "PeerDown",
+    "DuplicateAddress",
+    "NodeEvent",
+    "Output",
+    "PeerInfo",
+    "NoLink",
+    "Node",
+    "NODE_CLEANUP_AFTER",
+]
+
+BROADCAST: Final[MediaAddr] = ("<broadcast>", 0)
+"""Destination of discovery requests: the shell sends them to its multicast group or to
+every replicast peer it knows."""
+
+NODE_CLEANUP_AFTER = 300.0  #: a peer down this long (s) is forgotten, as in the kernel
+_INVALID_SIG = 0x10000
+_W0 = struct.Struct(">I")
+_W3 = struct.Struct(">I")
+
+
+@dataclass(frozen=True, slots=True)
+class PeerUp:
+    """The link to ``addr`` reached ESTABLISHED: messages can be sent to it."""
+
+    addr: int
+    identity: bytes
+    media: MediaAddr
+
+
+@dataclass(frozen=True, slots=True)
+class PeerDown:
+    """The link to ``addr`` went down; ``reason`` says why."""
+
+    addr: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateAddress:
+    """Another node claims address ``addr`` (``disc_dupl_alert``); its packets are ignored."""
+
+    addr: int
+    identity: bytes
+    media: MediaAddr
+    detail: str
+
+
+NodeEvent = Union[PeerUp, PeerDown, DuplicateAddress]
+
+
+@dataclass(slots=True)
+class Output:
+    """What the shell must do after a call into the node."""
+
+    packets: list[tuple[MediaAddr, bytes]] = field(default_factory=list)
+    delivered: list[tuple[int, bytes]] = field(default_factory=list)
+    events: list[NodeEvent] = field(default_factory=list)
+    undelivered: list[tuple[int, bytes]] = field(default_factory=list)
+
+    def extend(self, other: Output) -> None:
+        self.packets.extend(other.packets)
+        self.delivered.extend(other.delivered)
+        self.events.extend(other.events)
+        self.undelivered.extend(other.undelivered)
+
+    def __bool__(self) -> bool:
+        return bool(self.packets or self.delivered or self.events or self.undelivered)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    """A snapshot of one peer as :meth:`Node.peers` reports it."""
+
+    addr: int
+    identity: bytes
+    media: MediaAddr | None
+    up: bool
+    link_state: str
+    node_state: str
+    mtu: int
+    tolerance_ms: int
+    capabilities: int
+    counters: dict[str, int]
+
+
+class NoLink(ServiceUnreachable):
+    """No working link to the peer node (the kernel's ``EHOSTUNREACH`` from ``tipc_node_xmit``)."""
+
+
+class _Peer:
+    """``struct tipc_node`` for one bearer."""
+
+    __slots__ = ("addr", "identity", "caps", "signature", "state", "link", "media", "up",
+                 "next_tick", "delete_at")
+
+    def __init__(self, addr: int, identity: bytes, caps: int, now: float) -> None:
+        self.addr = addr
+        self.identity = identity
+        self.caps = caps
+        self.signature = _INVALID_SIG
+        self.state = SELF_DOWN_PEER_LEAVING
+        self.link: Link | None = None
+        self.media: MediaAddr | None = None
+        self.up = False  # node_is_up: has an active link
+        self.next_tick: float | None = None
+        self.delete_at = now + NODE_CLEANUP_AFTER
+
+
+def _mix(*values: int) -> int:
+    """A small integer hash (splitmix-style) for link session numbers; no ``random``."""
+    x = 0x9E3779B9
+    for v in values:
+        x = (x ^ (v & 0xFFFFFFFF)) * 0x85EBCA6B & 0xFFFFFFFF
+        x ^= x >> 13
+        x = x * 0xC2B2AE35 & 0xFFFFFFFF
+        x ^= x >> 16
+    return x
+
+
+class Node:
+    """One userspace TIPC node on one UDP bearer.
+
+    ``node_id`` (up to 16 bytes, zero-padded) is the node identity; the node address is
+    its ``hash128to32``. ``media`` is the UDP address we advertise in discovery: kernel
+    peers send link traffic there. ``signature`` is a random 16-bit value (fresh per
+    process start, so peers can tell a restart). ``mtu`` is the largest UDP payload we
+    accept; the link uses the smaller of ours and the peer's. ``capabilities`` defaults to
+    :data:`~.discover.ADVERTISED_CAPABILITIES`.
+    """
+
+    def __init__(
+        self,
+        *,
+        node_id: bytes,
+        media: MediaAddr,
+        netid: int = 4711,
+        signature: int,
+        tolerance_ms: int = 1500,
+        window: int = 50,
+        mtu: int = 1400,
+        now: float,
+        capabilities: int = ADVERTISED_CAPABILITIES,
+        if_name: str = "tipcrpc",
+    ) -> None:
+        if not node_id or len(node_id) > NODE_ID_LEN:
+            raise LocalProtocolError(f"node id must be 1..{NODE_ID_LEN} bytes, got {len(node_id)}")
+        if not 1 <= netid <= 9999:
+            raise LocalProtocolError(f"netid must be 1..9999, got {netid}")
+        if not 50 <= tolerance_ms <= 30000:
+            raise LocalProtocolError(f"tolerance_ms must be 50..30000, got {tolerance_ms}")
+        if not 16 <= window <= 8191:
+            raise LocalProtocolError(f"window must be 16..8191, got {window}")
+        if not 200 <= mtu <= 0xFFFF * 4:
+            raise LocalProtocolError(f"mtu must be at least 200 bytes, got {mtu}")
+        self.node_id: bytes = node_id.ljust(NODE_ID_LEN, b"\0")
+        self.own_addr: int = node_addr_from_id(self.node_id)
+        if not self.own_addr:
+            raise LocalProtocolError("node id hashes to address 0; choose another identity")
+        self.media = media
+        self.netid = netid
+        self.tolerance_ms = tolerance_ms
+        self.window = window
+        self.mtu = mtu & ~3  # max_pkt travels divided by 4
+        self.capabilities = capabilities
+        self.if_name = if_name.encode()[: TIPC_MAX_IF_NAME - 1]
+        self._signature = signature & 0xFFFF
+        self._disc = Discoverer(
+            own_addr=self.own_addr, node_id=self.node_id, media=media, netid=netid,
+            signature=self._signature, capabilities=capabilities, now=now,
+        )
+        self._peers: dict[int, _Peer] = {}
+        self._links_created = 0
+        self._stopped = False
+        self._stats: dict[str, int] = dict.fromkeys(_NODE_STAT_KEYS, 0)
+
+    # -- public API --------------------------------------------------------------------------
+
+    def receive(self, packet: bytes, src: MediaAddr, now: float) -> Output:
+        """Process one UDP datagram from ``src``. Never raises for bad input: it counts and drops."""
+        out = Output()
+        self._stats["rx_packets"] += 1
+        try:
+            user, hsize, _size = validate(packet)
+        except ProtocolError:
+            self._stats["malformed"] += 1
+            return out
+        if self._stopped:
+            return out
+        w0 = _W0.unpack_from(packet, 0)[0]
+        try:
+            if (w0 >> 20) & 1:  # non_seq
+                if user == LINK_CONFIG:
+                    self._disc_rcv(packet, src, now, out)
+                else:
+                    self._stats["bcast_dropped"] += 1
+                return out
+            self._link_rcv(packet, user, hsize, now, out)
+        except ProtocolError:
+            self._stats["malformed"] += 1
+        return out
+
+    def send(self, peer: int, msg: bytes, now: float) -> Output:
+        """Send one complete TIPC message (header included) reliably and in order to ``peer``.
+
+        Fragments it if it exceeds the link's packet limit. Raises :class:`NoLink` if there
+        is no established link to ``peer`` and :class:`LocalProtocolError` if ``msg`` is not
+        a well-formed TIPC message.
+        """
+        p = self._peers.get(peer)
+        if p is None or p.link is None or not p.link.is_up or self._stopped:
+            raise NoLink(f"no working link to node {peer:08x}")
+        _user, hsize, size = self._check_outgoing(msg)
+        msg = self._stamp_nodes(msg, hsize, peer)
+        link = p.link
+        packets = fragment(msg, link.mss)
+        out = Output()
+        xmitq: list[bytes] = []
+        link.xmit(packets, msg, now, xmitq)
+        media = p.media
+        assert media is not None
+        out.packets.extend((media, x) for x in xmitq)
+        return out
+
+    def timeout(self, now: float) -> Output:
+        """Run the discovery timer and every peer's node timer that is due."""
+        out = Output()
+        if self._stopped:
+            return out
+        for pkt in self._disc.timeout(now):
+            out.packets.append((BROADCAST, pkt))
+            self._stats["disc_sent"] += 1
+        for p in list(self._peers.values()):
+            if p.next_tick is not None and now >= p.next_tick:
+                self._node_timeout(p, now, out)
+            elif p.link is None and now >= p.delete_at:
+                del self._peers[p.addr]  # a rejected announcement never got a link
+        return out
+
+    def next_timeout(self) -> float | None:
+        """Absolute time of the next timer, or None once stopped."""
+        if self._stopped:
+            return None
+        t = self._disc.next_due
+        for p in self._peers.values():
+            if p.next_tick is not None and p.next_tick < t:
+                t = p.next_tick
+        return t
+
+    def peers(self) -> dict[int, PeerInfo]:
+        """Every known peer by address: identity, media, link state and counters."""
+        res: dict[int, PeerInfo] = {}
+        for a, p in self._peers.items():
+            link = p.link
+            res[a] = PeerInfo(
+                addr=a,
+                identity=p.identity,
+                media=p.media,
+                up=bool(link and link.is_up),
+                link_state=LINK_STATE_NAMES.get(link.state, hex(link.state)) if link else "NONE",
+                node_state=NODE_STATE_NAMES.get(p.state, hex(p.state)),
+                mtu=link.mtu if link else 0,
+                tolerance_ms=link.tolerance_ms if link else self.tolerance_ms,
+                capabilities=p.caps,
+                counters=dict(link.stats) if link else {},
+            )
+        return res
+
+    def reset_peer(self, peer: int, reason: str, now: float) -> Output:
+        """Declare ``peer`` down at once (its link goes RESET, PeerDown, undelivered returned)."""
+        out = Output()
+        p = self._peers.get(peer)
+        if p is None or p.link is None or self._stopped:
+            return out
+        p.link.failure_reason = reason
+        self._node_link_down(p, reason, now, out)
+        return out
+
+    def stop(self, now: float) -> Output:
+        """Leave the bearer: RESET (peer stopping) to every peer with a working link."""
+        out = Output()
+        if self._stopped:
+            return out
+        for p in list(self._peers.values()):
+            if p.link is not None:
+                self._node_link_down(p, "local node stopped", now, out)
+        self._peers.clear()
+        self._stopped = True
+        return out
+
+    def statistics(self) -> dict[str, int]:
+        """Node counters plus link counters summed over all peers."""
+        s = dict(self._stats)
+        s["peers"] = len(self._peers)
+        s["peers_up"] = sum(1 for p in self._peers.values() if p.link is not None and p.link.is_up)
+        for p in self._peers.values():
+            if p.link is not None:
+                for k, v in p.link.stats.items():
+                    s[k] = max(s.get(k, 0), v) if k == "max_queue_sz" else s.get(k, 0) + v
+        return s
+
+    # -- sending helpers ---------------------------------------------------------------------
+
+    @staticmethod
+    def _check_outgoing(msg: bytes) -> tuple[int, int, int]:
+        try:
+            user, hsize, size = validate(msg)
+        except ProtocolError as e:
+            raise LocalProtocolError(f"not a TIPC message: {e}") from None
+        if size != len(msg):
+            raise LocalProtocolError(f"message is {len(msg)} bytes but its header says {size}")
+        if size > MAX_MSG_SIZE:
+            raise LocalProtocolError(f"message of {size} bytes exceeds {MAX_MSG_SIZE}")
+        if user in (LINK_CONFIG, LINK_PROTOCOL):
+            raise LocalProtocolError(f"user {user} messages belong to the link layer")
+        return user, hsize, size
+
+    def _stamp_nodes(self, msg: bytes, hsize: int, peer: int) -> bytes:
+        """Set prevnode (we are the previous hop) and destnode (the peer) if they differ."""
+        prev = _W3.unpack_from(msg, 12)[0]
+        dest = _W3.unpack_from(msg, 28)[0] if hsize > SHORT_H_SIZE else peer
+        if prev == self.own_addr and dest == peer:
+            return msg
+        buf = bytearray(msg)
+        _W3.pack_into(buf, 12, self.own_addr)
+        if hsize > SHORT_H_SIZE:
+            _W3.pack_into(buf, 28, peer)
+        return bytes(buf)
+
+    def _emit(self, p: _Peer, xmitq: list[bytes], out: Output) -> None:
+        if xmitq and p.media is not None:
+            out.packets.extend((p.media, x) for x in xmitq)
+
+    # -- reception ---------------------------------------------------------------------------
+
+    def _link_rcv(self, packet: bytes, user: int, hsize: int, now: float, out: Output) -> None:
+        """``tipc_rcv`` for sequenced (link) packets."""
+        if hsize != SHORT_H_SIZE:
+            if hsize < 32:
+                self._stats["malformed"] += 1  # neither a short header nor one with destnode
+                return
+            if _W3.unpack_from(packet, 28)[0] != self.own_addr:
+                self._stats["not_for_us"] += 1
+                return
+        p = self._peers.get(_W3.unpack_from(packet, 12)[0])
+        if p is None or p.link is None:
+            self._stats["unknown_peer"] += 1
+            return
+        link = p.link
+        xmitq: list[bytes] = []
+        delivered: list[bytes] = []
+        before = link.state
+        rc = 0
+        if p.state == SELF_UP_PEER_UP and user != TUNNEL_PROTOCOL:
+            rc = link.rcv(packet, now, xmitq, delivered)
+        elif self._check_state(p, packet, user):
+            rc = link.rcv(packet, now, xmitq, delivered)
+        if link.state == LINK_ESTABLISHING and before != LINK_ESTABLISHING and not rc & TIPC_LINK_UP_EVT:
+            link.build_reset_msg(xmitq)  # answer ACTIVATE now rather than at the next tick
+        self._emit(p, xmitq, out)
+        if delivered:
+            out.delivered.extend((p.addr, m) for m in delivered)
+        if rc & TIPC_LINK_UP_EVT:
+            self._node_link_up(p, now, out)
+        if rc & TIPC_LINK_DOWN_EVT:
+            self._node_link_down(p, link.failure_reason or "link failure", now, out)
+
+    def _check_state(self, p: _Peer, packet: bytes, user: int) -> bool:
+        """``tipc_node_check_state`` for a node with a single link."""
+        link = p.link
+        assert link is not None
+        h = Header.decode(packet)
+        if not link.validate_msg(h):
+            link.stats["proto_invalid"] += 1
+            return False
+        peer_link_up = user != LINK_PROTOCOL or h.mtype == STATE_MSG
+        if p.state == SELF_UP_PEER_COMING:
+            if not link.is_up or not peer_link_up:
+                return True
+            self._node_fsm(p, PEER_ESTABL_CONTACT_EVT)
+        if p.state == SELF_DOWN_PEER_LEAVING:
+            if peer_link_up or h.redundant_link:  # msg_peer_node_is_up
+                return False
+            self._node_fsm(p, PEER_LOST_CONTACT_EVT)
+            return True
+        if p.state == SELF_LEAVING_PEER_DOWN:
+            return False
+        return True
+
+    def _node_fsm(self, p: _Peer, evt: int) -> None:
+        p.state, legal = node_fsm(p.state, evt)
+        if not legal:
+            self._stats["illegal_node_evt"] += 1
+
+    def _node_link_up(self, p: _Peer, now: float, out: Output) -> None:
+        """``__tipc_node_link_up``: the link is ESTABLISHED; the peer node is up."""
+        link = p.link
+        assert link is not None
+        if link.is_up:
+            return
+        link.fsm(LINK_ESTABLISH_EVT)
+        if not link.is_up:
+            return
+        xmitq: list[bytes] = []
+        link.build_state_msg(xmitq)  # a STATE message goes first
+        p.up = True
+        self._node_fsm(p, SELF_ESTABL_CONTACT_EVT)
+        link.build_bc_init_msg(now, xmitq)
+        self._disc.add_dest()
+        self._emit(p, xmitq, out)
+        self._stats["links_up"] += 1
+        assert p.media is not None
+        out.events.append(PeerUp(p.addr, p.identity, p.media))
+
+    def _node_link_down(self, p: _Peer, reason: str, now: float, out: Output) -> None:
+        """``tipc_node_link_down``: reset the link, tell the peer, return what was not acked."""
+        link = p.link
+        assert link is not None
+        xmitq: list[bytes] = []
+        if link.is_establishing:
+            undelivered = link.reset()  # defuse a pending link-up
+            link.fsm(LINK_RESET_EVT)
+        elif link.is_reset:
+            return
+        else:
+            if link.peer_is_down:
+                self._node_fsm(p, PEER_LOST_CONTACT_EVT)
+            self._node_fsm(p, SELF_LOST_CONTACT_EVT)
+            link.fsm(LINK_RESET_EVT)
+            undelivered = link.reset()
+            link.build_reset_msg(xmitq)
+        self._emit(p, xmitq, out)
+        out.undelivered.extend((p.addr, m) for m in undelivered)
+        if p.up:
+            p.up = False
+            p.delete_at = now + NODE_CLEANUP_AFTER
+            self._disc.remove_dest(now)
+            self._stats["links_down"] += 1
+            out.events.append(PeerDown(p.addr, reason))
+
+    # -- timers ------------------------------------------------------------------------------
+
+    def _keepalive(self, link: Link) -> float:
+        """``tipc_node_calculate_timer``: interval min(tolerance/4, 500 ms); sets the abort limit."""
+        tol = link.tolerance_ms
+        intv = min(tol // 4, 500)
+        link.set_abort_limit(tol // intv)
+        return intv / 1000
+
+    def _node_timeout(self, p: _Peer, now: float, out: Output) -> None:
+        """``tipc_node_timeout``."""
+        link = p.link
+        if link is None:
+            p.next_tick = None
+            return
+        if not p.up and now >= p.delete_at:
+            del self._peers[p.addr]
+            self._stats["peers_forgotten"] += 1
+            return
+        intv = self._keepalive(link)
+        xmitq: list[bytes] = []
+        rc = link.timeout(now, xmitq)
+        self._emit(p, xmitq, out)
+        if rc & TIPC_LINK_DOWN_EVT:
+            self._node_link_down(p, link.failure_reason or "link failure", now, out)
+        p.next_tick = now + intv
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    def _disc_rcv(self, packet: bytes, src: MediaAddr, now: float, out: Output) -> None:
+        """``tipc_disc_rcv`` up to ``tipc_node_check_dest``."""
+        self._stats["disc_received"] += 1
+        d = parse_discovery(packet)
+        if d.media_is_multicast:
+            self._stats["malformed"] += 1  # "Rcv corrupt discovery message"
+            return
+        media = d.media if d.media[0] not in ("0.0.0.0", "::") else src
+        if media == self.media and d.node_id == self.node_id:
+            return  # our own request, looped back
+        if d.netid != self.netid:
+            self._stats["netid_mismatch"] += 1
+            return
+        if d.mtype == DSC_TRIAL_MSG:
+            sugg = self._try_addr(d.node_id, d.addr)
+            if sugg:
+                out.packets.append((media, self._disc.trial_fail(d.addr, sugg)))
+            return
+        if d.mtype not in (DSC_REQ_MSG, DSC_RESP_MSG) or not d.addr:
+            return  # TRIAL_FAIL (we never trial) or nonsense
+        if d.addr == self.own_addr:
+            detail = "another node uses our address" if d.node_id != self.node_id else "another process uses our identity"
+            self._dupl(out, d.addr, d.node_id, media, detail)
+            return
+        if d.dest_domain not in (0, self.own_addr):
+            return
+        if self._check_dest(d, media, now, out) and d.mtype == DSC_REQ_MSG:
+            out.packets.append((media, self._disc.response(d.addr)))
+
+    def _dupl(self, out: Output, addr: int, ident: bytes, media: MediaAddr, detail: str) -> None:
+        self._stats["duplicate_addr"] += 1
+        out.events.append(DuplicateAddress(addr, ident, media, detail))
+
+    def _try_addr(self, ident: bytes, addr: int) -> int:
+        """``tipc_node_try_addr``: a free address to suggest if ``addr`` is taken, else 0."""
+        p = self._peers.get(addr)
+        taken = addr == self.own_addr or (p is not None and p.identity != ident)
+        if not taken:
+            return 0
+        sugg = (addr ^ _mix(self._signature, addr)) or 1
+        while sugg == self.own_addr or sugg in self._peers or not sugg:
+            sugg = (sugg + 1) & 0xFFFFFFFF
+        return sugg
+
+    def _check_dest(self, d: DiscoveryMsg, media: MediaAddr, now: float, out: Output) -> bool:
+        """``tipc_node_check_dest``: create/refresh the peer; return whether to respond."""
+        p = self._peers.get(d.addr)
+        if p is None:
+            p = self._peers[d.addr] = _Peer(d.addr, d.node_id, d.capabilities, now)
+        elif p.identity != d.node_id:
+            if p.link is not None and p.link.is_up:
+                self._dupl(out, d.addr, d.node_id, media, f"address also used by {p.identity!r}")
+                return False
+            p.identity = d.node_id  # the old owner is gone; the address changes hands
+            p.signature = _INVALID_SIG
+        if p.caps != d.capabilities:
+            p.caps = d.capabilities
+            if p.link is not None:
+                p.link.peer_caps = d.capabilities
+        link = p.link
+        link_up = link is not None and link.is_up
+        link_is_reset = link is not None and link.is_reset
+        addr_match = link is not None and p.media == media
+        sign_match = d.signature == p.signature
+        respond = accept_addr = reset = False
+        if sign_match and addr_match:
+            respond = not link_up  # all fine / the link will come up in due time
+        elif sign_match and not addr_match:
+            if link_up:  # same signature, other media while up: clone or moved peer
+                self._dupl(out, d.addr, d.node_id, media, f"signature seen at {p.media} and {media}")
+            else:
+                accept_addr = respond = reset = True
+        elif addr_match:  # peer rebooted (new signature) at the same address
+            p.signature = d.signature
+            respond = not link_up
+        elif link_up:  # new signature at another address while the link is up
+            self._dupl(out, d.addr, d.node_id, media, f"peer at {p.media} also announced from {media}")
+        else:  # new peer, or rebooted with a new address
+            p.signature = d.signature
+            accept_addr = respond = reset = True
+        if not accept_addr:
+            return respond
+        if link is None:
+            link = self._create_link(p, now)
+            link_is_reset = True
+        p.media = media
+        if reset and not link_is_reset:
+            self._node_link_down(p, "peer changed its media address", now, out)
+        if link.state != LINK_ESTABLISHING and not link.in_session:
+            xmitq: list[bytes] = []
+            link.build_proto_msg(RESET_MSG, xmitq)  # start at once instead of at the next tick
+            self._emit(p, xmitq, out)
+        return respond
+
+    def _create_link(self, p: _Peer, now: float) -> Link:
+        self._links_created += 1
+        link = Link(
+            own_addr=self.own_addr,
+            peer_addr=p.addr,
+            session=_mix(self._signature, p.addr, self._links_created) & 0xFFFF,
+            mtu=self.mtu,
+            tolerance_ms=self.tolerance_ms,
+            window=self.window,
+            peer_caps=p.caps,
+            if_name=self.if_name,
+        )
+        link.reset()
+        link.fsm(LINK_RESET_EVT)
+        p.link = link
+        p.next_tick = now + self._keepalive(link)
+        return link
+
+
+_NODE_STAT_KEYS = (
+    "rx_packets",
+    "malformed",
+    "not_for_us",
+    "unknown_peer",
+    "bcast_dropped",
+    "netid_mismatch",
+    "disc_sent",
+    "disc_received",
+    "duplicate_addr",
+    "links_up",
+    "links_down",
+    "peers_forgotten",
+    "illegal_node_evt",
+)
