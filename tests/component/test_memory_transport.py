@@ -1,8 +1,8 @@
-"""Memory transport specifics: kernel lookup details, fault injection, determinism, helpers.
+"""Memory transport specifics: identities, kernel lookup details, helpers and fixtures.
 
-The generic Transport contract is covered by tests/conformance/test_memory.py; this module
-covers what only the memory cluster offers (kill/partition/heal, link tolerance, link
-faults, seeded determinism) and the kernel details it mirrors beyond the contract.
+The generic Transport contract is covered by tests/conformance/test_memory.py and fault
+injection by test_memory_faults.py; this module covers node identities, the kernel lookup
+details the memory cluster mirrors beyond the contract, and the test helpers.
 """
 
 from __future__ import annotations
@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import anyio
 import pytest
 
-from tipcrpc.addr import LINK_STATE, NODE_STATE, U32_MAX, Scope, ServiceAddr, ServiceRange, node_addr_from_id
-from tipcrpc.errors import AddressError, ClosedError, LocalProtocolError, ServiceUnreachable, TransportError
-from tipcrpc.events import SNAPSHOT_COMPLETE, LinkDown, LinkUp, NodeDown, NodeUp, Published, SubFilter, Withdrawn
+from tipcrpc.addr import NODE_STATE, U32_MAX, Scope, ServiceAddr, ServiceRange, node_addr_from_id
+from tipcrpc.errors import AddressError, ClosedError, LocalProtocolError, TransportError
+from tipcrpc.events import SNAPSHOT_COMPLETE, NodeDown, NodeUp, Published, SubFilter, Withdrawn
 from tipcrpc.testing import Inbox, MemoryHarness
 from tipcrpc.testing.conformance import snapshot, wait_event, wait_published, wait_withdrawn
 from tipcrpc.transport.base import Delivery, DeliveryFailure, Returned
 from tipcrpc.transport.memory import (
-    LinkFaults,
     MemoryCluster,
     MemoryTransport,
     default_cluster,
@@ -30,7 +28,6 @@ from tipcrpc.transport.memory import (
 T = 1000  # service type used throughout
 TIMEOUT = 5.0
 ALL_NODES = ServiceRange(NODE_STATE, 0, U32_MAX)
-ALL_LINKS = ServiceRange(LINK_STATE, 0, U32_MAX)
 
 
 async def _ep(t: MemoryTransport) -> tuple[Any, Inbox]:
@@ -273,301 +270,6 @@ async def test_handler_exception_is_reported_and_delivery_continues() -> None:
     await cluster.aclose()
 
 
-# ---------------------------------------------------------------------- kill
-
-
-async def test_kill_returns_messages_in_flight() -> None:
-    cluster, (a, b) = await _cluster(2)
-    sender, inbox = await _ep(a)
-    target, target_inbox = await _ep(b)
-    sender.send(target.address, b"in flight")  # queued on the link, not yet delivered
-    cluster.kill(b)
-    got = await inbox.get()
-    assert got == Returned(b"in flight", target.address, DeliveryFailure.NO_NODE)
-    assert len(target_inbox) == 0
-    assert not b.is_open and target.closed
-    with pytest.raises(ClosedError):
-        target.send(sender.address, b"x")
-    with pytest.raises(ServiceUnreachable):
-        sender.send(target.address, b"x")  # no link to that node any more
-    await cluster.aclose()
-
-
-async def test_kill_ends_the_victims_subscriptions() -> None:
-    cluster, (a, b) = await _cluster(2)
-    sub = await b.subscribe(ServiceRange(T, 0, 1))
-    cluster.kill(b)
-    assert [ev async for ev in sub] == [SNAPSHOT_COMPLETE]
-    cluster.kill(b)  # already dead: no-op
-    await cluster.aclose()
-
-
-async def test_kill_with_tolerance_holds_then_returns() -> None:
-    cluster, (a, b) = await _cluster(2, tolerance=0.05)
-    sender, inbox = await _ep(a)
-    target, _ = await _ep(b)
-    name = ServiceAddr(T, 1)
-    await target.publish(name)
-    await wait_published(a, name, target.address)
-    nsub = await a.subscribe(ALL_NODES)
-    await snapshot(nsub)
-    cluster.kill(b)
-    # Within the tolerance the peer still looks alive: sending by name works...
-    sender.send(name, b"late")
-    with anyio.fail_after(TIMEOUT):
-        # ...and the message comes back once the link is declared down.
-        assert await inbox.get() == Returned(b"late", name, DeliveryFailure.NO_NODE)
-        assert await nsub.__anext__() == NodeDown(b.own_node.addr)
-    with pytest.raises(ServiceUnreachable):
-        sender.send(name, b"x")
-    await nsub.aclose()
-    await cluster.aclose()
-
-
-async def test_graceful_close_delivers_what_was_sent_first() -> None:
-    cluster, (a, b) = await _cluster(2)
-    receiver, inbox = await _ep(a)
-    server, _ = await _ep(b)
-    nsub = await a.subscribe(ALL_NODES)
-    await snapshot(nsub)
-    server.send(receiver.address, b"last words")
-    await b.aclose()  # returns once a has seen b leave
-    assert await inbox.get() == Delivery(b"last words", server.address, receiver.address)
-    assert await nsub.__anext__() == NodeDown(b.own_node.addr)
-    assert cluster.nodes == [a]
-    await nsub.aclose()
-    await cluster.aclose()
-
-
-async def test_transport_close_finishes_its_subscriptions_after_queued_events() -> None:
-    cluster, (a,) = await _cluster(1)
-    ep, _ = await _ep(a)
-    sub = await a.subscribe(ServiceRange(T, 0, 9))
-    await ep.publish(ServiceAddr(T, 1))
-    await a.aclose()
-    assert [ev async for ev in sub] == [
-        SNAPSHOT_COMPLETE,
-        Published(ServiceRange(T, 1, 1), ep.address),
-        Withdrawn(ServiceRange(T, 1, 1), ep.address),
-    ]
-    await cluster.aclose()
-
-
-# ---------------------------------------------------------------------- partition / heal
-
-
-async def test_partition_purges_both_sides_and_heal_restores() -> None:
-    cluster, (a, b, c) = await _cluster(3)
-    ea, _ = await _ep(a)
-    eb, ib = await _ep(b)
-    await ea.publish(ServiceAddr(T, 1))
-    await eb.publish(ServiceAddr(T, 2))
-    for t in (a, b, c):
-        await wait_published(t, ServiceAddr(T, 1), ea.address)
-        await wait_published(t, ServiceAddr(T, 2), eb.address)
-    pubs_a = await a.subscribe(ServiceRange(T, 0, 9))
-    links_a = await a.subscribe(ALL_LINKS)
-    nodes_a = await a.subscribe(ALL_NODES)
-    for sub in (pubs_a, links_a, nodes_a):
-        await snapshot(sub)
-
-    cluster.partition(a, b)
-    assert cluster.partitioned(b, a)
-    assert await pubs_a.__anext__() == Withdrawn(ServiceRange(T, 2, 2), eb.address)
-    assert await links_a.__anext__() == LinkDown(b.own_node.addr, 0)
-    assert await nodes_a.__anext__() == NodeDown(b.own_node.addr)
-    with pytest.raises(ServiceUnreachable):
-        ea.send(ServiceAddr(T, 2), b"x")
-    with pytest.raises(ServiceUnreachable):
-        ea.send(eb.address, b"x")
-    # c still sees both, and b still sees c.
-    ec, _ = await _ep(c)
-    ec.send(ServiceAddr(T, 2), b"via c")
-    assert (await ib.get()).data == b"via c"  # type: ignore[union-attr]
-    assert set(b.name_table.links) == {c.own_node.addr}
-
-    cluster.heal(a, b)
-    assert await links_a.__anext__() == LinkUp(b.own_node.addr, 0)
-    assert await nodes_a.__anext__() == NodeUp(b.own_node.addr)
-    assert await pubs_a.__anext__() == Published(ServiceRange(T, 2, 2), eb.address)  # bulk
-    ea.send(ServiceAddr(T, 2), b"healed")
-    assert (await ib.get()).data == b"healed"  # type: ignore[union-attr]
-    for sub in (pubs_a, links_a, nodes_a):
-        await sub.aclose()
-    await cluster.aclose()
-
-
-async def test_partition_within_tolerance_then_heal_loses_nothing() -> None:
-    cluster, (a, b) = await _cluster(2, tolerance=60.0)
-    sender, sender_inbox = await _ep(a)
-    receiver, inbox = await _ep(b)
-    name = ServiceAddr(T, 1)
-    await receiver.publish(name)
-    await wait_published(a, name, receiver.address)
-    cluster.partition(a, b)
-    for i in range(5):
-        sender.send(name, bytes([i]))
-    other, _ = await _ep(b)
-    await other.publish(ServiceAddr(T, 2))  # name distribution is held as well
-    await asyncio.sleep(0)
-    assert len(inbox) == 0
-    cluster.heal(a, b)
-    assert [d.data[0] for d in await inbox.get_many(5)] == list(range(5))  # type: ignore[union-attr]
-    await wait_published(a, ServiceAddr(T, 2), other.address)
-    assert len(sender_inbox) == 0
-    assert a.own_node.addr in b.name_table.nodes
-    await cluster.aclose()
-
-
-async def test_partition_after_tolerance_returns_held_messages() -> None:
-    cluster, (a, b) = await _cluster(2, tolerance=0.02)
-    sender, inbox = await _ep(a)
-    receiver, _ = await _ep(b)
-    cluster.partition(a, b)
-    sender.send(receiver.address, b"held")
-    with anyio.fail_after(TIMEOUT):
-        assert await inbox.get() == Returned(b"held", receiver.address, DeliveryFailure.NO_NODE)
-    cluster.heal(a, b)
-    sender.send(receiver.address, b"x")  # link is back: accepted
-    await cluster.aclose()
-
-
-async def test_partitioned_node_joining_later_gets_no_link() -> None:
-    cluster = MemoryCluster()
-    a, b = cluster.node("a"), cluster.node("b")
-    cluster.partition(a, b)
-    async with a, b:
-        assert b.own_node.addr not in a.name_table.nodes
-        cluster.heal(a, b)
-        assert b.own_node.addr in a.name_table.nodes
-    with pytest.raises(AddressError):
-        cluster.partition(a, a)
-
-
-# ---------------------------------------------------------------------- link faults
-
-
-async def test_delay_and_jitter_preserve_order() -> None:
-    cluster, (a, b) = await _cluster(2, seed=3)
-    cluster.faults = LinkFaults(delay=0.001, jitter=0.004, loss=0.3, retransmit_delay=0.002)
-    sender, _ = await _ep(a)
-    receiver, inbox = await _ep(b)
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    for i in range(100):
-        sender.send(receiver.address, i.to_bytes(2, "big"))
-    with anyio.fail_after(TIMEOUT):
-        got = await inbox.get_many(100)
-    assert [int.from_bytes(d.data, "big") for d in got] == list(range(100))  # type: ignore[union-attr]
-    assert loop.time() - start >= 0.001
-    await cluster.aclose()
-
-
-async def test_per_link_faults_override_the_default() -> None:
-    cluster, (a, b, c) = await _cluster(3)
-    cluster.faults = LinkFaults(duplicate=0.99)
-    cluster.set_faults(a, b, None)  # perfect link between a and b
-    assert cluster.faults_between(a, b) is None
-    assert cluster.faults_between(b, c) == cluster.faults
-    assert cluster.faults_between(a, a) is None
-    sender, _ = await _ep(a)
-    rb, ib = await _ep(b)
-    rc, ic = await _ep(c)
-    sender.send(rb.address, b"b")
-    sender.send(rc.address, b"c")
-    sender.send(rb.address, b"b-end")
-    assert [d.data for d in await ib.get_many(2)] == [b"b", b"b-end"]  # type: ignore[union-attr]
-    assert [d.data for d in await ic.get_many(2)] == [b"c", b"c"]  # type: ignore[union-attr]
-    cluster.clear_faults(a, b)
-    assert cluster.faults_between(a, b) == cluster.faults
-    cluster.clear_faults()
-    await cluster.aclose()
-
-
-async def test_duplicate_option_delivers_adjacent_copies() -> None:
-    cluster, (a, b) = await _cluster(2, seed=5)
-    cluster.set_faults(a, b, LinkFaults(duplicate=0.5))
-    sender, _ = await _ep(a)
-    receiver, inbox = await _ep(b)
-    for i in range(50):
-        sender.send(receiver.address, bytes([i]))
-    cluster.set_faults(a, b, None)
-    sender.send(receiver.address, b"end")
-    got: list[int] = []
-    while True:
-        item = await inbox.get()
-        assert isinstance(item, Delivery)
-        if item.data == b"end":
-            break
-        got.append(item.data[0])
-    assert sorted(set(got)) == list(range(50))  # nothing lost
-    assert got == sorted(got)  # order kept, copies adjacent
-    assert 50 < len(got) < 100  # some, not all, duplicated
-    await cluster.aclose()
-
-
-def test_link_faults_validation() -> None:
-    assert LinkFaults().is_null
-    for bad in ({"delay": -1}, {"loss": 1.0}, {"duplicate": -0.1}, {"jitter": "x"}, {"loss": True}):
-        with pytest.raises(ValueError):
-            LinkFaults(**bad)  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
-        MemoryCluster(max_message=10)
-
-
-# ---------------------------------------------------------------------- determinism
-
-
-async def _scenario(seed: int) -> tuple[list[int], list[int], list[int]]:
-    """Anycast choices, duplicated message ids and port numbers for one seed."""
-    cluster, (a, b, c) = await _cluster(3, seed=seed)
-    cluster.faults = LinkFaults(duplicate=0.3, jitter=0.001, loss=0.2, retransmit_delay=0.001)
-    sender, _ = await _ep(a)
-    receivers = []
-    chosen: dict[int, int] = {}
-    dups: list[int] = []
-    done = asyncio.Event()
-    expected = 40
-    seen: list[int] = []
-
-    def make_handler(idx: int) -> Any:
-        def handler(item: Delivery | Returned) -> None:
-            assert isinstance(item, Delivery)
-            n = item.data[0]
-            if n in seen:
-                dups.append(n)
-            else:
-                seen.append(n)
-                chosen[n] = idx
-            if len(seen) == expected:
-                done.set()
-
-        return handler
-
-    for idx, t in enumerate((b, c)):
-        ep = await t.open_endpoint(make_handler(idx))
-        await ep.publish(ServiceAddr(T, 1))
-        await wait_published(a, ServiceAddr(T, 1), ep.address)
-        receivers.append(ep)
-    for i in range(expected):
-        sender.send(ServiceAddr(T, 1), bytes([i]))
-    with anyio.fail_after(TIMEOUT):
-        await done.wait()
-    ports = [sender.address.port] + [ep.address.port for ep in receivers]
-    await cluster.aclose()
-    return [chosen[n] for n in range(expected)], sorted(dups), ports
-
-
-async def test_same_seed_same_choices_and_faults() -> None:
-    first = await _scenario(42)
-    second = await _scenario(42)
-    assert first == second
-    other = await _scenario(43)
-    assert other[1] != first[1]  # different fault decisions
-    assert other[2] != first[2]  # different port numbers
-    assert first[0] == other[0] == [0, 1] * 20  # round-robin itself is not random
-
-
 # ---------------------------------------------------------------------- helpers
 
 
@@ -610,6 +312,9 @@ async def test_subscription_get_nowait_and_repr() -> None:
     assert sub.get_nowait() is None
     await sub.aclose()
     assert sub.closed and sub.get_nowait() is None
+    async with await a.subscribe(ServiceRange(T, 0, 1)) as sub2:
+        assert await snapshot(sub2) == []
+    assert sub2.closed
     await cluster.aclose()
 
 

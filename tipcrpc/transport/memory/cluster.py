@@ -264,7 +264,13 @@ class MemoryCluster:
             loopback.shut()  # only messages between its own, now closed, endpoints
         node._out.pop(addr, None)
         for (src, dst), link in list(self._links.items()):
-            if src == addr:
+            if src != addr:
+                continue
+            if link.blocked:
+                # Nothing gets through a failed link: do not make the caller of aclose()
+                # wait out the tolerance; the peer learns now.
+                self._link_down(addr, dst)
+            else:
                 link.send((LEAVE, addr, None, None, 0, None))
         self._maybe_forget(node)
 

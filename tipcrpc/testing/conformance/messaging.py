@@ -1,166 +1,23 @@
-"""The Transport contract as executable checks, run unchanged against every transport.
-
-How to use it: subclass :class:`TransportConformance` in a test module whose class name
-starts with ``Test`` and override the ``harness`` fixture to yield a
-:class:`~tipcrpc.testing.harness.ClusterHarness`::
-
-    import pytest
-    from tipcrpc.testing.conformance import TransportConformance
-    from tipcrpc.testing import MemoryHarness
-
-    class TestMemoryConformance(TransportConformance):
-        @pytest.fixture
-        async def harness(self):
-            h = MemoryHarness()
-            yield h
-            await h.aclose()
-
-Every ``test_*`` method below is then collected for that transport. Each test calls
-``harness.start(n)`` once, is bounded by ``anyio.fail_after`` (``harness.timeout``,
-10 s by default) and never sleeps to synchronise: propagation is awaited through topology
-subscriptions, and "nothing else arrived" is proven with ordered marker messages or
-marker publications (TIPC orders name distribution and datagrams per node pair).
-
-The checks avoid what a real kernel would break: port numbers and node addresses are
-arbitrary non-zero u32, events of different subscriptions are not ordered against each
-other, node and link snapshots come in any order, and a direct send to a lost node may
-either raise :class:`~tipcrpc.errors.ServiceUnreachable` or come back ``Returned``.
-
-Tests that need ``harness.kill`` are skipped if it raises :class:`NotImplementedError`.
-"""
+"""Conformance checks for nodes, endpoints and datagrams (anycast, multicast, direct, returns)."""
 
 from __future__ import annotations
 
-import os
-from typing import Any, AsyncIterator, Callable, Mapping
+from typing import Mapping
 
 import anyio
 import pytest
 
-from ..addr import (
-    LINK_STATE,
-    NODE_STATE,
-    U32_MAX,
-    NodeInfo,
-    Scope,
-    ServiceAddr,
-    ServiceRange,
-    SocketAddr,
-    service_type,
-)
-from ..errors import AddressError, ClosedError, FrameTooLarge, ServiceUnreachable
-from ..events import (
-    SNAPSHOT_COMPLETE,
-    LinkDown,
-    LinkUp,
-    NodeDown,
-    NodeUp,
-    Published,
-    SubFilter,
-    TopologyEvent,
-    Withdrawn,
-)
-from ..transport.base import Delivery, DeliveryFailure, Endpoint, Returned, Subscription, Transport
-from ..transport.inbox import Inbox
-from .harness import ClusterHarness
+from ...addr import U32_MAX, NodeInfo, Scope, ServiceAddr, ServiceRange, SocketAddr
+from ...errors import ClosedError, FrameTooLarge, ServiceUnreachable
+from ...transport.base import Delivery, DeliveryFailure, Endpoint, Returned, Transport
+from ..harness import ClusterHarness
+from .helpers import _open, _payload, _timeout, snapshot, wait_published
 
-__all__ = [
-    "TransportConformance",
-    "wait_event",
-    "wait_published",
-    "wait_withdrawn",
-    "snapshot",
-]
-
-DEFAULT_TIMEOUT = 10.0
+__all__ = ["MessagingConformance"]
 
 
-def _timeout(harness: ClusterHarness) -> float:
-    return float(getattr(harness, "timeout", DEFAULT_TIMEOUT))
-
-
-# ---------------------------------------------------------------------- helpers (public)
-
-
-async def wait_event(sub: Subscription, predicate: Callable[[TopologyEvent], bool]) -> list[TopologyEvent]:
-    """Consume ``sub`` until an event satisfies ``predicate``; returns every event seen."""
-    seen: list[TopologyEvent] = []
-    async for ev in sub:
-        seen.append(ev)
-        if predicate(ev):
-            return seen
-    raise AssertionError(f"subscription ended before the expected event; saw {seen!r}")
-
-
-async def snapshot(sub: Subscription) -> list[TopologyEvent]:
-    """Consume ``sub`` up to :data:`SNAPSHOT_COMPLETE`; returns the events before it."""
-    seen = await wait_event(sub, lambda ev: ev == SNAPSHOT_COMPLETE)
-    return seen[:-1]
-
-
-async def wait_published(t: Transport, name: ServiceAddr | ServiceRange, socket: SocketAddr) -> None:
-    """Wait until ``t``'s view holds the publication of ``name`` by ``socket``."""
-    r = name.as_range() if isinstance(name, ServiceAddr) else name
-    sub = await t.subscribe(r, filter=SubFilter.PORTS)
-    try:
-        await wait_event(sub, lambda ev: isinstance(ev, Published) and ev.range == r and ev.socket == socket)
-    finally:
-        await sub.aclose()
-
-
-async def wait_withdrawn(t: Transport, name: ServiceAddr | ServiceRange, socket: SocketAddr) -> None:
-    """Wait until ``t``'s view no longer holds the publication of ``name`` by ``socket``."""
-    r = name.as_range() if isinstance(name, ServiceAddr) else name
-    sub = await t.subscribe(r, filter=SubFilter.PORTS)
-    try:
-        present = False
-        async for ev in sub:
-            if ev == SNAPSHOT_COMPLETE:
-                if not present:
-                    return
-            elif isinstance(ev, (Published, Withdrawn)) and ev.range == r and ev.socket == socket:
-                present = isinstance(ev, Published)
-                if not present:
-                    return
-    finally:
-        await sub.aclose()
-
-
-async def _open(t: Transport) -> tuple[Endpoint, Inbox]:
-    inbox = Inbox()
-    ep = await t.open_endpoint(inbox)
-    return ep, inbox
-
-
-async def _kill_or_skip(harness: ClusterHarness, t: Transport) -> None:
-    try:
-        await harness.kill(t)
-    except NotImplementedError:
-        pytest.skip("this harness cannot kill a node")
-
-
-def _payload(size: int, seed: int = 0) -> bytes:
-    import random
-
-    return random.Random(seed).randbytes(size)
-
-
-# ---------------------------------------------------------------------- the suite
-
-
-class TransportConformance:
-    """Base class of the conformance suite; override the ``harness`` fixture."""
-
-    @pytest.fixture
-    async def harness(self) -> AsyncIterator[ClusterHarness]:
-        """Override in the subclass: yield a fresh harness, close it afterwards."""
-        pytest.skip("TransportConformance subclasses must override the 'harness' fixture")
-        yield  # pragma: no cover
-
-    @pytest.fixture
-    def stype(self, request: pytest.FixtureRequest) -> int:
-        """A service type private to this test (helps clusters shared between tests)."""
-        return service_type(f"tipcrpc.conformance.{request.node.nodeid}.{os.getpid()}")
+class MessagingConformance:
+    """Datagram half of the suite; combined into :class:`TransportConformance`."""
 
     # -- nodes and endpoints ---------------------------------------------------------
 
@@ -433,6 +290,30 @@ class TransportConformance:
             assert isinstance(got, Returned)
             assert got.data and original.startswith(got.data)
 
+    async def test_no_silent_loss_when_receiver_closes(self, harness: ClusterHarness, stype: int) -> None:
+        with anyio.fail_after(_timeout(harness)):
+            a, b = await harness.start(2)
+            sender, returned = await _open(a)
+            receiver, delivered = await _open(b)
+            name = ServiceAddr(stype, 1)
+            await receiver.publish(name)
+            await wait_published(a, name, receiver.address)
+            n = 20
+            for i in range(n):
+                sender.send(name, b"%02d" % i)
+            await receiver.aclose()
+            # Every message was either delivered before the close or comes back.
+            got = {int(d.data) for d in delivered}  # type: ignore[union-attr]
+            while len(got) < n:
+                item = await returned.get()
+                assert isinstance(item, Returned)
+                assert item.reason in (DeliveryFailure.NO_NAME, DeliveryFailure.NO_PORT)
+                assert item.dest == name
+                value = int(item.data)
+                assert value not in got
+                got.add(value)
+            assert got == set(range(n))
+
     async def test_send_after_close_raises(self, harness: ClusterHarness) -> None:
         with anyio.fail_after(_timeout(harness)):
             a, b = await harness.start(2)
@@ -442,187 +323,6 @@ class TransportConformance:
             await ep.aclose()  # idempotent
             with pytest.raises(ClosedError):
                 ep.send(peer.address, b"x")
-
-    # -- publications and subscriptions --------------------------------------------------
-
-    async def test_reserved_types_rejected(self, harness: ClusterHarness) -> None:
-        with anyio.fail_after(_timeout(harness)):
-            (a,) = await harness.start(1)
-            ep, _ = await _open(a)
-            for name in (ServiceAddr(0, 1), ServiceAddr(1, 1), ServiceRange(2, 0, 5), ServiceAddr(63, 0)):
-                with pytest.raises(AddressError):
-                    await ep.publish(name)
-
-    async def test_subscription_snapshot_then_live(self, harness: ClusterHarness, stype: int) -> None:
-        with anyio.fail_after(_timeout(harness)):
-            (a,) = await harness.start(1)
-            ep, _ = await _open(a)
-            names = [ServiceRange(stype, 10, 19), ServiceRange(stype, 0, 9), ServiceAddr(stype, 30)]
-            for name in names:
-                await ep.publish(name)
-            sub = await a.subscribe(ServiceRange(stype, 0, 100))
-            try:
-                snap = await snapshot(sub)
-                ranges = [n.as_range() if isinstance(n, ServiceAddr) else n for n in names]
-                assert snap == [Published(r, ep.address) for r in ranges]  # publication order
-                await ep.publish(ServiceRange(stype, 50, 60))
-                assert await sub.__anext__() == Published(ServiceRange(stype, 50, 60), ep.address)
-                await ep.withdraw(names[1])
-                assert await sub.__anext__() == Withdrawn(ranges[1], ep.address)
-                await ep.publish(ServiceAddr(stype, 1000))  # outside the subscription
-                await ep.publish(ServiceAddr(stype, 99))  # marker: proves nothing came in between
-                assert await sub.__anext__() == Published(ServiceRange(stype, 99, 99), ep.address)
-            finally:
-                await sub.aclose()
-
-    async def test_remote_withdraw_and_close_produce_withdrawn(self, harness: ClusterHarness, stype: int) -> None:
-        with anyio.fail_after(_timeout(harness)):
-            a, b = await harness.start(2)
-            ep, _ = await _open(b)
-            name = ServiceAddr(stype, 5)
-            r = name.as_range()
-            sub = await a.subscribe(r)
-            try:
-                assert await snapshot(sub) == []
-                await ep.publish(name)
-                assert await sub.__anext__() == Published(r, ep.address)
-                await ep.withdraw(name)
-                assert await sub.__anext__() == Withdrawn(r, ep.address)
-                await ep.withdraw(name)  # not bound: no-op
-                await ep.publish(name)
-                assert await sub.__anext__() == Published(r, ep.address)
-                await ep.aclose()
-                assert await sub.__anext__() == Withdrawn(r, ep.address)
-            finally:
-                await sub.aclose()
-
-    async def test_service_filter_first_up_last_down(self, harness: ClusterHarness, stype: int) -> None:
-        with anyio.fail_after(_timeout(harness)):
-            (a,) = await harness.start(1)
-            e1, _ = await _open(a)
-            e2, _ = await _open(a)
-            e3, _ = await _open(a)
-            marker_ep, _ = await _open(a)
-            r = ServiceRange(stype, 0, 9)
-            await e1.publish(r)
-            await e2.publish(r)
-            sub = await a.subscribe(ServiceRange(stype, 0, 1000), filter=SubFilter.SERVICE)
-            markers = iter(range(500, 1000))
-
-            async def assert_quiet() -> None:
-                # A new range is always reported; nothing may come before it.
-                m = ServiceAddr(stype, next(markers))
-                await marker_ep.publish(m)
-                assert await sub.__anext__() == Published(m.as_range(), marker_ep.address)
-
-            try:
-                assert await snapshot(sub) == [Published(r, e1.address)]  # oldest only
-                await e3.publish(r)
-                await assert_quiet()
-                await e1.withdraw(r)
-                await assert_quiet()
-                await e2.aclose()
-                await assert_quiet()
-                # An overlapping but different range is its own first-up, with its own range.
-                other = ServiceRange(stype, 5, 14)
-                await e1.publish(other)
-                assert await sub.__anext__() == Published(other, e1.address)
-                await e3.withdraw(r)
-                assert await sub.__anext__() == Withdrawn(r, e3.address)  # last down
-            finally:
-                await sub.aclose()
-
-    async def test_subscription_close_ends_iteration(self, harness: ClusterHarness, stype: int) -> None:
-        with anyio.fail_after(_timeout(harness)):
-            (a,) = await harness.start(1)
-            sub = await a.subscribe(ServiceRange(stype, 0, 10))
-            assert await snapshot(sub) == []
-            result: list[Any] = []
-
-            async def consume() -> None:
-                async for ev in sub:
-                    result.append(ev)
-                result.append("ended")
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(consume)
-                await anyio.sleep(0)  # let the consumer block (not needed for correctness)
-                await sub.aclose()
-            assert result == ["ended"]
-            with pytest.raises(StopAsyncIteration):
-                await sub.__anext__()
-            await sub.aclose()  # idempotent
-            async with await a.subscribe(ServiceRange(stype, 0, 10)) as sub2:  # type: ignore[attr-defined]
-                assert await snapshot(sub2) == []
-
-    # -- nodes, links and crashes --------------------------------------------------------
-
-    async def test_node_and_link_snapshots(self, harness: ClusterHarness) -> None:
-        with anyio.fail_after(_timeout(harness)):
-            nodes = await harness.start(3)
-            addrs = {t.own_node.addr for t in nodes}
-            a = nodes[0]
-            nsub = await a.subscribe(ServiceRange(NODE_STATE, 0, U32_MAX))
-            lsub = await a.subscribe(ServiceRange(LINK_STATE, 0, U32_MAX))
-            try:
-                nsnap = await snapshot(nsub)
-                assert all(isinstance(ev, NodeUp) for ev in nsnap)
-                assert {ev.node for ev in nsnap} == addrs  # type: ignore[union-attr]
-                lsnap = await snapshot(lsub)
-                assert all(isinstance(ev, LinkUp) for ev in lsnap)
-                assert {ev.node for ev in lsnap} == addrs - {a.own_node.addr}  # type: ignore[union-attr]
-            finally:
-                await nsub.aclose()
-                await lsub.aclose()
-
-    async def test_kill_reports_node_and_link_down(self, harness: ClusterHarness) -> None:
-        with anyio.fail_after(_timeout(harness)):
-            a, b, c = await harness.start(3)
-            nsub = await a.subscribe(ServiceRange(NODE_STATE, 0, U32_MAX))
-            lsub = await a.subscribe(ServiceRange(LINK_STATE, 0, U32_MAX))
-            try:
-                await snapshot(nsub)
-                await snapshot(lsub)
-                victim = c.own_node.addr
-                await _kill_or_skip(harness, c)
-                await wait_event(nsub, lambda ev: ev == NodeDown(victim))
-                await wait_event(lsub, lambda ev: isinstance(ev, LinkDown) and ev.node == victim)
-                # The survivors still see each other.
-                check = await a.subscribe(ServiceRange(NODE_STATE, 0, U32_MAX))
-                try:
-                    nodes = {ev.node for ev in await snapshot(check)}  # type: ignore[union-attr]
-                    assert nodes == {a.own_node.addr, b.own_node.addr}
-                finally:
-                    await check.aclose()
-            finally:
-                await nsub.aclose()
-                await lsub.aclose()
-
-    async def test_kill_withdraws_publications_on_survivors(self, harness: ClusterHarness, stype: int) -> None:
-        with anyio.fail_after(_timeout(harness)):
-            a, b = await harness.start(2)
-            ep, _ = await _open(b)
-            r = ServiceRange(stype, 0, 9)
-            await ep.publish(r)
-            sub = await a.subscribe(r)
-            try:
-                await wait_event(sub, lambda ev: ev == Published(r, ep.address))
-                await _kill_or_skip(harness, b)
-                await wait_event(sub, lambda ev: ev == Withdrawn(r, ep.address))
-            finally:
-                await sub.aclose()
-            sender, inbox = await _open(a)
-            with pytest.raises(ServiceUnreachable):
-                sender.send(ServiceAddr(stype, 1), b"x")
-            # A direct send to the dead node fails at once or comes back.
-            try:
-                sender.send(ep.address, b"anyone?")
-            except ServiceUnreachable:
-                pass
-            else:
-                got = await inbox.get()
-                assert isinstance(got, Returned)
-                assert got.reason in (DeliveryFailure.NO_NODE, DeliveryFailure.NO_PORT)
 
     # -- statistics ------------------------------------------------------------------------
 
