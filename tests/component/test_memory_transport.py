@@ -376,14 +376,16 @@ async def test_cluster_bound_to_a_running_loop_refuses_another() -> None:
             await asyncio.to_thread(other_loop)
 
 
-async def test_memory_harness_and_plugin_fixtures(memory_cluster: MemoryCluster, memory_transport: MemoryTransport) -> None:
+async def test_memory_harness_and_plugin_fixtures(
+    memory_cluster: MemoryCluster, memory_transport: MemoryTransport
+) -> None:
     assert memory_transport.cluster is memory_cluster and memory_transport.is_open
     harness = MemoryHarness(seed=1)
     nodes = await harness.start(2)
     await harness.kill(nodes[1])
     assert harness.cluster.nodes == [nodes[0]]
     with pytest.raises(AddressError):
-        await harness.kill(memory_transport.cluster.node("other"))  # not the harness's cluster  # type: ignore[arg-type]
+        await harness.kill(memory_cluster.node("other"))  # not the harness's cluster
     await harness.aclose()
 
 

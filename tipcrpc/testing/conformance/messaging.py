@@ -77,10 +77,10 @@ class MessagingConformance:
             got_b = await ib.get_many(5)
             got_c = await ic.get_many(5)
             assert len(ib) == 0 and len(ic) == 0
-            seen = sorted(int(d.data) for d in got_b + got_c)  # type: ignore[union-attr]
+            seen = sorted(int(d.data) for d in got_b + got_c)
             assert seen == list(range(10))
             # Strict alternation: the two receivers got the odd and the even messages.
-            parities = {int(d.data) % 2 for d in got_b}  # type: ignore[union-attr]
+            parities = {int(d.data) % 2 for d in got_b}
             assert len(parities) == 1
 
     async def test_multicast_reaches_each_matching_socket_once(self, harness: ClusterHarness, stype: int) -> None:
@@ -256,7 +256,7 @@ class MessagingConformance:
             for inst in (100, 150, 199):
                 sender.send(ServiceAddr(stype, inst), b"x")
             got = await inbox.get_many(3)
-            assert [d.dest for d in got] == [ServiceAddr(stype, i) for i in (100, 150, 199)]  # type: ignore[union-attr]
+            assert [d.dest for d in got] == [ServiceAddr(stype, i) for i in (100, 150, 199)]
             for inst in (99, 200):
                 with pytest.raises(ServiceUnreachable):
                     sender.send(ServiceAddr(stype, inst), b"x")
@@ -303,7 +303,7 @@ class MessagingConformance:
                 sender.send(name, b"%02d" % i)
             await receiver.aclose()
             # Every message was either delivered before the close or comes back.
-            got = {int(d.data) for d in delivered}  # type: ignore[union-attr]
+            got = {int(d.data) for d in delivered}
             while len(got) < n:
                 item = await returned.get()
                 assert isinstance(item, Returned)

@@ -34,7 +34,11 @@ class TopologyConformance:
         with anyio.fail_after(_timeout(harness)):
             (a,) = await harness.start(1)
             ep, _ = await _open(a)
-            names = [ServiceRange(stype, 10, 19), ServiceRange(stype, 0, 9), ServiceAddr(stype, 30)]
+            names: list[ServiceAddr | ServiceRange] = [
+                ServiceRange(stype, 10, 19),
+                ServiceRange(stype, 0, 9),
+                ServiceAddr(stype, 30),
+            ]
             for name in names:
                 await ep.publish(name)
             sub = await a.subscribe(ServiceRange(stype, 0, 100))

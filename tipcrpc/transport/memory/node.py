@@ -15,7 +15,7 @@ Message routing mirrors the kernel's socket layer:
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Mapping, Union
+from typing import TYPE_CHECKING, Any, Mapping, Union
 
 from ...addr import (
     Importance,
@@ -35,8 +35,6 @@ from .name_table import NameTable, Publication
 from .subscription import MemorySubscription
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from .cluster import MemoryCluster
 
 __all__ = ["MemoryTransport", "MemoryEndpoint"]
@@ -82,8 +80,15 @@ class _Counters:
     )
 
     def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, 0)
+        self.messages_sent = 0
+        self.bytes_sent = 0
+        self.messages_received = 0
+        self.bytes_received = 0
+        self.messages_returned = 0  #: returned messages handed to our endpoints
+        self.messages_rejected = 0  #: messages we sent back as undeliverable
+        self.messages_rerouted = 0  #: anycast messages re-resolved here (second chance)
+        self.multicast_unmatched = 0  #: multicast that found no socket here (dropped)
+        self.returns_dropped = 0  #: returned messages whose sender had gone
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -263,12 +268,7 @@ class MemoryTransport:
     async def __aenter__(self) -> MemoryTransport:
         return await self.open()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def open_endpoint(self, handler: MessageHandler) -> MemoryEndpoint:
@@ -469,16 +469,16 @@ class MemoryTransport:
         else:
             self._cluster._bounce(msg, reason)
 
-    def _apply_distr(self, origin: int, op: int, items: object) -> None:
+    def _apply_distr(self, origin: int, op: int, items: Any) -> None:
         table = self._table
         if op == _PUBLISH:
-            r, port = items  # type: ignore[misc]
+            r, port = items
             table.insert(Publication(r, SocketAddr(origin, port), Scope.CLUSTER))
         elif op == _WITHDRAW:
-            r, port = items  # type: ignore[misc]
+            r, port = items
             table.remove(r, SocketAddr(origin, port), Scope.CLUSTER)
         else:
-            for r, port in items:  # type: ignore[attr-defined]
+            for r, port in items:
                 table.insert(Publication(r, SocketAddr(origin, port), Scope.CLUSTER))
 
     def _bulk_items(self) -> list[tuple[ServiceRange, int]]:
