@@ -63,7 +63,7 @@ from .frames import (
 from .membership import Membership, Policy, key_to_instance
 from .protocol import CallIds, PendingTable, failure_to_exception, remaining
 from .resolver import Resolver
-from .runtime import FrameLink
+from .runtime import Background, FrameLink
 from .service import MethodInfo, Service, lookup_service
 from .stub import CallStream, FanoutResult, Stub, StreamState, Watch
 
@@ -85,7 +85,7 @@ class _Call:
 
     __slots__ = (
         "cid", "kind", "fut", "type", "method", "frame", "idempotent", "importance", "socket",
-        "tried", "attempts", "max_attempts", "deadline", "instance", "stream", "overloads",
+        "tried", "attempts", "max_attempts", "deadline", "instance", "stream", "overloads", "sent",
     )  # fmt: skip
 
     def __init__(self, cid: int, kind: int, type: int, method: str, frame: bytes, idempotent: bool,
@@ -106,6 +106,7 @@ class _Call:
         self.instance = instance
         self.stream: StreamState | None = None
         self.overloads = 0
+        self.sent = 0  # the client's send sequence number of the latest transmission
 
 
 class Client:
@@ -140,11 +141,17 @@ class Client:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tg: anyio.abc.TaskGroup | None = None
+        self._bg = Background("client")
         self._resolver: Resolver | None = None
         self._own_node = 0
         self._closed = False
         self._nonce = 0
+        # Every datagram a client sends to a socket arrives in send order, and undeliverable
+        # ones come back in that order too. Numbering transmissions lets a returned datagram
+        # tell which other calls to the same socket were delivered (sent earlier, not
+        # returned: possibly started) and which will come back as well (sent later).
+        self._send_seq = 0
+        self._pings: dict[int, int] = {}  # ping nonce -> send sequence number
         self._stats = dict.fromkeys(
             ("calls", "replies", "failures", "retries", "failovers", "peer_lost", "timeouts", "cancelled",
              "notifications", "streams", "pings", "malformed"), 0)  # fmt: skip
@@ -154,17 +161,15 @@ class Client:
     async def __aenter__(self) -> Client:
         self._loop = asyncio.get_running_loop()
         self._own_node = self.transport.own_node.addr
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
         try:
             self._link.attach(await self.transport.open_endpoint(self._on_message))
-            self._resolver = Resolver(self.transport, self._tg, on_socket_gone=self._socket_withdrawn,
+            self._resolver = Resolver(self.transport, self._bg, on_socket_gone=self._socket_withdrawn,
                                       on_node_down=self._node_down)  # fmt: skip
             self._resolver.start()
-            self._tg.start_soon(self._housekeeping)
-        except BaseException as exc:
-            self._tg.cancel_scope.cancel()
-            await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
+            self._bg.spawn(self._housekeeping())
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
             raise
         return self
 
@@ -184,15 +189,12 @@ class Client:
         if self._resolver is not None:
             self._resolver.close()
         self._link.close()
-        tg, self._tg = self._tg, None
-        try:
-            if self._link.endpoint is not None:
-                with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):
+            try:
+                if self._link.endpoint is not None:
                     await self._link.endpoint.aclose()
-        finally:
-            if tg is not None:
-                tg.cancel_scope.cancel()
-                await tg.__aexit__(None, None, None)
+            finally:
+                await self._bg.aclose()
 
     @property
     def address(self) -> SocketAddr:
@@ -408,10 +410,16 @@ class Client:
             self._by_socket[sock] = {call}
         else:
             calls.add(call)
+        self._send_seq = call.sent = self._send_seq + 1
         try:
             self._link.send(sock, call.frame, call.importance)
         except ServiceUnreachable:
-            self._socket_dead(sock)  # its node is gone: fails over this call too
+            # The transport knows no route to that node: this call never left, the others
+            # on that socket may have started before the node went away.
+            if self._resolver is not None:
+                self._resolver.forget_socket(sock)
+            self._retry(call, never_started=True)
+            self._socket_dead(sock, None)
         except TipcRpcError as exc:
             self._finish(call, exc)
 
@@ -520,11 +528,15 @@ class Client:
     def _calls_on(self, sock: SocketAddr) -> list[_Call]:
         return list(self._by_socket.get(sock, ()))
 
-    def _socket_dead(self, sock: SocketAddr) -> None:
-        """``sock`` is gone for good: fail over everything it held."""
+    def _socket_dead(self, sock: SocketAddr, before: int | None) -> None:
+        """``sock`` is gone for good. Calls sent to it before transmission number ``before``
+        (all, if ``None``) that did not come back were delivered: fail them over. Later ones
+        will come back undeliverable themselves and are then retried as never started."""
         if self._resolver is not None:
             self._resolver.forget_socket(sock)
         for call in self._calls_on(sock):
+            if before is not None and (call.sent > before or self._link.sending_to(sock, call.cid)):
+                continue
             self._retry(call, never_started=False)
 
     def _socket_withdrawn(self, stype: int, sock: SocketAddr) -> None:
@@ -547,16 +559,22 @@ class Client:
         endpoint = self._link.endpoint
         if endpoint is None or call.socket is None or self._closed:
             return
-        self._nonce = (self._nonce + 1) & 0xFFFF_FFFF
+        self._nonce = nonce = (self._nonce + 1) & 0xFFFF_FFFF
         self._stats["pings"] += 1
+        self._send_seq += 1
+        self._pings[nonce] = self._send_seq
+        if len(self._pings) > 4096:  # answered pings are removed; this only bounds leaks
+            for k in list(self._pings)[:2048]:
+                del self._pings[k]
         try:
-            endpoint.send(call.socket, encode_ping(call.cid, self._nonce), importance=Importance.CRITICAL)
+            endpoint.send(call.socket, encode_ping(call.cid, nonce), importance=Importance.CRITICAL)
         except ServiceUnreachable:
-            self._socket_dead(call.socket)
+            self._socket_dead(call.socket, None)
         except TipcRpcError:
             pass
 
-    def _on_pong(self, source: SocketAddr, cid: int, flags: int) -> None:
+    def _on_pong(self, source: SocketAddr, cid: int, nonce: int, flags: int) -> None:
+        self._pings.pop(nonce, None)
         call = self._pending.get(cid)
         if call is None or call.socket != source:
             return
@@ -633,7 +651,7 @@ class Client:
             else:
                 self._finish(call, exc)
         elif kind == Kind.PONG:
-            self._on_pong(source, cid, flags)
+            self._on_pong(source, cid, aux, flags)
         elif kind == Kind.CHUNK:
             try:
                 frame = self._link.on_chunk(source, aux, cid, data, self._loop.time())  # type: ignore[union-attr]
@@ -674,6 +692,7 @@ class Client:
 
                 def resend() -> None:
                     if self._pending.get(cid) is call and call.socket == dest:
+                        self._send_seq = call.sent = self._send_seq + 1
                         try:
                             self._link.send(dest, call.frame, call.importance)
                         except TipcRpcError as exc:
@@ -684,12 +703,18 @@ class Client:
             # NO_PORT / NO_NAME / NO_NODE: it never reached a handler.
             if self._resolver is not None:
                 self._resolver.forget_socket(dest)
+            sent = call.sent
             self._retry(call, never_started=True)
-            if reason != DeliveryFailure.NO_NAME:
-                self._socket_dead(dest)
+            self._socket_dead(dest, sent)
         elif kind == Kind.PING:
+            sent = self._pings.pop(aux, None)
             if reason != DeliveryFailure.OVERLOAD:
-                self._socket_dead(dest)
+                if sent is not None:
+                    self._socket_dead(dest, sent)
+                return
+            call = self._pending.get(cid)  # the socket exists but is swamped: probe again soon
+            if call is not None and call.socket == dest:
+                self._link.later(0.05, lambda: self._probe(call) if self._pending.get(cid) is call else None)
         # CANCEL / STREAM_CREDIT / CHUNK_ACK returned: the server is gone or going; the
         # calls it held are handled by the withdrawal / node-down / ping paths.
 

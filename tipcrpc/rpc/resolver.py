@@ -18,13 +18,13 @@ import logging
 from typing import Callable
 
 import anyio
-from anyio.abc import TaskGroup
 
 from ..addr import NODE_STATE, U32_MAX, ServiceRange, SocketAddr
 from ..errors import ClosedError, DeadlineExceeded, TipcRpcError, TransportError
 from ..events import NodeDown, NodeUp, Published, SnapshotComplete, Withdrawn
 from ..transport.base import Transport
 from .membership import Membership
+from .runtime import Background
 
 __all__ = ["Resolver"]
 
@@ -46,13 +46,13 @@ class Resolver:
     def __init__(
         self,
         transport: Transport,
-        task_group: TaskGroup,
+        background: Background,
         *,
         on_socket_gone: Callable[[int, SocketAddr], None],
         on_node_down: Callable[[int], None],
     ) -> None:
         self._transport = transport
-        self._tg = task_group
+        self._bg = background
         self._views: dict[int, _View] = {}
         self._on_socket_gone = on_socket_gone
         self._on_node_down = on_node_down
@@ -64,7 +64,7 @@ class Resolver:
         """Start the node-state subscription (idempotent)."""
         if not self._nodes_started:
             self._nodes_started = True
-            self._tg.start_soon(self._watch_nodes)
+            self._bg.spawn(self._watch_nodes())
 
     def view(self, type: int) -> Membership:
         """The membership of ``type``, opening its subscription on first use."""
@@ -73,7 +73,7 @@ class Resolver:
             if self._closed:
                 raise ClosedError("client is closed")
             v = self._views[type] = _View(type)
-            self._tg.start_soon(self._follow, v)
+            self._bg.spawn(self._follow(v))
         return v.membership
 
     async def ready(self, type: int, deadline: float | None, now: float) -> Membership:

@@ -19,8 +19,9 @@ tasks on the per-message path.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
-from typing import Callable
+from typing import Any, Callable, Coroutine
 
 from ..addr import Importance, SocketAddr
 from ..errors import ClosedError, FrameTooLarge, TransportError
@@ -28,7 +29,9 @@ from ..transport.base import RETURNED_DATA_MAX, Endpoint
 from .chunks import DEFAULT_MAX_FRAME, DEFAULT_REASSEMBLY_TTL, DEFAULT_WINDOW, ChunkSender, Reassembler
 from .frames import HEADER_SIZE, decode_chunk, decode_chunk_ack, encode_chunk_ack
 
-__all__ = ["FrameLink", "OVERLOAD_BACKOFF_S", "OVERLOAD_MAX_RETRIES"]
+__all__ = ["FrameLink", "Background", "OVERLOAD_BACKOFF_S", "OVERLOAD_MAX_RETRIES"]
+
+log = logging.getLogger("tipcrpc.rpc")
 
 #: First backoff after an OVERLOAD return; doubles per retry of the same datagram.
 OVERLOAD_BACKOFF_S = 0.002
@@ -238,3 +241,40 @@ class FrameLink:
         self._senders.clear()
         self._cache.clear()
         self._cache_bytes = 0
+
+
+class Background:
+    """Background tasks of a client or server (subscriptions, housekeeping).
+
+    Plain asyncio tasks rather than an anyio task group on purpose: a Client or Server may be
+    opened in one task and closed in another (application start-up and shut-down hooks),
+    which a task group's cancel scope forbids. :meth:`aclose` cancels and awaits them all;
+    a task that fails is logged, never silently lost.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._closed:
+            coro.close()
+            raise ClosedError(f"{self._name} is closed")
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("%s: background task %s failed", self._name, task.get_name(), exc_info=exc)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks)

@@ -61,7 +61,7 @@ from .frames import (
     peek_header,
 )
 from .protocol import PendingTable, exception_to_failure
-from .runtime import FrameLink
+from .runtime import Background, FrameLink
 from .service import MethodInfo, MethodKind, Service
 
 __all__ = ["Server"]
@@ -135,7 +135,7 @@ class Server:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tg: anyio.abc.TaskGroup | None = None
+        self._bg = Background("server")
         self._draining = False
         self._drained: anyio.Event | None = None
         self._closed = False
@@ -147,21 +147,22 @@ class Server:
 
     async def __aenter__(self) -> Server:
         self._loop = asyncio.get_running_loop()
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
         try:
             endpoint = await self.transport.open_endpoint(self._on_message)
             self._link.attach(endpoint)
             for name in self.names:
                 await endpoint.publish(name, self.scope)
-            self._tg.start_soon(self._watch_nodes)
-            self._tg.start_soon(self._housekeeping)
-        except BaseException as exc:
-            if self._link.endpoint is not None:
-                with anyio.CancelScope(shield=True):
-                    await self._link.endpoint.aclose()
-            self._tg.cancel_scope.cancel()
-            await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
+            self._bg.spawn(self._watch_nodes())
+            self._bg.spawn(self._housekeeping())
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                self._closed = True
+                self._link.close()
+                try:
+                    if self._link.endpoint is not None:
+                        await self._link.endpoint.aclose()
+                finally:
+                    await self._bg.aclose()
             raise
         return self
 
@@ -220,15 +221,12 @@ class Server:
             if self._timer is not None:
                 self._timer.cancel()
             self._link.close()
-            try:
-                if self._link.endpoint is not None:
-                    with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
+                try:
+                    if self._link.endpoint is not None:
                         await self._link.endpoint.aclose()
-            finally:
-                tg, self._tg = self._tg, None
-                if tg is not None:
-                    tg.cancel_scope.cancel()
-                    await tg.__aexit__(None, None, None)
+                finally:
+                    await self._bg.aclose()
 
     # -- sending ------------------------------------------------------------------------------
 
