@@ -7,12 +7,13 @@ time-based faults use millisecond delays so the module runs in well under a seco
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import anyio
 import pytest
 
-from tipcrpc.addr import LINK_STATE, NODE_STATE, U32_MAX, ServiceAddr, ServiceRange
+from tipcrpc.addr import LINK_STATE, NODE_STATE, U32_MAX, Scope, ServiceAddr, ServiceRange
 from tipcrpc.errors import AddressError, ClosedError, ServiceUnreachable
 from tipcrpc.events import SNAPSHOT_COMPLETE, LinkDown, LinkUp, NodeDown, NodeUp, Published, Withdrawn
 from tipcrpc.testing import Inbox
@@ -348,3 +349,58 @@ async def test_same_seed_same_choices_and_faults() -> None:
     assert other[1] != first[1]  # different fault decisions
     assert other[2] != first[2]  # different port numbers
     assert first[0] == other[0] == [0, 1] * 20  # round-robin itself is not random
+
+
+# ---------------------------------------------------------------------- convergence
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+async def test_name_table_views_converge_after_chaos(seed: int) -> None:
+    """Random publish/withdraw/partition/heal on a jittery cluster; once healed, every
+    node's view is exactly the cluster-scope publications of all nodes plus its own
+    node-scope ones."""
+    rnd = random.Random(seed)
+    cluster, nodes = await _cluster(4, seed=seed)
+    cluster.faults = LinkFaults(jitter=0.002, loss=0.2, retransmit_delay=0.001)
+    eps = {n.own_node.addr: [await n.open_endpoint(Inbox()) for _ in range(2)] for n in nodes}
+    for step in range(200):
+        node = rnd.choice(nodes)
+        ep = rnd.choice(eps[node.own_node.addr])
+        op = rnd.random()
+        if op < 0.45:
+            scope = Scope.NODE if rnd.random() < 0.2 else Scope.CLUSTER
+            lower = rnd.randrange(10)
+            await ep.publish(ServiceRange(T, lower, lower + rnd.randrange(3)), scope)
+        elif op < 0.8:
+            if ep.bindings:
+                r, scope = rnd.choice(ep.bindings)
+                await ep.withdraw(r, scope)
+        elif op < 0.9:
+            cluster.partition(*rnd.sample(nodes, 2))
+        else:
+            cluster.heal(*rnd.sample(nodes, 2))
+        if step % 7 == 0:
+            await asyncio.sleep(0)  # interleave with link traffic (not a synchronisation)
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1 :]:
+            cluster.heal(a, b)
+    # Barrier: name distribution is ordered per link, so once every node has seen every
+    # node's marker (published last), every earlier update has been applied everywhere.
+    markers = []
+    for i, n in enumerate(nodes):
+        m = await n.open_endpoint(Inbox())
+        await m.publish(ServiceAddr(T + 1, i))
+        markers.append(m)
+    with anyio.fail_after(TIMEOUT):
+        for n in nodes:
+            for i, m in enumerate(markers):
+                await wait_published(n, ServiceAddr(T + 1, i), m.address)
+    every = [
+        (r, ep.address, scope) for n in nodes for ep in eps[n.own_node.addr] for r, scope in ep.bindings
+    ] + [(ServiceRange(T + 1, i, i), m.address, Scope.CLUSTER) for i, m in enumerate(markers)]
+    for n in nodes:
+        addr = n.own_node.addr
+        view = {(p.range, p.socket, p.scope) for x in nodes for p in n.name_table.publications_of(x.own_node.addr)}
+        expected = {(r, s, sc) for r, s, sc in every if sc is Scope.CLUSTER or s.node == addr}
+        assert view == expected
+    await cluster.aclose()
