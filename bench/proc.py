@@ -2,6 +2,7 @@
 
     python -m bench.proc server SYSTEM '{"variant": ..., "profile": ...}'
     python -m bench.proc client SYSTEM '<ClientSpec json>'
+    python -m bench.proc failover tipcrpc-<transport> '<ClientSpec json>'
 
 SYSTEM is ``raw-<family>``, ``tipcrpc-<transport>``, ``pyro5``, ``zmq`` or ``grpc``; the
 variant is ``blocking``/``sync`` or an event-loop kind (``asyncio``/``uvloop``). Modules are
@@ -89,6 +90,11 @@ def main(argv: list[str]) -> int:
             return 1
         return 0
     spec = ClientSpec.from_json(arg)
+    if role == "failover":
+        from bench import tipcrpc_rows
+
+        tipcrpc_rows.failover_client(system[8:], spec)
+        return 0
     variant = spec.extra.get("variant", spec.loop or "sync")
     emit_result(_client(system, variant, spec))
     return 0

@@ -1,0 +1,151 @@
+"""Scenarios outside the interleaved rounds: failover timing and profiles of missed targets."""
+
+from __future__ import annotations
+
+import json
+import os
+import pstats
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import targets
+from bench.common import ClientSpec, Plan
+from bench.run import (CLIENT_TIMEOUT_S, REPO, Case, Cell, Row, Runner, _preexec, child_env, log,
+                       new_netid, placements, tail)
+
+
+def failover_all(mode: str, plan: Plan, *, quick: bool, logdir: Path, ready_timeout: float,
+                 only: list[str]) -> list[dict[str, Any]]:
+    """Failover cells: host → the userspace transport; guest → kernel and userspace."""
+    kinds = ["kernel", "user"] if mode == "guest" else ["user"]
+    cpus = sorted(os.sched_getaffinity(0))
+    pl = placements(cpus)[-1]  # split when there are two CPUs: client and servers apart
+    reps = 1 if quick else 5
+    out = []
+    for kind in kinds:
+        for loop in ("asyncio",) if quick else ("asyncio", "uvloop"):
+            key = f"tipcrpc-{kind}/{loop}"
+            if only and not any(s in key for s in only):
+                continue
+            cell = Cell(f"tipcrpc-{kind}", loop, pl.name, "failover")
+            spec = ClientSpec(server={}, loop=loop, plan=plan,
+                              extra={"variant": loop, "reps": reps, "netid": new_netid(),
+                                     "server_cpus": sorted(pl.server or [])})
+            errlog = logdir / f"failover-{kind}-{loop}.log"
+            with open(errlog, "w") as f:
+                proc = subprocess.Popen([sys.executable, "-m", "bench.proc", "failover", f"tipcrpc-{kind}",
+                                         spec.to_json()], cwd=str(REPO), stdout=subprocess.PIPE, stderr=f,
+                                        stdin=subprocess.DEVNULL, text=True, preexec_fn=_preexec(pl.client),
+                                        env=child_env())
+                try:
+                    text, _ = proc.communicate(timeout=CLIENT_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    text, _ = proc.communicate()
+                    text = ""
+            res = next((json.loads(line[7:]) for line in text.splitlines() if line.startswith("RESULT ")), None)
+            if res is None:
+                cell.add({"error": f"failover driver exited {proc.returncode}: {tail(errlog)}"})
+            else:
+                cell.add(res["failover"])
+            d = cell.to_json()
+            d["reps"] = reps
+            log(f"[failover] {key} {pl.name}: {d['status']} "
+                + (f"p50 {d['pooled']['p50'] / 1e3:.2f} ms" if d["status"] == "ok" else d.get("reason", "")))
+            out.append(d)
+    return out
+
+
+# --------------------------------------------------------------------------- profiles
+
+AREAS = (
+    ("tipcrpc/rpc/", "tipcrpc RPC layer (rpc/)"),
+    ("tipcrpc/transport/user/", "userspace TIPC transport"),
+    ("tipcrpc/transport/kernel/", "kernel transport adapter"),
+    ("tipcrpc/transport/memory/", "memory transport"),
+    ("tipcrpc/codec", "tipcrpc codec"),
+    ("tipcrpc/", "tipcrpc (other)"),
+    ("msgpack", "msgpack"),
+    ("anyio", "anyio"),
+    ("uvloop", "uvloop"),
+    ("asyncio/", "asyncio"),
+)
+
+
+def _area(file: str, func: str) -> str:
+    if file == "~":  # builtins: classify the C functions that matter
+        if "poll" in func or "select" in func:
+            return "waiting in epoll/select (idle: the other side's turn)"
+        if any(s in func for s in ("send", "recv", "_socket")):
+            return "socket syscalls"
+        return "builtins"
+    f = file.replace("\\", "/")
+    for needle, name in AREAS:
+        if needle in f:
+            return name
+    return "other Python"
+
+
+def _short(file: str) -> str:
+    f = file.replace("\\", "/")
+    for marker in ("/tipcrpc/", "/site-packages/", "/lib/python3"):
+        if marker in f:
+            return f.split(marker, 1)[1] if marker != "/tipcrpc/" else "tipcrpc/" + f.split(marker, 1)[1]
+    return os.path.basename(f)
+
+
+def summarize_pstats(path: Path, calls: int, top: int = 14) -> dict[str, Any]:
+    """Where the time goes: per-area self time and the top functions, per call."""
+    st = pstats.Stats(str(path))
+    total = st.total_tt  # type: ignore[attr-defined]
+    areas: dict[str, float] = {}
+    rows = []
+    for (file, line, func), (cc, nc, tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+        a = _area(file, func)
+        areas[a] = areas.get(a, 0.0) + tt
+        rows.append((tt, ct, nc, f"{_short(file)}:{line}({func})" if file != "~" else func))
+    rows.sort(reverse=True)
+    per = 1e6 / max(1, calls)
+    return {
+        "calls": calls, "total_s": total,
+        "areas": [{"area": a, "us_per_call": t * per, "share": t / total if total else 0.0}
+                  for a, t in sorted(areas.items(), key=lambda kv: -kv[1])],
+        "top": [{"func": name, "ncalls_per_call": nc / max(1, calls), "self_us_per_call": tt * per,
+                 "cum_us_per_call": ct * per} for tt, ct, nc, name in rows[:top]],
+    }
+
+
+def profile_misses(raw: dict[str, Any], plan: Plan, *, logdir: Path, ready_timeout: float,
+                   quick: bool) -> dict[str, Any]:
+    """cProfile client and server of the seq workload for every row that misses a target."""
+    missed = targets.missed_rows(raw)
+    if not missed:
+        return {}
+    cpus = sorted(os.sched_getaffinity(0))
+    pls = {p.name: p for p in placements(cpus)}
+    runner = Runner(plan, logdir, ready_timeout, CLIENT_TIMEOUT_S)
+    out: dict[str, Any] = {}
+    done: set[tuple[str, str]] = set()
+    for system, variant, placement in missed[:1] if quick else missed:
+        if (system, variant) in done:
+            continue  # one profile per row: the placement that missed first
+        done.add((system, variant))
+        pl = pls.get(placement) or list(pls.values())[-1]
+        paths = {"client": str(logdir / f"prof-{system}-{variant}.client.pstats"),
+                 "server": str(logdir / f"prof-{system}-{variant}.server.pstats")}
+        extra = {"netid": new_netid()} if system == "tipcrpc-user" else {}
+        key = f"{system}/{variant}/{pl.name}"
+        try:
+            res = runner.run(Case(Row(system, variant, "tipcrpc"), pl.name), pl, ("seq",), profile=paths, extra=extra)
+            calls = res["seq"].get("completed", 0)
+            entry: dict[str, Any] = {"placement": pl.name, "profiled_calls": calls}
+            for side, p in paths.items():
+                entry[side] = summarize_pstats(Path(p), calls) if Path(p).exists() else {"error": "no profile written"}
+            out[key] = entry
+            log(f"[profile] {key}: {calls} calls profiled")
+        except Exception as e:
+            out[key] = {"error": f"{type(e).__name__}: {e}"[:300]}
+            log(f"[profile] {key}: {out[key]['error']}")
+    return out

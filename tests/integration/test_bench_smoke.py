@@ -1,0 +1,63 @@
+"""Smoke run of the benchmark harness (bench/): every row and workload with tiny counts.
+
+Not a benchmark: the numbers of a --quick run are meaningless. It checks that the one command
+runs end to end, that the raw floors and peer rows produce samples, that every other cell is
+either measured or an explicit ``n/a``/``error`` with a reason, and that the report renders.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+NEEDS = ("uvloop", "Pyro5", "zmq", "grpc")
+
+
+def test_quick_run_produces_report(tmp_path: Path) -> None:
+    missing = [m for m in NEEDS if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"bench extra not installed (missing {', '.join(missing)}): pip install -e .[bench]")
+    chart = importlib.util.find_spec("matplotlib") is not None
+    cmd = [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)] + ([] if chart else ["--no-chart"])
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    raw = json.loads((tmp_path / "raw-host.json").read_text())
+    assert raw["quick"] is True and raw["mode"] == "host"
+    cells = raw["cells"]
+    by_row: dict[tuple[str, str], list[dict]] = {}
+    for c in cells:
+        assert c["status"] in ("ok", "na", "error"), c
+        if c["status"] != "ok":
+            assert c.get("reason"), f"a non-measured cell must say why: {c}"
+        else:
+            assert c["pooled"]["n"] > 0 and c["pooled"]["p50"] > 0
+        by_row.setdefault((c["system"], c["variant"]), []).append(c)
+
+    # The floors and the peers depend on nobody: their sequential cells must be measured.
+    for system in ("raw-udp", "raw-unix-dgram", "raw-unix-seqpacket", "raw-tcp", "pyro5", "zmq", "grpc"):
+        rows = [k for k in by_row if k[0] == system]
+        assert rows, f"{system} missing from the run"
+        for k in rows:
+            seq = [c for c in by_row[k] if c["workload"] == "seq"]
+            assert seq and all(c["status"] == "ok" for c in seq), (k, seq)
+    # Both event loops ran.
+    assert {"asyncio", "uvloop"} <= {v for (_s, v) in by_row}
+    # tipcrpc rows are present: measured, or n/a/error with the reason shown.
+    assert any(k[0].startswith("tipcrpc-") for k in by_row)
+    assert "failover" in raw
+
+    md = (tmp_path / "results.md").read_text()
+    for heading in ("Targets", "Sequential", "64 concurrent callers", "Payload scaling", "Fan-out", "Failover"):
+        assert heading in md, heading
+    if chart:
+        assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
