@@ -67,10 +67,11 @@ def _user_available() -> bool:
 def resolve_transport_kind(spec: str) -> str:
     """Turn ``"auto"`` (or an explicit kind) into ``"kernel"``, ``"user"`` or ``"memory"``."""
     kind = spec.strip().lower()
+    source = "transport="
     if kind == "auto":
         env = os.environ.get(ENV_VAR, "").strip().lower()
         if env and env != "auto":
-            kind = env
+            kind, source = env, f"${ENV_VAR}"
         elif _kernel_usable():
             return "kernel"
         elif _user_available():
@@ -79,8 +80,7 @@ def resolve_transport_kind(spec: str) -> str:
             return "memory"
     if kind not in TRANSPORT_KINDS:
         raise TransportUnavailable(
-            f"unknown transport {spec!r} (from {'$' + ENV_VAR if spec.strip().lower() == 'auto' else 'transport='}); "
-            f"choose one of auto, {', '.join(TRANSPORT_KINDS)}"
+            f"unknown transport {kind!r} (from {source}); choose one of auto, {', '.join(TRANSPORT_KINDS)}"
         )
     return kind
 

@@ -389,7 +389,7 @@ class Client:
             raise ServiceUnreachable(f"no publication of {self._label(service)}{where}")
         call = self._new_call(kind, stype, method, args, kwargs, info, deadline, instance, credit, now)
         call.max_attempts = max(len(m), 1) + 1
-        if kind != _ONEWAY:
+        if kind == _UNARY:
             call.fut = loop.create_future()
         if state is not None:
             call.stream = state

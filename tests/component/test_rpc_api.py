@@ -1,0 +1,118 @@
+"""The public surface: serve()/connect(), transport selection and sharing."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterator
+
+import pytest
+
+import tipcrpc
+from tipcrpc import api
+from tipcrpc.transport.memory import MemoryCluster, reset_default_cluster
+
+from rpc_helpers import wait_instances
+
+svc = tipcrpc.Service("test.rpc.api")
+
+
+@svc.method(idempotent=True)
+def hello(name: str) -> str:
+    return f"hello {name}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_default_cluster() -> Iterator[None]:
+    reset_default_cluster()
+    yield
+    reset_default_cluster()
+
+
+async def test_serve_and_connect_meet_on_the_shared_memory_transport() -> None:
+    async with tipcrpc.serve(svc, transport="memory") as server:
+        async with tipcrpc.connect("memory") as client:
+            assert client.transport is server.transport  # one transport per kind
+            assert await client.call("test.rpc.api", "hello", "you", timeout=1.0) == "hello you"
+            assert server.address.node == client.address.node
+        stats = server.statistics()
+        assert stats["completed"] == 1
+    assert not any(api._SHARED.values()), "the shared transport is closed after the last user"
+
+
+async def test_env_var_selects_the_auto_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIPCRPC_TRANSPORT", "memory")
+    assert api.resolve_transport_kind("auto") == "memory"
+    async with tipcrpc.serve(svc), tipcrpc.connect() as client:
+        assert client.transport.kind == "memory"
+        assert await client.call(svc, "hello", "env") == "hello env"
+    monkeypatch.setenv("TIPCRPC_TRANSPORT", "carrier-pigeon")
+    with pytest.raises(tipcrpc.TransportUnavailable, match="carrier-pigeon"):
+        api.resolve_transport_kind("auto")
+
+
+def test_auto_falls_back_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TIPCRPC_TRANSPORT", raising=False)
+    monkeypatch.setattr(api, "_kernel_usable", lambda: True)
+    assert api.resolve_transport_kind("auto") == "kernel"
+    monkeypatch.setattr(api, "_kernel_usable", lambda: False)
+    monkeypatch.setattr(api, "_user_available", lambda: True)
+    assert api.resolve_transport_kind("auto") == "user"
+    monkeypatch.setattr(api, "_user_available", lambda: False)
+    assert api.resolve_transport_kind("auto") == "memory"
+    with pytest.raises(tipcrpc.TransportUnavailable, match="unknown transport"):
+        api.resolve_transport_kind("quantum")
+
+
+@pytest.mark.parametrize("kind,module", [("kernel", "tipcrpc.transport.kernel"), ("user", "tipcrpc.transport.user")])
+async def test_missing_transport_module_is_transport_unavailable(monkeypatch: pytest.MonkeyPatch, kind: str, module: str) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
+    with pytest.raises(tipcrpc.TransportUnavailable, match=kind):
+        async with tipcrpc.connect(kind):
+            pass  # pragma: no cover
+    assert not api._user_available() if kind == "user" else not api._kernel_usable()
+
+
+async def test_caller_owned_transport_stays_open(memory_cluster: MemoryCluster) -> None:
+    async with memory_cluster.node("own") as node:
+        async with tipcrpc.serve(svc, instances=range(10, 20), scope="node", transport=node) as server:
+            async with tipcrpc.connect(node) as client:
+                await wait_instances(client, svc, 1)
+                [result] = await client.call_all(svc, "hello", "r")
+                assert result.range == tipcrpc.ServiceRange(svc.type, 10, 19)
+                assert await client.call(svc, "hello", "x", key=15) == "hello x"
+            assert server.scope is tipcrpc.Scope.NODE
+        assert node.is_open
+        ep = await node.open_endpoint(lambda m: None)  # still usable
+        await ep.aclose()
+
+
+async def test_default_instance_is_zero(memory_cluster: MemoryCluster) -> None:
+    async with memory_cluster.node("n") as node:
+        async with tipcrpc.serve(svc, transport=node), tipcrpc.connect(node) as client:
+            await wait_instances(client, svc, 1)
+            assert await client.call(svc, "hello", "0", instance=0) == "hello 0"
+
+
+async def test_argument_validation() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        async with tipcrpc.serve():
+            pass  # pragma: no cover
+    with pytest.raises(ValueError, match="either instance"):
+        async with tipcrpc.serve(svc, instance=1, instances=range(3)):
+            pass  # pragma: no cover
+    with pytest.raises(tipcrpc.AddressError, match="scope"):
+        async with tipcrpc.serve(svc, scope="galaxy"):
+            pass  # pragma: no cover
+    with pytest.raises(tipcrpc.AddressError, match="reserved"):
+        tipcrpc.Service("x", type=10)
+    with pytest.raises(ValueError):
+        async with tipcrpc.connect("memory", policy="random"):
+            pass  # pragma: no cover
+    assert not any(api._SHARED.values())
+
+
+def test_public_names() -> None:
+    for name in ("Service", "serve", "connect", "Client", "Server", "Stub", "FanoutResult", "CallStream",
+                 "Watch", "Policy", "register_ext", "PeerLost", "ServiceUnreachable", "RemoteException",
+                 "ServiceUp", "SNAPSHOT_COMPLETE", "ServiceAddr", "Scope", "Importance"):  # fmt: skip
+        assert hasattr(tipcrpc, name), name
