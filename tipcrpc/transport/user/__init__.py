@@ -5,3 +5,8 @@ Pure protocol modules (L1): :mod:`.msg` (header codec), :mod:`.media` (UDP media
 (fragmentation, bundles), :mod:`.node` (peers and their links). I/O lives in ``udp_media`` and
 ``stack``.
 """
+
+from .topsrv import UserSubscription
+from .transport import UserEndpoint, UserTransport
+
+__all__ = ["UserTransport", "UserEndpoint", "UserSubscription"]

@@ -1,0 +1,394 @@
+"""``UserTransport``: the userspace TIPC node as a :class:`~tipcrpc.transport.base.Transport`.
+
+Each :class:`UserTransport` is one TIPC node speaking TIPC's v2 wire protocol over the UDP
+bearer (see :mod:`.stack`). Typical use::
+
+    async with UserTransport() as t:             # joins every tipcrpc node on this host
+        ep = await t.open_endpoint(handler)
+        await ep.publish(ServiceAddr(18888, 17))
+
+Discovery and timing:
+
+* Nodes on the same host find each other by IPv4 multicast on **loopback only**
+  (group ``228.0.(netid>>8).(netid&0xff)``, port 6118, TTL 0). Nodes on other hosts are
+  reached through ``peers=[("10.0.0.2", 6118), ...]`` (replicast) with a real ``local_ip``.
+* Opening waits only briefly for discovery (``discovery_wait``, default 0.1 s, returning
+  earlier once links have settled). Other nodes appear as their links come up; to wait for a
+  particular peer or service, subscribe (``type 0`` for nodes, or the service's range) and
+  wait for the event — do not rely on the open delay.
+* A peer that stops gracefully resets its links: its publications disappear at once. A peer
+  *process* that dies on the same host is noticed through its liveness socket within about a
+  millisecond (see :mod:`.liveness`); elsewhere, after ``tolerance_ms`` (link tolerance).
+
+Identity: by default ``"<hostname>-<pid>-<8 random hex>"``, unique per process and per
+transport. The 16-byte TIPC node id is the identity's UTF-8 bytes when they fit (zero padded,
+as ``tipc node set identity``), else its 16-byte BLAKE2b digest; the 32-bit node address is
+the kernel's hash of the node id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+import socket
+from types import TracebackType
+from typing import Iterable, Mapping, Union
+
+from ...addr import Importance, NodeInfo, Scope, ServiceAddr, ServiceRange, SocketAddr, check_publishable
+from ...errors import AddressError, ClosedError, FrameTooLarge, LocalProtocolError
+from ...events import SubFilter
+from ..base import MAX_MESSAGE, Delivery, Destination, MessageHandler, Name, Returned
+from .stack import Stack
+from .topsrv import UserSubscription
+from .udp_media import DEFAULT_PORT, UdpMedia
+
+__all__ = ["UserTransport", "UserEndpoint", "default_identity", "node_id_of"]
+
+_IMPORTANCES = frozenset(int(i) for i in Importance)
+_NEW, _OPEN, _CLOSED = 0, 1, 2
+#: Pending bytes in the links above which :meth:`UserEndpoint.drain` waits.
+DRAIN_HIGH_WATER = 4 * 1024 * 1024
+
+
+def default_identity() -> str:
+    """``<hostname>-<pid>-<8 random hex digits>``: unique per process and per call."""
+    host = socket.gethostname().split(".")[0] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def node_id_of(identity: str) -> bytes:
+    """The 16-byte TIPC node id for an identity string (see the module docstring)."""
+    raw = identity.encode("utf-8")
+    if len(raw) <= 16:
+        return raw.ljust(16, b"\0")
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
+def _as_range(name: object) -> ServiceRange:
+    if isinstance(name, ServiceAddr):
+        return name.as_range()
+    if isinstance(name, ServiceRange):
+        return name
+    raise AddressError(f"expected a ServiceAddr or ServiceRange, got {name!r}")
+
+
+def _check_scope(scope: object) -> Scope:
+    try:
+        s = Scope(scope)  # type: ignore[arg-type]
+    except ValueError:
+        raise AddressError(f"scope must be Scope.CLUSTER or Scope.NODE, got {scope!r}") from None
+    return s
+
+
+class UserEndpoint:
+    """A reliable-datagram socket of a :class:`UserTransport` (kernel ``SOCK_RDM``)."""
+
+    def __init__(self, transport: UserTransport, port: int, handler: MessageHandler) -> None:
+        self._transport = transport
+        self._stack = transport._stack
+        self._port = port
+        self._address = SocketAddr(transport._stack.own, port)
+        self._handler = handler
+        self._closed = False
+        self._bindings: dict[tuple[ServiceRange, Scope], int] = {}  # -> publication key
+        self._pub_count = 0
+
+    @property
+    def address(self) -> SocketAddr:
+        """This endpoint's socket address ``{node, port}``."""
+        return self._address
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def bindings(self) -> list[tuple[ServiceRange, Scope]]:
+        """Names published by this endpoint, in publication order."""
+        return list(self._bindings)
+
+    async def publish(self, name: Name, scope: Scope = Scope.CLUSTER) -> None:
+        """Bind ``name`` at ``scope`` (no-op if already bound at that scope)."""
+        r = _as_range(name)
+        check_publishable(r)
+        scope = _check_scope(scope)
+        if self._closed:
+            raise ClosedError(f"endpoint {self._address} is closed")
+        if (r, scope) in self._bindings:
+            return
+        # The kernel's key: portid + pub_count + 1 (unique per binding of this socket).
+        self._pub_count += 1
+        key = (self._port + self._pub_count) & 0xFFFF_FFFF
+        self._bindings[(r, scope)] = key
+        self._stack.publish(r, scope, self._port, key)
+
+    async def withdraw(self, name: Name, scope: Scope = Scope.CLUSTER) -> None:
+        """Unbind a name published with the same scope (no-op if not bound)."""
+        r = _as_range(name)
+        scope = _check_scope(scope)
+        key = self._bindings.pop((r, scope), None)
+        if key is None:
+            return
+        self._stack.withdraw(r, self._port, key)
+
+    def send(self, dest: Destination, data: bytes, *, importance: Importance = Importance.LOW) -> None:
+        """Queue ``data`` for ``dest`` (anycast, multicast or direct); see the contract."""
+        if self._closed:
+            raise ClosedError(f"endpoint {self._address} is closed")
+        if data.__class__ is not bytes:
+            if isinstance(data, (bytearray, memoryview)):
+                data = bytes(data)
+            else:
+                raise LocalProtocolError(f"data must be bytes-like, got {type(data).__name__}")
+        if len(data) > MAX_MESSAGE:
+            raise FrameTooLarge(f"{len(data)}-byte message exceeds the {MAX_MESSAGE}-byte limit")
+        if importance not in _IMPORTANCES:
+            raise LocalProtocolError(f"importance must be one of {sorted(_IMPORTANCES)}, got {importance!r}")
+        self._stack.send(self._port, dest, data, int(importance))
+
+    async def drain(self) -> None:
+        """Wait until the node's link send queues are below the high-water mark."""
+        if self._closed:
+            raise ClosedError(f"endpoint {self._address} is closed")
+        await self._transport._drain()
+
+    async def aclose(self) -> None:
+        """Withdraw every publication and close; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for (r, _scope), key in list(self._bindings.items()):
+            self._stack.withdraw(r, self._port, key)
+        self._bindings.clear()
+        self._stack.ports.pop(self._port, None)
+        self._transport._endpoints.pop(self._port, None)
+
+    def _deliver(self, item: Union[Delivery, Returned]) -> None:
+        try:
+            self._handler(item)
+        except Exception as exc:  # a broken handler must not break the node
+            loop = self._stack.loop
+            if loop is not None:
+                loop.call_exception_handler(
+                    {"message": f"exception in message handler of user endpoint {self._address}", "exception": exc}
+                )
+
+    def __repr__(self) -> str:
+        return f"<UserEndpoint {self._address}{' closed' if self._closed else ''}>"
+
+
+class UserTransport:
+    """A userspace TIPC node over UDP (``kind = "user"``); see the module docstring.
+
+    Options:
+
+    * ``identity`` — node identity string (default: :func:`default_identity`).
+    * ``local_ip`` — IPv4 address of the UDP bearer (default ``127.0.0.1``).
+    * ``port`` — UDP port of the bearer; ``None`` (default) = 6118 if free on ``local_ip``,
+      else an ephemeral port (several nodes per host; discovery advertises the real port).
+    * ``peers`` — replicast peers ``(ip, port)`` or ``"ip[:port]"`` that discovery is also
+      sent to (nodes on other hosts).
+    * ``multicast`` — loopback multicast discovery; default: on iff ``local_ip`` is loopback.
+    * ``netid`` — cluster id (1..9999, default 4711): only nodes with the same id link up.
+    * ``tolerance_ms`` — link tolerance (failure detection for peers not on this host).
+    * ``window`` / ``mtu`` — link send window (packets) and maximum packet size.
+    * ``liveness`` — same-host fast failure detection (default on, Linux only).
+    * ``discovery_wait`` — the most :meth:`open` waits for links to settle (seconds).
+    """
+
+    kind = "user"
+
+    def __init__(
+        self,
+        *,
+        identity: str | None = None,
+        local_ip: str = "127.0.0.1",
+        port: int | None = None,
+        peers: Iterable[Union[tuple[str, int], str]] = (),
+        multicast: bool | None = None,
+        netid: int = 4711,
+        tolerance_ms: int = 1500,
+        window: int = 50,
+        mtu: int = 1400,
+        liveness: bool = True,
+        discovery_wait: float = 0.1,
+        discovery_port: int = DEFAULT_PORT,
+    ) -> None:
+        if not 1 <= netid <= 9999:
+            raise AddressError(f"netid must be in 1..9999, got {netid}")
+        if not 50 <= tolerance_ms <= 30_000:
+            raise AddressError(f"tolerance_ms must be in 50..30000, got {tolerance_ms}")
+        self._identity = identity if identity is not None else default_identity()
+        if not self._identity:
+            raise AddressError("identity must be a non-empty string")
+        self._node_id = node_id_of(self._identity)
+        self._discovery_wait = discovery_wait
+        media = UdpMedia(
+            local_ip=local_ip,
+            port=port,
+            netid=netid,
+            peers=[_parse_peer(p) for p in peers],
+            multicast=multicast,
+            discovery_port=discovery_port,
+            on_packet=self._on_packet,
+        )
+        self._stack = Stack(
+            node_id=self._node_id,
+            media=media,
+            netid=netid,
+            signature=secrets.randbits(16) or 1,
+            tolerance_ms=tolerance_ms,
+            window=window,
+            mtu=mtu,
+            liveness=liveness,
+        )
+        self._state = _NEW
+        self._endpoints: dict[int, UserEndpoint] = {}
+        # Kernel-like port numbers: random start, then sequential (ports are never 0).
+        self._next_port = secrets.randbelow(0x7FFF_0000) + 0x10000
+        self._info: NodeInfo | None = None
+
+    def _on_packet(self, data: bytes, src: tuple[str, int]) -> None:
+        self._stack._on_packet(data, src)
+
+    # ------------------------------------------------------------------ Transport protocol
+
+    @property
+    def own_node(self) -> NodeInfo:
+        """This node's 32-bit address and identity (valid once open)."""
+        if self._info is None:
+            raise ClosedError("the transport is not open yet")
+        return self._info
+
+    @property
+    def max_message(self) -> int:
+        return MAX_MESSAGE
+
+    @property
+    def local_media(self) -> tuple[str, int]:
+        """The bearer's bound UDP address (valid once open)."""
+        return self._stack.media.local
+
+    async def open(self) -> None:
+        """Open the bearer and start discovery; see ``discovery_wait``."""
+        if self._state != _NEW:
+            raise ClosedError("a UserTransport can be opened once")
+        loop = asyncio.get_running_loop()
+        self._stack.start(loop)
+        self._info = NodeInfo(self._stack.own, self._identity)
+        self._state = _OPEN
+        await self._settle(loop)
+
+    async def _settle(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait up to ``discovery_wait`` for links; stop early once they stop appearing."""
+        deadline = loop.time() + self._discovery_wait
+        quiet = min(0.02, self._discovery_wait)
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            wait = remaining if not self._stack.up else min(remaining, quiet)
+            try:
+                await asyncio.wait_for(self._stack.wait_peer_up(), wait)
+            except asyncio.TimeoutError:
+                if self._stack.up:
+                    return  # links came up and no new one for `quiet`: settled
+                return
+            if self._stack.closed:
+                return
+
+    async def __aenter__(self) -> UserTransport:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Graceful close: withdraw every publication, reset the links (peers see it at once)."""
+        if self._state == _CLOSED:
+            return
+        was_open = self._state == _OPEN
+        self._state = _CLOSED
+        if not was_open:
+            return
+        for ep in list(self._endpoints.values()):
+            await ep.aclose()
+        self._stack.stop()
+        for ep in self._endpoints.values():
+            ep._closed = True
+        self._endpoints.clear()
+
+    async def abort(self) -> None:
+        """Close abruptly, as if the process had died: no withdrawals, no link RESET.
+
+        Peers on this host notice through liveness at once, others after link tolerance.
+        Meant for failure tests.
+        """
+        if self._state == _CLOSED:
+            return
+        self._state = _CLOSED
+        self._stack.abort()
+        for ep in self._endpoints.values():
+            ep._closed = True
+        self._endpoints.clear()
+
+    async def open_endpoint(self, handler: MessageHandler) -> UserEndpoint:
+        """Open a new endpoint whose received/returned datagrams go to ``handler``."""
+        if self._state != _OPEN:
+            raise ClosedError("the transport is not open")
+        port = self._next_port
+        while port in self._endpoints or port == 0:
+            port = (port + 1) & 0xFFFF_FFFF
+        self._next_port = (port + 1) & 0xFFFF_FFFF or 1
+        ep = UserEndpoint(self, port, handler)
+        self._endpoints[port] = ep
+        self._stack.ports[port] = ep
+        return ep
+
+    async def subscribe(self, target: ServiceRange, *, filter: SubFilter = SubFilter.PORTS) -> UserSubscription:
+        """Subscribe to publications overlapping ``target`` (type 0: nodes, type 2: links)."""
+        if self._state != _OPEN or self._stack.topsrv is None:
+            raise ClosedError("the transport is not open")
+        return self._stack.topsrv.subscribe(target, filter)
+
+    def statistics(self) -> Mapping[str, int]:
+        """Counters: messages/bytes sent and received, returned, UDP datagrams, links..."""
+        return self._stack.statistics()
+
+    async def _drain(self) -> None:
+        node = self._stack.node
+        pending = getattr(node, "pending_bytes", None)
+        while pending is not None and self._state == _OPEN and pending() > DRAIN_HIGH_WATER:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0)
+
+    def __repr__(self) -> str:
+        state = ("new", "open", "closed")[self._state]
+        addr = f" {self._stack.own:08x}" if self._stack.own else ""
+        return f"<UserTransport {self._identity}{addr} {state}>"
+
+
+def _parse_peer(p: Union[tuple[str, int], str]) -> tuple[str, int]:
+    if isinstance(p, tuple):
+        host, port = p
+    elif isinstance(p, str):
+        host, _, port_s = p.partition(":")
+        try:
+            port = int(port_s) if port_s else DEFAULT_PORT
+        except ValueError:
+            raise AddressError(f"bad peer address {p!r}: expected 'ip[:port]'") from None
+    else:
+        raise AddressError(f"bad peer address {p!r}: expected (ip, port) or 'ip[:port]'")
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        raise AddressError(f"bad peer address {p!r}: not an IPv4 address") from None
+    if not 0 < int(port) < 65536:
+        raise AddressError(f"bad peer port in {p!r}")
+    return (host, int(port))
+

@@ -1,0 +1,244 @@
+"""The UDP bearer's I/O (mirrors ``net/tipc/udp_media.c``): one TIPC packet per datagram.
+
+* **Unicast socket** bound to ``(local_ip, port)``: link traffic to and from peers' learned
+  media addresses, discovery to configured *replicast* peers. Never ``SO_REUSEPORT`` — two
+  nodes sharing a unicast address would steal each other's packets.
+* **Discovery group** (optional): IPv4 multicast ``228.0.(netid >> 8).(netid & 0xff)`` on the
+  discovery port (6118), exactly the group the ``tipc`` tool configures. By default only on
+  **loopback**: the group socket joins on 127.0.0.1, outgoing multicast leaves through
+  ``IP_MULTICAST_IF 127.0.0.1`` with TTL 0, so nothing reaches a real network. Several
+  processes on one host share the group port (``SO_REUSEADDR``/``SO_REUSEPORT`` on the
+  group socket only; Linux hands every multicast datagram to every member socket).
+* **Replicast peers**: a configured list of ``(ip, port)`` that discovery is also sent to
+  (other hosts), plus peers learned from unknown unicast senders (``tipc_udp_rcast_disc``).
+
+Reading uses the event loop's reader callbacks and a non-blocking ``recvfrom`` drain loop,
+not stream abstractions: one callback per readiness, many datagrams per callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import socket
+from typing import Callable, Iterable
+
+from ...errors import TransportUnavailable
+
+__all__ = [
+    "DEFAULT_PORT",
+    "MediaAddr",
+    "BROADCAST",
+    "UdpMedia",
+    "multicast_group",
+]
+
+#: IANA port of TIPC over UDP.
+DEFAULT_PORT = 6118
+
+MediaAddr = tuple[str, int]
+#: Destination meaning "every node on the bearer": the discovery group and replicast peers.
+BROADCAST: MediaAddr = ("<broadcast>", 0)
+
+_RECV_SIZE = 65_535
+_DRAIN_MAX = 256  # datagrams per readiness callback: bounded so timers and other fds run
+_SOCK_BUF = 4 * 1024 * 1024
+
+
+def multicast_group(netid: int) -> str:
+    """The IPv4 discovery group of cluster ``netid`` (as iproute2's ``generate_multicast``)."""
+    return f"228.0.{(netid >> 8) & 0xFF}.{netid & 0xFF}"
+
+
+def _is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+class UdpMedia:
+    """UDP sockets of one userspace node.
+
+    ``on_packet(data, src)`` is called from the event loop for every datagram received on
+    either socket (discovery-group datagrams the node itself sent are filtered out).
+    """
+
+    def __init__(
+        self,
+        *,
+        local_ip: str = "127.0.0.1",
+        port: int | None = None,
+        netid: int = 4711,
+        peers: Iterable[MediaAddr] = (),
+        multicast: bool | None = None,
+        discovery_port: int = DEFAULT_PORT,
+        on_packet: Callable[[bytes, MediaAddr], None],
+    ) -> None:
+        if multicast is None:
+            multicast = _is_loopback(local_ip)
+        self.local_ip = local_ip
+        self.requested_port = port
+        self.netid = netid
+        self.group = multicast_group(netid)
+        self.discovery_port = discovery_port
+        self.multicast = multicast
+        self.peers: dict[MediaAddr, None] = dict.fromkeys(peers)
+        self.learned: dict[MediaAddr, None] = {}
+        self.on_packet = on_packet
+        self.local: MediaAddr = (local_ip, 0)
+        self._ucast: socket.socket | None = None
+        self._mcast: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.stats = {"udp_tx": 0, "udp_rx": 0, "udp_tx_bytes": 0, "udp_rx_bytes": 0, "udp_tx_errors": 0}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> MediaAddr:
+        """Create and bind the sockets, start reading; returns the unicast media address.
+
+        With ``port=None`` the discovery port (6118) is tried first and an ephemeral port is
+        used if another node on this host holds it (discovery advertises the real port).
+        Raises :class:`TransportUnavailable` when binding fails.
+        """
+        self._loop = loop
+        try:
+            self._ucast = self._open_unicast()
+            if self.multicast:
+                self._mcast = self._open_group()
+        except OSError as e:
+            self.close()
+            raise TransportUnavailable(
+                f"cannot open the UDP bearer on {self.local_ip}:{self.requested_port or DEFAULT_PORT}: {e}; "
+                "pass another local_ip=/port= to UserTransport"
+            ) from e
+        host, port = self._ucast.getsockname()[:2]
+        self.local = (host, port)
+        loop.add_reader(self._ucast.fileno(), self._drain, self._ucast)
+        if self._mcast is not None:
+            loop.add_reader(self._mcast.fileno(), self._drain, self._mcast)
+        return self.local
+
+    def _open_unicast(self) -> socket.socket:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.setblocking(False)
+            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, opt, _SOCK_BUF)
+                except OSError:
+                    pass
+            if self.requested_port is None:
+                try:
+                    s.bind((self.local_ip, self.discovery_port))
+                except OSError as e:
+                    if e.errno != errno.EADDRINUSE:
+                        raise
+                    s.bind((self.local_ip, 0))
+            else:
+                s.bind((self.local_ip, self.requested_port))
+            if self.multicast:
+                # Outgoing discovery to the group stays on this host: loopback interface, TTL 0.
+                iface = self.local_ip if _is_loopback(self.local_ip) else "127.0.0.1"
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            return s
+        except BaseException:
+            s.close()
+            raise
+
+    def _open_group(self) -> socket.socket:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.setblocking(False)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if hasattr(socket, "SO_REUSEPORT"):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            # Bound to the group address: receives only this group's datagrams, never unicast.
+            s.bind((self.group, self.discovery_port))
+            mreq = socket.inet_aton(self.group) + socket.inet_aton("127.0.0.1")
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+            return s
+        except BaseException:
+            s.close()
+            raise
+
+    def close(self) -> None:
+        """Stop reading and close both sockets (idempotent)."""
+        for s in (self._ucast, self._mcast):
+            if s is None:
+                continue
+            if self._loop is not None and s.fileno() >= 0:
+                try:
+                    self._loop.remove_reader(s.fileno())
+                except (ValueError, RuntimeError):  # loop already closed
+                    pass
+            s.close()
+        self._ucast = self._mcast = None
+
+    # -- I/O ---------------------------------------------------------------------------------
+
+    def _drain(self, sock: socket.socket) -> None:
+        recvfrom = sock.recvfrom
+        on_packet = self.on_packet
+        own = self.local
+        is_group = sock is self._mcast
+        n = 0
+        nbytes = 0
+        try:
+            while n < _DRAIN_MAX:
+                try:
+                    data, src = recvfrom(_RECV_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    # e.g. ECONNREFUSED queued by an ICMP error: not fatal for a datagram socket
+                    continue
+                n += 1
+                nbytes += len(data)
+                if is_group and src[0] == own[0] and src[1] == own[1]:
+                    continue  # our own discovery looped back
+                on_packet(data, (src[0], src[1]))
+        finally:
+            st = self.stats
+            st["udp_rx"] += n
+            st["udp_rx_bytes"] += nbytes
+
+    def send(self, dest: MediaAddr, data: bytes) -> None:
+        """Send one packet; :data:`BROADCAST` goes to the group and every replicast peer.
+
+        Never raises for transient socket errors (full buffer, unreachable peer): the link
+        layer retransmits; the failure is counted in ``udp_tx_errors``.
+        """
+        s = self._ucast
+        if s is None:
+            return
+        st = self.stats
+        if dest[1] != 0:  # hot path: unicast link traffic
+            try:
+                s.sendto(data, dest)
+                st["udp_tx"] += 1
+                st["udp_tx_bytes"] += len(data)
+            except OSError:
+                st["udp_tx_errors"] += 1
+            return
+        targets: list[MediaAddr] = list(self.peers) + [p for p in self.learned if p not in self.peers]
+        if self.multicast:
+            targets.append((self.group, self.discovery_port))
+        for t in targets:
+            try:
+                s.sendto(data, t)
+                st["udp_tx"] += 1
+                st["udp_tx_bytes"] += len(data)
+            except OSError:
+                st["udp_tx_errors"] += 1
+
+    def learn(self, addr: MediaAddr) -> None:
+        """Remember a unicast peer that found us, so our discovery reaches it too."""
+        if addr not in self.peers and addr != self.local and addr[0] != self.group:
+            self.learned[addr] = None
+
+    def forget(self, addr: MediaAddr) -> None:
+        self.learned.pop(addr, None)
