@@ -78,6 +78,9 @@ NOTIFY_RETRY_WINDOW_S = 5.0
 
 _UNARY, _STREAM, _ONEWAY, _FANOUT = 0, 1, 2, 3
 _NEVER_STARTED = (Status.SERVER_BUSY, Status.SHUTTING_DOWN)
+# Plain ints: IntFlag arithmetic is slow on the per-call path.
+_IDEMPOTENT = int(Flag.IDEMPOTENT)
+_KIND_FLAGS = {_UNARY: 0, _STREAM: int(Flag.STREAM), _ONEWAY: int(Flag.ONEWAY), _FANOUT: 0}
 
 
 class _Call:
@@ -352,8 +355,7 @@ class Client:
                   deadline: float | None, instance: int | None, credit: int | None, now: float) -> _Call:  # fmt: skip
         cid = self._ids()
         idempotent = info.idempotent if info is not None else False
-        flags = (Flag.IDEMPOTENT if idempotent else 0) | (Flag.STREAM if kind == _STREAM else 0) | (
-            Flag.ONEWAY if kind == _ONEWAY else 0)  # fmt: skip
+        flags = _KIND_FLAGS[kind] | (_IDEMPOTENT if idempotent else 0)
         frame = encode_call(self._codec, cid, stype, method, args, kwargs, remaining(deadline, now), flags, credit)
         imp = info.importance if info is not None else Importance.LOW
         call = _Call(cid, kind, stype, method, frame, idempotent, imp, deadline, instance)

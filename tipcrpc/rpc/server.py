@@ -25,7 +25,6 @@ at the client); then close.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections import deque
 from typing import Any, Iterable, Mapping
@@ -70,6 +69,8 @@ log = logging.getLogger("tipcrpc.server")
 
 # Why a handler task was cancelled (None = not by us: propagate).
 _CANCEL, _DEADLINE, _SHUTDOWN, _CLIENT_LOST = 1, 2, 3, 4
+_ONEWAY, _STREAM = int(Flag.ONEWAY), int(Flag.STREAM)  # plain ints: IntFlag ops are slow
+_SYNC = MethodKind.SYNC
 _REPLY_KINDS = frozenset({Kind.REPLY, Kind.FAILURE, Kind.STREAM_ITEM, Kind.STREAM_END, Kind.CHUNK})
 
 
@@ -243,19 +244,19 @@ class Server:
         self._stats["failed"] += 1
         self._send(dest, encode_failure(self._codec, cid, status, message, details), Importance.HIGH)
 
-    def _fail_exc(self, a: _Active, exc: BaseException) -> None:
+    def _fail_exc(self, source: SocketAddr, cid: int, oneway: bool, info: MethodInfo, exc: BaseException) -> None:
         status, message, details = exception_to_failure(exc)
-        if a.oneway:
+        if oneway:
             self._stats["failed"] += 1
-            log.warning("notification %s raised %s: %s", a.info.name, type(exc).__name__, exc)
+            log.warning("notification %s raised %s: %s", info.name, type(exc).__name__, exc)
             return
-        self._fail(a.source, a.cid, status, message, details)
+        self._fail(source, cid, status, message, details)
 
     def _reply(self, a: _Active, result: Any) -> None:
         try:
             frame = encode_reply(self._codec, a.cid, result)
         except CodecError as exc:
-            self._fail_exc(a, exc)
+            self._fail_exc(a.source, a.cid, a.oneway, a.info, exc)
             return
         self._stats["completed"] += 1
         self._send(a.source, frame, a.info.importance)
@@ -275,7 +276,7 @@ class Server:
         version, kind, flags, _r, aux, cid = HEADER.unpack_from(data)
         if version != VERSION:
             self._stats["malformed"] += 1
-            if kind == Kind.CALL and not flags & Flag.ONEWAY:
+            if kind == Kind.CALL and not flags & _ONEWAY:
                 self._fail(source, cid, Status.PROTOCOL_ERROR, f"unsupported frame version {version}; this server speaks {VERSION}")
             return
         if kind == Kind.CALL:
@@ -323,7 +324,7 @@ class Server:
             self._stats["malformed"] += 1  # replies/pongs/unknown kinds are never answered: no loops
 
     def _on_call(self, data: bytes | bytearray, flags: int, stype: int, cid: int, source: SocketAddr) -> None:
-        oneway = bool(flags & Flag.ONEWAY)
+        oneway = flags & _ONEWAY != 0
         try:
             method, args, kwargs, remaining, credit = decode_call(self._codec, data)
         except ProtocolError as exc:
@@ -349,9 +350,9 @@ class Server:
             if not oneway:
                 self._fail(source, cid, Status.SHUTTING_DOWN, "server is draining")
             return
-        streaming = info.kind.streaming
+        streaming = info.streaming
         try:
-            if streaming != bool(flags & Flag.STREAM):
+            if streaming != (flags & _STREAM != 0):
                 hint = "stream()" if streaming else "call()"
                 raise InvalidArguments(f"{method} is {'a' if streaming else 'not a'} streaming method; use {hint}")
             info.bind(args, kwargs)
@@ -364,21 +365,28 @@ class Server:
                 self._stats["deadline_exceeded"] += 1
                 self._fail(source, cid, Status.DEADLINE_EXCEEDED, "deadline passed before the call arrived")
             return
-        self._seq += 1
-        a = _Active(self._seq, source, cid, info, args, kwargs, oneway, credit or 0)
-        if info.kind is MethodKind.SYNC:
+        if info.kind is _SYNC:
+            # Inline: no task, no bookkeeping — the cheapest path there is.
             try:
                 result = info.func(*args, **kwargs)
             except Exception as exc:
-                self._fail_exc(a, exc)
+                self._fail_exc(source, cid, oneway, info, exc)
                 return
-            if not inspect.isawaitable(result):
+            if not hasattr(result, "__await__"):
                 if oneway:
                     self._stats["completed"] += 1
-                else:
-                    self._reply(a, result)
+                    return
+                try:
+                    frame = encode_reply(self._codec, cid, result)
+                except CodecError as exc:
+                    self._fail_exc(source, cid, oneway, info, exc)
+                    return
+                self._stats["completed"] += 1
+                self._send(source, frame, info.importance)
                 return
-            a.args, a.kwargs = [result], {}  # a sync function returned an awaitable: await it in a task
+            args, kwargs = [result], {}  # a sync function returned an awaitable: await it in a task
+        self._seq += 1
+        a = _Active(self._seq, source, cid, info, args, kwargs, oneway, credit or 0)
         self._active[key] = a
         if remaining is not None:
             deadline = self._loop.time() + remaining  # type: ignore[union-attr]
@@ -453,7 +461,7 @@ class Server:
             else:
                 self._stats["cancelled"] += 1
         except Exception as exc:
-            self._fail_exc(a, exc)
+            self._fail_exc(a.source, a.cid, a.oneway, info, exc)
         finally:
             self._finished(a)
 
@@ -480,7 +488,7 @@ class Server:
                 try:
                     frame = encode_stream_item(codec, a.cid, seq, item)
                 except CodecError as exc:
-                    self._fail_exc(a, exc)
+                    self._fail_exc(a.source, a.cid, a.oneway, a.info, exc)
                     return
                 self._send(a.source, frame, imp)
                 seq += 1

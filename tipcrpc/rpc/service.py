@@ -93,10 +93,11 @@ class MethodInfo:
     doc: str | None
     # Fast path: a plain positional signature of exactly this many parameters, no defaults.
     _simple_arity: int | None = field(repr=False)
+    #: ``kind.streaming``, precomputed for the per-call path.
+    streaming: bool = field(init=False, repr=False)
 
-    @property
-    def streaming(self) -> bool:
-        return self.kind.streaming
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "streaming", self.kind.streaming)
 
     def bind(self, args: list[Any] | tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         """Check that ``args``/``kwargs`` fit the signature; :class:`InvalidArguments` if not."""
