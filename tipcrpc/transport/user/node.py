@@ -25,15 +25,13 @@ Deviations from the kernel, all deliberate:
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
-from typing import Final, Union
-
 from ...addr import node_addr_from_id
-from ...errors import LocalProtocolError, ProtocolError, ServiceUnreachable
+from ...errors import LocalProtocolError, ProtocolError
 from .discover import ADVERTISED_CAPABILITIES, Discoverer, DiscoveryMsg, parse_discovery
 from .fragment import fragment
 from .link import TIPC_MAX_IF_NAME, Link
 from .link_fsm import (
+    LINK_ESTABLISH_EVT,
     LINK_ESTABLISHING,
     LINK_RESET_EVT,
     LINK_STATE_NAMES,
@@ -48,8 +46,6 @@ from .link_fsm import (
     SELF_UP_PEER_UP,
     TIPC_LINK_DOWN_EVT,
     TIPC_LINK_UP_EVT,
-    LINK_ESTABLISH_EVT,
-    less,
     node_fsm,
 )
 from .media import MediaAddr
@@ -68,6 +64,16 @@ from .msg import (
     Header,
     validate,
 )
+from .node_api import (
+    BROADCAST,
+    DuplicateAddress,
+    NodeEvent,
+    NoLink,
+    Output,
+    PeerDown,
+    PeerInfo,
+    PeerUp,
+)
 
 __all__ = [
     "MediaAddr",
@@ -83,83 +89,10 @@ __all__ = [
     "NODE_CLEANUP_AFTER",
 ]
 
-BROADCAST: Final[MediaAddr] = ("<broadcast>", 0)
-"""Destination of discovery requests: the shell sends them to its multicast group or to
-every replicast peer it knows."""
-
 NODE_CLEANUP_AFTER = 300.0  #: a peer down this long (s) is forgotten, as in the kernel
 _INVALID_SIG = 0x10000
 _W0 = struct.Struct(">I")
 _W3 = struct.Struct(">I")
-
-
-@dataclass(frozen=True, slots=True)
-class PeerUp:
-    """The link to ``addr`` reached ESTABLISHED: messages can be sent to it."""
-
-    addr: int
-    identity: bytes
-    media: MediaAddr
-
-
-@dataclass(frozen=True, slots=True)
-class PeerDown:
-    """The link to ``addr`` went down; ``reason`` says why."""
-
-    addr: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class DuplicateAddress:
-    """Another node claims address ``addr`` (``disc_dupl_alert``); its packets are ignored."""
-
-    addr: int
-    identity: bytes
-    media: MediaAddr
-    detail: str
-
-
-NodeEvent = Union[PeerUp, PeerDown, DuplicateAddress]
-
-
-@dataclass(slots=True)
-class Output:
-    """What the shell must do after a call into the node."""
-
-    packets: list[tuple[MediaAddr, bytes]] = field(default_factory=list)
-    delivered: list[tuple[int, bytes]] = field(default_factory=list)
-    events: list[NodeEvent] = field(default_factory=list)
-    undelivered: list[tuple[int, bytes]] = field(default_factory=list)
-
-    def extend(self, other: Output) -> None:
-        self.packets.extend(other.packets)
-        self.delivered.extend(other.delivered)
-        self.events.extend(other.events)
-        self.undelivered.extend(other.undelivered)
-
-    def __bool__(self) -> bool:
-        return bool(self.packets or self.delivered or self.events or self.undelivered)
-
-
-@dataclass(frozen=True, slots=True)
-class PeerInfo:
-    """A snapshot of one peer as :meth:`Node.peers` reports it."""
-
-    addr: int
-    identity: bytes
-    media: MediaAddr | None
-    up: bool
-    link_state: str
-    node_state: str
-    mtu: int
-    tolerance_ms: int
-    capabilities: int
-    counters: dict[str, int]
-
-
-class NoLink(ServiceUnreachable):
-    """No working link to the peer node (the kernel's ``EHOSTUNREACH`` from ``tipc_node_xmit``)."""
 
 
 class _Peer:
@@ -287,7 +220,7 @@ class Node:
         _user, hsize, size = self._check_outgoing(msg)
         msg = self._stamp_nodes(msg, hsize, peer)
         link = p.link
-        packets = fragment(msg, link.mss)
+        packets = [msg] if size <= link.mss else fragment(msg, link.mss)
         out = Output()
         xmitq: list[bytes] = []
         link.xmit(packets, msg, now, xmitq)
