@@ -28,6 +28,10 @@ unicast link instead of the broadcast link we do not receive), ``TIPC_BCAST_RCAS
 userspace socket layer would have to implement first; the node accepts a wider set via
 its ``capabilities`` argument when it does).
 
+Peer-net hash (word 13): the kernel mixes secrets of its own network namespaces into it to
+recognise peers living in the same kernel; we cannot compute it and send 0, which a kernel
+never mistakes for a local namespace (it also compares the node identity).
+
 Address trial: a kernel node without a fixed address spends 1 s sending DSC_TRIAL
 messages. Our address is fixed by our identity (``hash128to32``), so we do not trial; we
 do answer other nodes' trials with DSC_TRIAL_FAIL when their address is taken, and report
