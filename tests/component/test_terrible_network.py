@@ -6,6 +6,10 @@ loop, over a medium that drops, duplicates, delays and reorders packets with a
 ``random.Random(seed)``. No sockets, no event loop, no sleeping: a run is a deterministic
 function of its seed.
 
+The last test runs the full stack instead: tipcrpc calls through three
+:class:`UserTransport` nodes whose bearer is an in-memory lossy hub (the event loop and its
+clock are real there; only the faults are simulated).
+
 Checked: all links come up; name tables converge (every node sees every cluster-scope
 publication of every node, and no node-scope publication of another node), also after
 withdrawals; every data message sent over a link is delivered exactly once or reported
@@ -14,18 +18,24 @@ undelivered; a node that goes silent is detected by link tolerance and its names
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import random
 import struct
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable
 
+import anyio
 import pytest
 
-from tipcrpc.addr import Scope, node_addr_from_id
+import tipcrpc
+from tipcrpc.addr import NODE_STATE, U32_MAX, Scope, ServiceRange, node_addr_from_id
+from tipcrpc.events import NodeUp, Published
 from tipcrpc.transport.user import msg as M
 from tipcrpc.transport.user.name_distr import NameDistributor
 from tipcrpc.transport.user.name_table import NameTable
 from tipcrpc.transport.user.node import BROADCAST, Node, PeerDown, PeerUp
+from tipcrpc.transport.user.transport import UserTransport
 
 STYPE = 18888
 MTU = 1400
@@ -295,3 +305,149 @@ def test_partition_heals() -> None:
     sim.run_until(sim.converged, limit=30.0)
     assert any(p.lower == 77 and p.node == cut.addr for p in others[1].table.publications())
     assert not any(p.lower == others[0].idx and p.type == STYPE for p in cut.table.publications(others[0].addr))
+
+
+# --------------------------------------------------------------------------------------
+# RPC level: tipcrpc calls through UserTransport stacks over a lossy in-memory bearer.
+# (Real event loop and clock: the stack owns timers; the bearer only injects faults.)
+
+
+class LossyHub:
+    """An in-memory "network" of bearers with seeded drop/duplicate/delay (reordering)."""
+
+    def __init__(self, seed: int, faults: Faults) -> None:
+        self.rng = random.Random(seed)
+        self.faults = faults
+        self.bearers: dict[tuple[str, int], LossyBearer] = {}
+        self._n = 0
+        self.sent = 0
+        self.dropped = 0
+
+    def bearer(self, on_packet: object) -> LossyBearer:
+        self._n += 1
+        return LossyBearer(self, (f"10.9.0.{self._n}", 6118), on_packet)  # type: ignore[arg-type]
+
+
+class LossyBearer:
+    def __init__(self, hub: LossyHub, local: tuple[str, int], on_packet: Callable[[bytes, tuple[str, int]], None]) -> None:
+        self.hub = hub
+        self.local = local
+        self.on_packet = on_packet
+        self.stats: dict[str, int] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> tuple[str, int]:
+        self.loop = loop
+        self.hub.bearers[self.local] = self
+        return self.local
+
+    def send(self, dest: tuple[str, int], data: bytes) -> None:
+        hub = self.hub
+        f = hub.faults
+        targets = [a for a in hub.bearers if a != self.local] if dest == BROADCAST else [dest]
+        for t in targets:
+            hub.sent += 1
+            if hub.rng.random() < f.drop:
+                hub.dropped += 1
+                continue
+            for _ in range(2 if hub.rng.random() < f.dup else 1):
+                assert self.loop is not None
+                self.loop.call_later(hub.rng.uniform(f.min_delay, f.max_delay), self._arrive, t, data)
+
+    def _arrive(self, dest: tuple[str, int], data: bytes) -> None:
+        b = self.hub.bearers.get(dest)
+        if b is not None:
+            b.on_packet(data, self.local)
+
+    def learn(self, addr: tuple[str, int]) -> None:
+        pass
+
+    def close(self) -> None:
+        self.hub.bearers.pop(self.local, None)
+
+
+async def test_rpc_over_lossy_user_transport() -> None:
+    hub = LossyHub(2024, Faults(drop=0.05, dup=0.03, min_delay=0.0, max_delay=0.003))
+    nodes = [
+        UserTransport(identity=f"lossy-{i}", tolerance_ms=300, liveness=False, discovery_wait=0.0,
+                      bearer_factory=hub.bearer)  # fmt: skip
+        for i in range(3)
+    ]
+    executed: dict[tuple[str, int], int] = {}
+    svc = {name: tipcrpc.Service("test.terrible.rpc") for name in ("a", "b")}
+    for name, s in svc.items():
+
+        def make(server: str) -> Callable[[int], Awaitable[list[object]]]:
+            async def work(i: int) -> list[object]:
+                executed[(server, i)] = executed.get((server, i), 0) + 1
+                await asyncio.sleep(0.001 * (i % 3))
+                return [server, 2 * i]  # msgpack: sequences come back as lists
+
+            return work
+
+        s.method(name="work")(make(name))
+    with anyio.fail_after(60):
+        try:
+            for t in nodes:
+                await t.open()
+            await _full_mesh(nodes)
+            a, b, cli = nodes
+            async with tipcrpc.serve(svc["a"], instance=1, transport=a), \
+                    tipcrpc.serve(svc["b"], instance=1, transport=b), \
+                    tipcrpc.connect(cli) as client:  # fmt: skip
+                await _wait_published_count(cli, svc["a"].type, 2)
+
+                async def one(i: int) -> object:
+                    try:
+                        return await client.call("test.terrible.rpc", "work", i, timeout=20.0)
+                    except tipcrpc.TipcRpcError as exc:  # typed failure: acceptable
+                        return exc
+
+                # 1. Under loss, duplication and reordering every call completes exactly once.
+                results = await asyncio.gather(*(one(i) for i in range(300)))
+                assert all(isinstance(r, list) and r[1] == 2 * i for i, r in enumerate(results)), results
+                assert {i for (_, i) in executed} == set(range(300))
+                assert all(n == 1 for n in executed.values())
+                assert {srv for srv, _ in results} == {"a", "b"}  # type: ignore[misc]
+
+                # 2. A server node crashes with calls in flight: each call completes once (at
+                #    most one execution per server) or fails with a typed error.
+                executed.clear()
+                tasks = [asyncio.create_task(one(1000 + i)) for i in range(200)]
+                await asyncio.sleep(0.005)
+                await b.abort()
+                results = await asyncio.gather(*tasks)
+                for i, r in enumerate(results):
+                    assert isinstance(r, (list, tipcrpc.TipcRpcError)), r
+                    if isinstance(r, list):
+                        assert r[1] == 2 * (1000 + i)
+                assert all(n == 1 for n in executed.values())
+                assert any(isinstance(r, list) and r[0] == "a" for r in results)
+        finally:
+            for t in nodes:
+                await t.aclose()
+    assert hub.dropped > 0
+
+
+async def _full_mesh(nodes: list[UserTransport]) -> None:
+    addrs = {t.own_node.addr for t in nodes}
+    for t in nodes:
+        sub = await t.subscribe(ServiceRange(NODE_STATE, 0, U32_MAX))
+        seen: set[int] = set()
+        async for ev in sub:
+            if isinstance(ev, NodeUp):
+                seen.add(ev.node)
+            if seen >= addrs:
+                break
+        await sub.aclose()
+
+
+async def _wait_published_count(t: UserTransport, type: int, n: int) -> None:
+    sub = await t.subscribe(ServiceRange(type, 0, U32_MAX))
+    live: set[object] = set()
+    async for ev in sub:
+        if isinstance(ev, Published):
+            live.add(ev.socket)
+        if len(live) >= n:
+            break
+    await sub.aclose()

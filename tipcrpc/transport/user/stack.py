@@ -36,7 +36,7 @@ from .name_distr import NameDistributor
 from .name_table import NameTable
 from .node import DuplicateAddress, NoLink, Node, PeerDown, PeerUp
 from .topsrv import TopologyServer
-from .udp_media import UdpMedia
+from .udp_media import Bearer
 
 __all__ = ["Port", "Stack"]
 
@@ -68,7 +68,7 @@ class Stack:
         self,
         *,
         node_id: bytes,
-        media: UdpMedia,
+        media: Bearer,
         netid: int,
         signature: int,
         tolerance_ms: int,

@@ -34,7 +34,7 @@ import os
 import secrets
 import socket
 from types import TracebackType
-from typing import Iterable, Mapping, Union
+from typing import Callable, Iterable, Mapping, Union
 
 from ...addr import Importance, NodeInfo, Scope, ServiceAddr, ServiceRange, SocketAddr, check_publishable
 from ...errors import AddressError, ClosedError, FrameTooLarge, LocalProtocolError
@@ -42,7 +42,7 @@ from ...events import SubFilter
 from ..base import MAX_MESSAGE, Delivery, Destination, MessageHandler, Name, Returned
 from .stack import Stack
 from .topsrv import UserSubscription
-from .udp_media import DEFAULT_PORT, UdpMedia
+from .udp_media import DEFAULT_PORT, Bearer, MediaAddr, UdpMedia
 
 __all__ = ["UserTransport", "UserEndpoint", "default_identity", "node_id_of"]
 
@@ -196,6 +196,8 @@ class UserTransport:
     * ``window`` / ``mtu`` — link send window (packets) and maximum packet size.
     * ``liveness`` — same-host fast failure detection (default on, Linux only).
     * ``discovery_wait`` — the most :meth:`open` waits for links to settle (seconds).
+    * ``bearer_factory`` — testing hook: called with the packet callback, returns a bearer
+      object with :class:`~.udp_media.Bearer`'s interface to use instead of UDP sockets.
     """
 
     kind = "user"
@@ -215,6 +217,7 @@ class UserTransport:
         liveness: bool = True,
         discovery_wait: float = 0.1,
         discovery_port: int = DEFAULT_PORT,
+        bearer_factory: Callable[[Callable[[bytes, MediaAddr], None]], Bearer] | None = None,
     ) -> None:
         if not 1 <= netid <= 9999:
             raise AddressError(f"netid must be in 1..9999, got {netid}")
@@ -225,15 +228,19 @@ class UserTransport:
             raise AddressError("identity must be a non-empty string")
         self._node_id = node_id_of(self._identity)
         self._discovery_wait = discovery_wait
-        media = UdpMedia(
-            local_ip=local_ip,
-            port=port,
-            netid=netid,
-            peers=[_parse_peer(p) for p in peers],
-            multicast=multicast,
-            discovery_port=discovery_port,
-            on_packet=self._on_packet,
-        )
+        media: Bearer
+        if bearer_factory is not None:
+            media = bearer_factory(self._on_packet)
+        else:
+            media = UdpMedia(
+                local_ip=local_ip,
+                port=port,
+                netid=netid,
+                peers=[_parse_peer(p) for p in peers],
+                multicast=multicast,
+                discovery_port=discovery_port,
+                on_packet=self._on_packet,
+            )
         self._stack = Stack(
             node_id=self._node_id,
             media=media,

@@ -22,7 +22,7 @@ import asyncio
 import errno
 import ipaddress
 import socket
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
 from ...errors import TransportUnavailable
 
@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_PORT",
     "MediaAddr",
     "BROADCAST",
+    "Bearer",
     "UdpMedia",
     "multicast_group",
 ]
@@ -44,6 +45,25 @@ BROADCAST: MediaAddr = ("<broadcast>", 0)
 _RECV_SIZE = 65_535
 _DRAIN_MAX = 256  # datagrams per readiness callback: bounded so timers and other fds run
 _SOCK_BUF = 4 * 1024 * 1024
+
+
+class Bearer(Protocol):
+    """What the stack needs from a bearer; :class:`UdpMedia` is the real one.
+
+    Tests substitute in-memory bearers (lossy, delaying) through
+    ``UserTransport(bearer_factory=...)``.
+    """
+
+    local: MediaAddr
+    stats: dict[str, int]
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> MediaAddr: ...
+
+    def send(self, dest: MediaAddr, data: bytes) -> None: ...
+
+    def learn(self, addr: MediaAddr) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def multicast_group(netid: int) -> str:
