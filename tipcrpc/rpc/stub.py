@@ -27,7 +27,8 @@ from ..transport.base import Subscription, Transport
 from .service import Service, lookup_service
 
 if TYPE_CHECKING:
-    from .client import Client, _Call
+    from .client import Client
+    from .client.engine import _Call
 
 __all__ = ["Stub", "CallStream", "StreamState", "Watch", "FanoutResult"]
 

@@ -1,26 +1,12 @@
-"""The RPC client (layer L4): calls, streams, notifications, fan-out, failover.
+"""The client's call engine (layer L4): bookkeeping, failover and the receive path.
 
-Every call is sent straight to one chosen **socket address** (see :mod:`.resolver` and
-:mod:`.membership`), so the client always knows which instance holds it. Failover happens
-the moment the client learns something, never on a timer:
-
-* the Call (or one of its chunks) comes back undeliverable (``NO_PORT``/``NO_NAME``/
-  ``NO_NODE``): it provably never started, so it is re-sent to another instance whatever
-  the method; with ``OVERLOAD`` it is re-sent to the same socket after a short backoff;
-* the server answers SERVER_BUSY/SHUTTING_DOWN: it never started either — retried elsewhere;
-* the node holding it goes down: idempotent calls are re-sent elsewhere, others fail with
-  :class:`~tipcrpc.errors.PeerLost`;
-* the socket's publication is withdrawn: idempotent calls are re-sent elsewhere (with a
-  CANCEL to the old socket); for the others the client PINGs that socket — an undeliverable
-  ping means ``PeerLost``, a PONG saying the call is in progress (a graceful drain) means
-  keep waiting, probing again every :data:`PROBE_INTERVAL_S`.
-
-A call is sent at most ``instances + 1`` times and never past its deadline. Re-sends reuse
-the call id; a late duplicate reply is ignored. Deadlines live in one
-:class:`~tipcrpc.rpc.protocol.PendingTable` driven by a single loop timer; a deadline that
-passes fails the call with :class:`~tipcrpc.errors.DeadlineExceeded` and sends CANCEL, as
-does cancelling the awaiting task. Replies resolve their future directly in the endpoint
-callback — no dispatcher task on the hot path.
+:class:`CallEngine` keeps every call in flight (:class:`_Call`) in a
+:class:`~tipcrpc.rpc.protocol.PendingTable`, indexed by the socket holding it, and reacts to
+everything the transport reports — replies, failures, PONGs, returned datagrams,
+withdrawals, node loss — without tasks: all of it runs in the endpoint callback, in the
+resolver's subscription callbacks, or in the single deadline timer. The failover rules are
+described in :mod:`tipcrpc.rpc.client`; :class:`~tipcrpc.rpc.client.Client` builds the
+public API on top of this class.
 """
 
 from __future__ import annotations
@@ -28,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Mapping
+from typing import Any
 
 import anyio
 
-from ..addr import Importance, ServiceRange, SocketAddr, service_type
-from ..errors import (
-    ClosedError,
+from ...addr import Importance, SocketAddr
+from ...errors import (
     CodecError,
     DeadlineExceeded,
     PeerLost,
@@ -42,11 +27,10 @@ from ..errors import (
     ServiceUnreachable,
     Status,
     TipcRpcError,
-    TransportError,
 )
-from ..transport.base import Delivery, DeliveryFailure, Returned, Transport
-from .chunks import DEFAULT_MAX_FRAME, DEFAULT_WINDOW
-from .frames import (
+from ...transport.base import Delivery, DeliveryFailure, Returned, Transport
+from ..chunks import DEFAULT_MAX_FRAME, DEFAULT_WINDOW
+from ..frames import (
     HEADER,
     HEADER_SIZE,
     PONG_ACTIVE,
@@ -60,14 +44,14 @@ from .frames import (
     encode_stream_credit,
     peek_header,
 )
-from .membership import Membership, Policy, key_to_instance
-from .protocol import CallIds, PendingTable, failure_to_exception, remaining
-from .resolver import Resolver
-from .runtime import Background, FrameLink
-from .service import MethodInfo, Service, lookup_service
-from .stub import CallStream, FanoutResult, Stub, StreamState, Watch
+from ..membership import Policy
+from ..protocol import CallIds, PendingTable, failure_to_exception, remaining
+from ..resolver import Resolver
+from ..runtime import Background, FrameLink
+from ..service import MethodInfo
+from ..stub import StreamState
 
-__all__ = ["Client", "FanoutResult", "PROBE_INTERVAL_S"]
+__all__ = ["CallEngine", "PROBE_INTERVAL_S", "NOTIFY_RETRY_WINDOW_S"]
 
 log = logging.getLogger("tipcrpc.client")
 
@@ -112,14 +96,9 @@ class _Call:
         self.sent = 0  # the client's send sequence number of the latest transmission
 
 
-class Client:
-    """An RPC client on one transport (use :func:`tipcrpc.connect`, or ``async with Client(t)``).
 
-    ``policy``: ``"round_robin"`` | ``"local_first"`` | ``"least_outstanding"``.
-    ``default_timeout``: seconds applied to calls that pass no ``timeout`` (``None`` = none).
-    ``max_frame``: largest frame sent or accepted (default 128 MiB); ``window``: bytes of a
-    chunked frame in flight before an acknowledgement.
-    """
+class CallEngine:
+    """State and mechanics of a client's calls (see the module docstring)."""
 
     def __init__(
         self,
@@ -130,7 +109,7 @@ class Client:
         max_frame: int = DEFAULT_MAX_FRAME,
         window: int = DEFAULT_WINDOW,
     ) -> None:
-        from ..codec import Codec
+        from ...codec import Codec
 
         self.transport = transport
         self.policy = Policy(policy)
@@ -159,197 +138,6 @@ class Client:
             ("calls", "replies", "failures", "retries", "failovers", "peer_lost", "timeouts", "cancelled",
              "notifications", "streams", "pings", "malformed"), 0)  # fmt: skip
 
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Client:
-        self._loop = asyncio.get_running_loop()
-        self._own_node = self.transport.own_node.addr
-        try:
-            self._link.attach(await self.transport.open_endpoint(self._on_message))
-            self._resolver = Resolver(self.transport, self._bg, on_socket_gone=self._socket_withdrawn,
-                                      on_node_down=self._node_down)  # fmt: skip
-            self._resolver.start()
-            self._bg.spawn(self._housekeeping())
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self.aclose()
-            raise
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Fail every call in flight with :class:`ClosedError` and release the endpoint."""
-        if self._closed:
-            return
-        self._closed = True
-        for _cid, call in self._pending.items():
-            self._pending.pop(call.cid)
-            self._fail(call, ClosedError("client closed"), cancel=True)
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._resolver is not None:
-            self._resolver.close()
-        self._link.close()
-        with anyio.CancelScope(shield=True):
-            try:
-                if self._link.endpoint is not None:
-                    await self._link.endpoint.aclose()
-            finally:
-                await self._bg.aclose()
-
-    @property
-    def address(self) -> SocketAddr:
-        """This client's socket address."""
-        if self._link.endpoint is None:
-            raise ClosedError("client is not open")
-        return self._link.endpoint.address
-
-    def statistics(self) -> Mapping[str, int]:
-        """Counters: calls, replies, failures, retries, failovers, timeouts, ... and gauges."""
-        stats = dict(self._stats)
-        stats["outstanding"] = len(self._pending)
-        stats["overload_resends"] = self._link.overload_resends
-        return stats
-
-    # -- public API ---------------------------------------------------------------------------
-
-    async def call(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
-                   key: object = None, instance: int | None = None, **kwargs: Any) -> Any:  # fmt: skip
-        """Call ``method`` of ``service`` and return its result.
-
-        ``timeout`` (seconds; default ``default_timeout``) bounds everything and travels to
-        the server. ``key`` routes to the instance that owns it (int = instance; str/bytes
-        hashed, see :func:`~tipcrpc.rpc.membership.key_to_instance`); ``instance`` names one.
-        """
-        call = await self._start(_UNARY, service, method, args, kwargs, timeout, key, instance, None)
-        try:
-            return await call.fut  # type: ignore[misc]
-        except asyncio.CancelledError:
-            self._abandon(call)  # no-op if it completed meanwhile
-            raise
-
-    def stub(self, service: Service | str | int, **options: Any) -> Stub:
-        """Attribute-style calls: ``await client.stub(calc).add(1, 2)``; see :class:`Stub`."""
-        return Stub(self, service, **options)
-
-    def stream(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
-               key: object = None, instance: int | None = None, credit: int = 64, **kwargs: Any) -> CallStream:  # fmt: skip
-        """Call a streaming method; iterate the result (``async for``), ideally inside ``async with``.
-
-        ``credit`` items may be in flight before the consumer takes them (flow control).
-        ``timeout``, if given, bounds the whole stream; ``default_timeout`` does not apply.
-        Leaving early (``break``, exception, ``aclose()``) cancels the server's handler.
-        """
-        if not 1 <= credit <= 0xFFFF:
-            raise ValueError("credit must be in 1..65535")
-
-        async def start(state: StreamState) -> _Call:
-            call = await self._start(_STREAM, service, method, args, kwargs, timeout, key, instance, credit, state)
-            return call
-
-        return CallStream(self, start, credit)
-
-    async def notify(self, service: Service | str | int, method: str, *args: Any, key: object = None,
-                     instance: int | None = None, **kwargs: Any) -> None:  # fmt: skip
-        """Send a one-way call; returns once sent. The server runs it and sends nothing back.
-        If it comes back undeliverable within a few seconds it is re-sent to another instance."""
-        await self._start(_ONEWAY, service, method, args, kwargs, None, key, instance, None)
-        endpoint = self._link.endpoint
-        if endpoint is not None:
-            await endpoint.drain()
-
-    async def call_all(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
-                       instance: int | None = None, **kwargs: Any) -> list[FanoutResult]:  # fmt: skip
-        """Call ``method`` on every socket publishing ``service`` (or ``instance``).
-
-        Returns one :class:`FanoutResult` per socket (sorted by socket), each holding the
-        value or the error of that instance; no retries. :class:`ServiceUnreachable` if none.
-        """
-        stype, _name, info = self._method_meta(service, method)
-        loop = self._running_loop()
-        now = loop.time()
-        deadline = self._deadline(timeout, now)
-        m = await self._ready(stype, deadline, now)
-        targets: dict[SocketAddr, ServiceRange] = {}
-        for sock, rng in m.publications():
-            if (instance is None or rng.contains(instance)) and sock not in targets:
-                targets[sock] = rng
-        if not targets:
-            raise ServiceUnreachable(f"no instance of {self._label(service)} is published")
-        calls: list[tuple[SocketAddr, ServiceRange, _Call]] = []
-        for sock, rng in sorted(targets.items(), key=lambda t: (t[0].node, t[0].port)):
-            call = self._new_call(_FANOUT, stype, method, args, kwargs, info, deadline, instance, None, loop.time())
-            call.fut = loop.create_future()
-            calls.append((sock, rng, call))
-            self._send_to(call, sock)
-        results = []
-        try:
-            for sock, rng, call in calls:
-                try:
-                    results.append(FanoutResult(sock, rng, await call.fut))  # type: ignore[misc]
-                except TipcRpcError as exc:
-                    results.append(FanoutResult(sock, rng, None, exc))
-        except asyncio.CancelledError:
-            for _s, _r, call in calls:
-                if not call.fut.done():  # type: ignore[union-attr]
-                    self._abandon(call)
-            raise
-        return results
-
-    def watch(self, service: Service | str | int) -> Watch:
-        """ServiceUp/ServiceDown for every publication of ``service``: current ones first, then
-        :data:`~tipcrpc.events.SNAPSHOT_COMPLETE`, then live changes. Iterate; ``aclose()`` to stop."""
-        stype, name = self._service_type(service)
-        return Watch(self.transport, stype, name)
-
-    def watch_nodes(self) -> Watch:
-        """NodeUp/NodeDown: current nodes, SNAPSHOT_COMPLETE, then live changes."""
-        return Watch(self.transport, 0, None)
-
-    # -- call setup ---------------------------------------------------------------------------
-
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        if self._closed or self._loop is None:
-            raise ClosedError("client is closed" if self._closed else "client is not open (use `async with`)")
-        return self._loop
-
-    @staticmethod
-    def _label(service: Service | str | int) -> str:
-        return service.name if isinstance(service, Service) else repr(service)
-
-    def _service_type(self, service: Service | str | int) -> tuple[int, str]:
-        if isinstance(service, Service):
-            return service.type, service.name
-        if isinstance(service, str):
-            return service_type(service), service
-        if isinstance(service, int) and not isinstance(service, bool):
-            return service, str(service)
-        raise TypeError(f"service must be a Service, a name or a type number, got {service!r}")
-
-    def _method_meta(self, service: Service | str | int, method: str) -> tuple[int, str, MethodInfo | None]:
-        key = (service, method)
-        meta = self._meta.get(key)
-        if meta is None:
-            stype, name = self._service_type(service)
-            svc = service if isinstance(service, Service) else lookup_service(stype)
-            info = svc.get(method) if svc is not None else None
-            meta = self._meta[key] = (stype, name, info)
-        return meta
-
-    def _deadline(self, timeout: float | None, now: float) -> float | None:
-        t = timeout if timeout is not None else self.default_timeout
-        return None if t is None else now + t
-
-    async def _ready(self, stype: int, deadline: float | None, now: float) -> Membership:
-        resolver = self._resolver
-        if resolver is None:
-            raise ClosedError("client is not open")
-        m = resolver.view(stype)
-        if not m.ready:
-            m = await resolver.ready(stype, deadline, now)
-        return m
 
     def _new_call(self, kind: int, stype: int, method: str, args: Any, kwargs: Any, info: MethodInfo | None,
                   deadline: float | None, instance: int | None, credit: int | None, now: float) -> _Call:  # fmt: skip
@@ -365,40 +153,6 @@ class Client:
         if deadline is not None and (self._timer is None or deadline < self._timer_at):
             self._arm(deadline)
         self._stats["calls"] += 1
-        return call
-
-    async def _start(self, kind: int, service: Service | str | int, method: str, args: tuple[Any, ...],
-                     kwargs: dict[str, Any], timeout: float | None, key: object, instance: int | None,
-                     credit: int | None, state: StreamState | None = None) -> _Call:  # fmt: skip
-        stype, _name, info = self._method_meta(service, method)
-        loop = self._running_loop()
-        now = loop.time()
-        deadline = self._deadline(timeout, now) if kind != _STREAM else (None if timeout is None else now + timeout)
-        resolver = self._resolver
-        m = resolver.view(stype)  # type: ignore[union-attr]
-        if not m.ready:
-            m = await self._ready(stype, deadline, now)
-            now = loop.time()
-        if key is not None:
-            if instance is not None:
-                raise ValueError("pass either key= or instance=, not both")
-            instance = key_to_instance(key, m.ranges())
-            if instance is None:
-                raise ServiceUnreachable(f"no instance of {self._label(service)} is published")
-        sock = m.pick(self.policy, instance=instance, own_node=self._own_node, outstanding=self._by_socket)
-        if sock is None:
-            where = f" instance {instance}" if instance is not None else ""
-            raise ServiceUnreachable(f"no publication of {self._label(service)}{where}")
-        call = self._new_call(kind, stype, method, args, kwargs, info, deadline, instance, credit, now)
-        call.max_attempts = max(len(m), 1) + 1
-        if kind == _UNARY:
-            call.fut = loop.create_future()
-        if state is not None:
-            call.stream = state
-            self._stats["streams"] += 1
-        elif kind == _ONEWAY:
-            self._stats["notifications"] += 1
-        self._send_to(call, sock)
         return call
 
     # -- sending and bookkeeping --------------------------------------------------------------
