@@ -121,10 +121,15 @@ class Endpoint(Protocol):
         """Queue ``data`` for ``dest``; never drops it silently.
 
         Raises :class:`~tipcrpc.errors.ServiceUnreachable` when no publication matches a
-        :class:`ServiceAddr`/:class:`ServiceRange` destination,
+        :class:`ServiceAddr`/:class:`ServiceRange` destination, or when a
+        :class:`SocketAddr` destination's node has no working link (kernel: ``EHOSTUNREACH``),
         :class:`~tipcrpc.errors.FrameTooLarge` above :attr:`Transport.max_message`,
         :class:`~tipcrpc.errors.ClosedError` after :meth:`aclose`. Later failures come back
         as :class:`Returned`. Call :meth:`drain` to respect backpressure.
+
+        Multicast copies for a node where no matching socket remains by the time they
+        arrive are dropped without a :class:`Returned` (as the kernel does): multicast is a
+        fan-out to whoever is published, not a delivery promise to particular sockets.
         """
         ...
 
@@ -146,6 +151,10 @@ class Subscription(Protocol):
     async def __anext__(self) -> TopologyEvent: ...
 
     async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Subscription: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
 
 
 @runtime_checkable
