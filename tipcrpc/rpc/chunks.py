@@ -236,6 +236,11 @@ class Reassembler:
         """Whether a partial frame of ``call_id`` from ``peer`` is being collected."""
         return any(k[0] == peer and p.call_id == call_id for k, p in self._partials.items())
 
+    def discard_call(self, peer: Hashable, call_id: int) -> None:
+        """Forget every partial frame of ``call_id`` from ``peer`` (its call ended)."""
+        for key in [k for k, p in self._partials.items() if k[0] == peer and p.call_id == call_id]:
+            self._buffered -= self._partials.pop(key).total
+
     def discard(self, peer: Hashable, msg_id: int) -> None:
         """Forget one partial frame (e.g. its call was cancelled)."""
         part = self._partials.pop((peer, msg_id), None)

@@ -116,7 +116,10 @@ class FrameLink:
             self._cache_bytes -= len(dropped)
 
     def abort_call(self, dest: SocketAddr | None, call_id: int) -> None:
-        """Stop sending chunks of any frame of ``call_id`` (to ``dest``, or anywhere)."""
+        """Stop sending chunks of any frame of ``call_id`` (to ``dest``, or anywhere) and
+        drop any partial frame of it being received from ``dest``."""
+        if dest is not None and self.reassembler.buffered:
+            self.reassembler.discard_call(dest, call_id)
         for key in [k for k, s in self._senders.items() if s.call_id == call_id and (dest is None or k[0] == dest)]:
             del self._senders[key]
             self._importance.pop(key, None)

@@ -285,6 +285,8 @@ class Server:
             a = self._active.get((source, cid))
             if a is not None:
                 self._cancel(a, _CANCEL)
+            else:  # perhaps still being uploaded in chunks
+                self._link.abort_call(source, cid)
         elif kind == Kind.STREAM_CREDIT:
             a = self._active.get((source, cid))
             if a is not None:
@@ -409,16 +411,16 @@ class Server:
         if hdr is None or not isinstance(dest, SocketAddr):
             return
         kind, _flags, aux, cid = hdr
-        if kind not in _REPLY_KINDS:
-            return
         if msg.reason == DeliveryFailure.OVERLOAD:
-            if self._link.on_overload(dest, msg.data, kind, aux):
+            if self._link.on_overload(dest, msg.data, kind, aux) or kind not in _REPLY_KINDS:
                 return
             a = self._active.get((dest, cid))
             if a is not None:
                 self._cancel(a, _CLIENT_LOST)
             else:  # a reply too large to re-send from the returned prefix and no longer cached
                 self._fail(dest, cid, Status.UNKNOWN, "the reply was refused by the receiver (overload) and could not be re-sent")
+            return
+        if kind not in _REPLY_KINDS:
             return
         # The client's socket (or node) is gone: stop everything it asked for.
         for a in [a for a in self._active.values() if a.source == dest]:

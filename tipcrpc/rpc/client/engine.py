@@ -24,6 +24,7 @@ from ...errors import (
     DeadlineExceeded,
     PeerLost,
     ProtocolError,
+    RemoteProtocolError,
     ServiceUnreachable,
     Status,
     TipcRpcError,
@@ -359,6 +360,12 @@ class CallEngine:
     def _on_frame(self, data: bytes | bytearray, source: SocketAddr) -> None:
         if len(data) < HEADER_SIZE or data[0] != VERSION:
             self._stats["malformed"] += 1
+            if len(data) >= HEADER_SIZE:
+                call = self._pending.get(int.from_bytes(data[8:16], "big"))
+                if call is not None and call.socket == source:
+                    self._pending.pop(call.cid)
+                    self._fail(call, RemoteProtocolError(
+                        f"reply in unsupported frame version {data[0]} (this side speaks {VERSION})"), cancel=True)
             return
         _v, kind, flags, _r, aux, cid = HEADER.unpack_from(data)
         if kind == Kind.REPLY:
@@ -471,8 +478,12 @@ class CallEngine:
             call = self._pending.get(cid)  # the socket exists but is swamped: probe again soon
             if call is not None and call.socket == dest:
                 self._link.later(0.05, lambda: self._probe(call) if self._pending.get(cid) is call else None)
-        # CANCEL / STREAM_CREDIT / CHUNK_ACK returned: the server is gone or going; the
-        # calls it held are handled by the withdrawal / node-down / ping paths.
+        elif reason == DeliveryFailure.OVERLOAD:
+            # CANCEL / STREAM_CREDIT / CHUNK_ACK refused by a swamped socket: small enough to
+            # come back whole, so send them again (a lost credit or ack would stall a transfer).
+            self._link.on_overload(dest, msg.data, kind, aux)
+        # Otherwise the server is gone or going; the calls it held are handled by the
+        # withdrawal / node-down / ping paths.
 
     async def _housekeeping(self) -> None:
         """Garbage-collect stale partial frames (e.g. replies from peers that vanished)."""
