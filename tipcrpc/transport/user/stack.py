@@ -99,6 +99,7 @@ class Stack:
         self._local_scheduled = False
         self._closed = False
         self._peer_up_waiters: list[asyncio.Future[None]] = []
+        self._drain_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._src_cache: dict[tuple[int, int], SocketAddr] = {}
         self._name_cache: dict[tuple[int, int], ServiceAddr] = {}
         self._range_cache: dict[tuple[int, int, int], ServiceRange] = {}
@@ -181,6 +182,10 @@ class Stack:
         for fut in self._peer_up_waiters:
             if not fut.done():
                 fut.set_result(None)
+        for _, fut in self._drain_waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._drain_waiters.clear()
 
     @property
     def closed(self) -> bool:
@@ -248,7 +253,45 @@ class Stack:
         if out.undelivered:
             for _peer, m in out.undelivered:
                 self._undeliverable(m, DeliveryFailure.NO_NODE)
+        if self._drain_waiters:
+            self._wake_drained()
         self._arm()
+
+    # ------------------------------------------------------------------------- backpressure
+
+    def queued_packets(self) -> int:
+        """Packets accepted by the links and not yet acknowledged (window + backlog)."""
+        node = self.node
+        queued = getattr(node, "queued", None)
+        if queued is not None:
+            return int(queued())
+        # The pure Node has no accessor yet: read the links' queues (transmq + backlogq).
+        total = 0
+        for p in getattr(node, "_peers", {}).values():
+            link = p.link
+            if link is not None:
+                total += len(link.transmq) + len(link.backlogq)
+        return total
+
+    async def wait_drained(self, high_water: int) -> None:
+        """Return once at most ``high_water`` packets are queued in the links (or on close)."""
+        if self._closed or self.queued_packets() <= high_water:
+            return
+        fut = self.loop.create_future()  # type: ignore[union-attr]
+        self._drain_waiters.append((high_water, fut))
+        await fut
+
+    def _wake_drained(self) -> None:
+        queued = self.queued_packets()
+        keep = []
+        for high, fut in self._drain_waiters:
+            if fut.done():
+                continue
+            if queued <= high:
+                fut.set_result(None)
+            else:
+                keep.append((high, fut))
+        self._drain_waiters = keep
 
     def _xmit(self, peer: int, m: bytes) -> None:
         """Send one message to a peer node over its link (fragmented as needed).
@@ -263,8 +306,7 @@ class Stack:
             # Never run handlers re-entrantly from inside a send(): finish the rest later.
             out.packets = []
             self.loop.call_soon(self._process, out)  # type: ignore[union-attr]
-            return
-        self._arm()
+        # No re-arm: sending never moves the node's timers (they tick at fixed intervals).
 
     def _xmit_internal(self, peer: int, m: bytes) -> bool:
         """:meth:`_xmit` for traffic the node generates itself; ``False`` if no link."""

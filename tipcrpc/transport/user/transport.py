@@ -48,8 +48,9 @@ __all__ = ["UserTransport", "UserEndpoint", "default_identity", "node_id_of"]
 
 _IMPORTANCES = frozenset(int(i) for i in Importance)
 _NEW, _OPEN, _CLOSED = 0, 1, 2
-#: Pending bytes in the links above which :meth:`UserEndpoint.drain` waits.
-DRAIN_HIGH_WATER = 4 * 1024 * 1024
+#: Packets queued in the links (sent window + backlog, all peers) above which
+#: :meth:`UserEndpoint.drain` waits: about 1.4 MB at the default MTU.
+DRAIN_HIGH_WATER = 1024
 
 
 def default_identity() -> str:
@@ -368,11 +369,8 @@ class UserTransport:
         return self._stack.statistics()
 
     async def _drain(self) -> None:
-        node = self._stack.node
-        pending = getattr(node, "pending_bytes", None)
-        while pending is not None and self._state == _OPEN and pending() > DRAIN_HIGH_WATER:
-            await asyncio.sleep(0.001)
-        await asyncio.sleep(0)
+        await self._stack.wait_drained(DRAIN_HIGH_WATER)
+        await asyncio.sleep(0)  # always yield, like a stream's drain()
 
     def __repr__(self) -> str:
         state = ("new", "open", "closed")[self._state]
