@@ -4,11 +4,13 @@ This process is the client node; two subprocesses (``user_node_proc.py``) serve 
 service name. Calls by name round-robin over both; after one server is SIGKILLed its
 publication disappears on the client within milliseconds (the liveness socket sees the
 dead process's EOF — no link tolerance wait) and calls fail over to the survivor; a
-graceful stop (SIGTERM) withdraws the survivor's name at once.
+graceful stop (SIGTERM) withdraws the survivor's name at once. The second test runs the
+same scenario through the public RPC API (``tipcrpc.serve``/``tipcrpc.connect``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -19,6 +21,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+import tipcrpc
 from tipcrpc.addr import NODE_STATE, U32_MAX, ServiceAddr, ServiceRange, SocketAddr
 from tipcrpc.errors import ServiceUnreachable
 from tipcrpc.events import NodeDown, Published, Withdrawn
@@ -119,6 +122,79 @@ async def test_kill_and_graceful_stop_across_processes() -> None:
             assert p2.stdout is not None
             rest = await anyio.to_thread.run_sync(p2.stdout.read)
             assert "CLOSED" in rest
+            assert await anyio.to_thread.run_sync(p2.wait) == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+RPC_NAME = "test.integration.user.rpc"
+
+
+async def _start_rpc_server(netid: int, identity: str) -> tuple[subprocess.Popen[str], SocketAddr]:
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--netid", str(netid), "--identity", identity, "--rpc", RPC_NAME],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = await anyio.to_thread.run_sync(proc.stdout.readline)
+    fields = line.split()
+    assert fields and fields[0] == "READY", f"server {identity} failed to start: {line!r}"
+    return proc, SocketAddr(int(fields[1], 16), int(fields[2]))
+
+
+async def test_rpc_failover_across_processes() -> None:
+    """The same scenario through the public RPC API (tipcrpc.connect over UserTransport)."""
+    netid = _netid() + 1
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        with anyio.fail_after(30):
+            p1, s1 = await _start_rpc_server(netid, "rpc-one")
+            procs.append(p1)
+            p2, s2 = await _start_rpc_server(netid, "rpc-two")
+            procs.append(p2)
+            async with UserTransport(identity="rpc-client", netid=netid) as t, tipcrpc.connect(t) as client:
+                watch = client.watch(RPC_NAME)
+                up: set[SocketAddr] = set()
+                async for ev in watch:
+                    if isinstance(ev, tipcrpc.ServiceUp):
+                        up.add(ev.socket)
+                    if up >= {s1, s2}:
+                        break
+                whos = {await client.call(RPC_NAME, "whoami", timeout=5.0) for _ in range(10)}
+                assert whos == {"rpc-one", "rpc-two"}
+
+                # Long non-idempotent calls in flight on both servers, then SIGKILL one.
+                slow = [asyncio.create_task(client.call(RPC_NAME, "slow", 0.5, timeout=10.0)) for _ in range(4)]
+                await asyncio.sleep(0.05)  # let the calls reach the servers (no sync point exists)
+                t0 = time.perf_counter()
+                p1.send_signal(signal.SIGKILL)
+                async for ev in watch:
+                    if isinstance(ev, tipcrpc.ServiceDown) and ev.socket == s1:
+                        break
+                dt = time.perf_counter() - t0
+                print(f"\nRPC: SIGKILL -> ServiceDown on the client: {dt * 1000:.2f} ms")
+                assert dt < KILL_DETECTION_LIMIT_S
+                results = await asyncio.gather(*slow, return_exceptions=True)
+                # Calls held by the dead server fail typed (never started again: not
+                # idempotent); the others complete on the survivor.
+                assert all(r == "rpc-two" or isinstance(r, tipcrpc.PeerLost) for r in results), results
+                assert any(isinstance(r, tipcrpc.PeerLost) for r in results), results
+
+                # New calls go to the survivor only.
+                whos = {await client.call(RPC_NAME, "whoami", timeout=5.0) for _ in range(6)}
+                assert whos == {"rpc-two"}
+
+                p2.send_signal(signal.SIGTERM)
+                async for ev in watch:
+                    if isinstance(ev, tipcrpc.ServiceDown) and ev.socket == s2:
+                        break
+                with pytest.raises(tipcrpc.TipcRpcError):
+                    await client.call(RPC_NAME, "whoami", timeout=0.5)
+                await watch.aclose()
             assert await anyio.to_thread.run_sync(p2.wait) == 0
     finally:
         for p in procs:

@@ -13,8 +13,9 @@
   (anycast, looked up locally as ``__tipc_sendmsg`` does), multicast (one copy per
   destination node, each local socket once) and direct messages; the destination node's
   reroute-once of a named message whose socket vanished (``tipc_msg_lookup_dest``); returned
-  messages (``tipc_msg_reverse``) with ``NO_NAME``/``NO_PORT``; and ``NO_NODE`` for messages
-  a failing link could not deliver.
+  messages (``tipc_msg_reverse``) with ``NO_NAME``/``NO_PORT``. Messages a failing link had
+  sent but not seen acknowledged are *not* returned: their fate is unknown (see
+  :meth:`Stack._process`); the NodeDown/Withdrawn events report the loss.
 
 Messages to the own node never touch the bearer; they are queued and delivered from the
 event loop, never from inside :meth:`Stack.send`.
@@ -113,6 +114,7 @@ class Stack:
             "messages_rerouted": 0,
             "multicast_unmatched": 0,
             "returns_dropped": 0,
+            "messages_unacked_at_link_down": 0,
             "malformed_dropped": 0,
             "peers_up_total": 0,
             "peers_lost_total": 0,
@@ -251,7 +253,17 @@ class Stack:
             for peer, m in out.delivered:
                 self._dispatch(peer, m)
         if out.undelivered:
-            for _peer, m in out.undelivered:
+            # Sent over a link that failed before acknowledging them: they may well have
+            # been delivered (acks are delayed and piggy-backed), so returning them as
+            # NO_NODE ("provably not delivered") would let callers re-send non-idempotent
+            # requests that already ran. Like the kernel, drop them and count them; the
+            # loss is signalled by the NodeDown/LinkDown/Withdrawn events that come with it.
+            self.stats["messages_unacked_at_link_down"] += len(out.undelivered)
+        unsent = getattr(out, "unsent", None)
+        if unsent:
+            # Messages a failing link never transmitted are provably undelivered: return
+            # them (needs a Node that reports them separately).
+            for _peer, m in unsent:
                 self._undeliverable(m, DeliveryFailure.NO_NODE)
         if self._drain_waiters:
             self._wake_drained()
