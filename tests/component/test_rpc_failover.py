@@ -257,3 +257,31 @@ async def test_server_busy_and_backlog(memory_cluster: MemoryCluster) -> None:
                     blocker.cancel()
                     assert await asyncio.gather(*queued) == [0, 1]
                 assert server.statistics()["busy"] >= 1
+
+
+async def test_drain_timeout_cancels_what_is_left(memory_cluster: MemoryCluster) -> None:
+    started: asyncio.Queue[str] = asyncio.Queue()
+    cancelled: asyncio.Queue[str] = asyncio.Queue()
+    svc = blocking_service("test.rpc.draintimeout", started, cancelled)
+    async with nodes(memory_cluster, "a", "b") as (a, b):
+        async with tipcrpc.connect(b) as client:
+            server = tipcrpc.serve(svc, transport=a, drain_timeout=0.05)
+            srv = await server.__aenter__()
+            await wait_instances(client, svc, 1)
+            with anyio.fail_after(3.0):
+                call = asyncio.create_task(client.call(svc, "hang", "stuck"))
+                assert await started.get() == "stuck"
+                await server.__aexit__(None, None, None)  # drain gives up after 0.05 s
+                assert await cancelled.get() == "stuck"
+                with pytest.raises(tipcrpc.RemoteCancelled, match="shut down"):
+                    await call
+            assert srv.statistics()["cancelled"] == 1
+
+
+async def test_stub_by_name_without_a_local_definition(memory_cluster: MemoryCluster) -> None:
+    async with nodes(memory_cluster, "a") as (a,):
+        async with tipcrpc.connect(a) as client:
+            stub = client.stub("test.rpc.nowhere")
+            with pytest.raises(tipcrpc.ServiceUnreachable):
+                await stub.anything(1, 2)
+            assert stub.anything.__name__ == "anything"

@@ -207,7 +207,8 @@ class Server:
             return True
         for a in list(self._active.values()):
             self._cancel(a, _SHUTDOWN)
-        with anyio.move_on_after(max(wait, 1.0)), anyio.CancelScope(shield=True):
+        # Let the cancelled handlers unwind (bounded: a handler may swallow cancellation).
+        with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
             await self._drained.wait()  # type: ignore[union-attr]
         return False
 
@@ -334,9 +335,6 @@ class Server:
             if not oneway:
                 self._fail(source, cid, Status.PROTOCOL_ERROR, str(exc))
             return
-        key = (source, cid)
-        if key in self._active:
-            return  # a re-sent duplicate of a call in progress
         self._stats["received"] += 1
         if oneway:
             self._stats["notifications"] += 1
@@ -387,6 +385,10 @@ class Server:
                 self._send(source, frame, info.importance)
                 return
             args, kwargs = [result], {}  # a sync function returned an awaitable: await it in a task
+        key = (source, cid)
+        if key in self._active:
+            self._stats["received"] -= 1
+            return  # a re-sent duplicate of a call in progress (inline calls never are)
         self._seq += 1
         a = _Active(self._seq, source, cid, info, args, kwargs, oneway, credit or 0)
         self._active[key] = a
