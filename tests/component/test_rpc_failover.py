@@ -285,3 +285,37 @@ async def test_stub_by_name_without_a_local_definition(memory_cluster: MemoryClu
             with pytest.raises(tipcrpc.ServiceUnreachable):
                 await stub.anything(1, 2)
             assert stub.anything.__name__ == "anything"
+
+
+async def test_undeliverable_notification_is_resent_elsewhere(memory_cluster: MemoryCluster) -> None:
+    from tipcrpc.transport.memory import LinkFaults
+
+    got: dict[str, list[int]] = {"a": [], "b": []}
+    arrived = Counter()
+    defs = {}
+    for who in ("a", "b"):
+        s = tipcrpc.Service("test.rpc.notify.failover")
+
+        def make(w: str):  # noqa: ANN202
+            async def note(i: int) -> None:
+                got[w].append(i)
+                await arrived.bump()
+
+            return note
+
+        s.method(name="note")(make(who))
+        defs[who] = s
+    async with nodes(memory_cluster, "a", "b", "cli") as (a, b, cli):
+        async with tipcrpc.serve(defs["b"], instance=2, transport=b), tipcrpc.connect(cli) as client:
+            server_a = tipcrpc.serve(defs["a"], instance=1, transport=a)
+            srv = await server_a.__aenter__()
+            await wait_instances(client, "test.rpc.notify.failover", 2)
+            memory_cluster.set_faults(a, cli, LinkFaults(delay=0.05))
+            for i in range(20):
+                await client.notify("test.rpc.notify.failover", "note", i)
+            await srv._link.endpoint.aclose()  # the notifications to a are still on the link
+            with anyio.fail_after(5.0):
+                await arrived.wait_for(20)
+            assert got["a"] == [] and sorted(got["b"]) == list(range(20))
+            assert client.statistics()["retries"] >= 5
+            await server_a.__aexit__(None, None, None)

@@ -257,6 +257,9 @@ class CallEngine:
         """Move ``call`` to another instance, or fail it (with ``error`` if given)."""
         self._untrack(call)
         self._link.abort_call(call.socket, call.cid)
+        if call.kind == _ONEWAY and not never_started:
+            self._pending.pop(call.cid)  # a delivered notification: nothing more to do
+            return
         may_retry = call.kind != _FANOUT and (never_started or call.idempotent)
         if call.stream is not None and call.stream.received_any:
             may_retry = False  # items were consumed: a restart would repeat them
@@ -298,8 +301,8 @@ class CallEngine:
 
     def _socket_withdrawn(self, stype: int, sock: SocketAddr) -> None:
         for call in self._calls_on(sock):
-            if call.type != stype:
-                continue
+            if call.type != stype or call.kind == _ONEWAY:
+                continue  # a notification is only re-sent when it comes back undeliverable
             if call.idempotent and call.kind in (_UNARY, _STREAM) and not (call.stream and call.stream.received_any):
                 self._send_cancel(call)
                 self._retry(call, never_started=False)
