@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from typing import Any, Callable, Iterable, Protocol, Union
+from collections import OrderedDict, deque
+from typing import Any, Iterable, Protocol, Union
 
 from ...addr import LINK_STATE, NODE_STATE, Scope, ServiceAddr, ServiceRange, SocketAddr
 from ...errors import AddressError, ClosedError, RemoteProtocolError, ServiceUnreachable
@@ -52,6 +52,7 @@ _MCAST = M.TIPC_MCAST_MSG
 #: the userspace node has one bearer (id 0) and so do the peers it links with.
 LINK_ID = 0
 _CACHE_MAX = 4096
+_REROUTE_MEMORY = 1024
 
 _FAILURES = {int(f): f for f in DeliveryFailure}
 
@@ -104,6 +105,10 @@ class Stack:
         self._src_cache: dict[tuple[int, int], SocketAddr] = {}
         self._name_cache: dict[tuple[int, int], ServiceAddr] = {}
         self._range_cache: dict[tuple[int, int, int], ServiceRange] = {}
+        # (sender port, type, instance) -> sender node of named messages we rerouted to
+        # another node: a return from there comes back to us (its prevnode) and must be
+        # passed on to the original sender.
+        self._rerouted: OrderedDict[tuple[int, int, int], int] = OrderedDict()
         self.stats: dict[str, int] = {
             "messages_sent": 0,
             "bytes_sent": 0,
@@ -116,10 +121,10 @@ class Stack:
             "returns_dropped": 0,
             "messages_unacked_at_link_down": 0,
             "malformed_dropped": 0,
+            "unsupported_dropped": 0,
             "peers_up_total": 0,
             "peers_lost_total": 0,
         }
-        self.on_peer_event: Callable[[PeerUp | PeerDown], None] | None = None
 
     # ------------------------------------------------------------------------- lifecycle
 
@@ -128,16 +133,21 @@ class Stack:
         self.loop = loop
         local = self.media.open(loop)
         now = loop.time()
-        self.node = Node(
-            node_id=self.node_id,
-            media=local,
-            netid=self.netid,
-            signature=self._signature,
-            tolerance_ms=self._tolerance_ms,
-            window=self._window,
-            mtu=self._mtu,
-            now=now,
-        )
+        try:
+            self.node = Node(
+                node_id=self.node_id,
+                media=local,
+                netid=self.netid,
+                signature=self._signature,
+                tolerance_ms=self._tolerance_ms,
+                window=self._window,
+                mtu=self._mtu,
+                now=now,
+            )
+        except BaseException:
+            self.media.close()
+            self._closed = True
+            raise
         self.own = self.node.own_addr
         self.table = NameTable(self.own)
         self.distr = NameDistributor(self.table)
@@ -342,8 +352,6 @@ class Stack:
             self.liveness.watch(peer, ev.identity)
         if ev.media[1]:
             self.media.learn(ev.media)
-        if self.on_peer_event is not None:
-            self.on_peer_event(ev)
         waiters, self._peer_up_waiters = self._peer_up_waiters, []
         for fut in waiters:
             if not fut.done():
@@ -358,8 +366,6 @@ class Stack:
             self.liveness.unwatch(peer)
         self.table.remove(LINK_STATE, peer, peer, peer, LINK_ID)  # type: ignore[union-attr]
         self.distr.node_down(peer)  # type: ignore[union-attr]
-        if self.on_peer_event is not None:
-            self.on_peer_event(ev)
 
     def _on_peer_lost(self, peer: int) -> None:
         """Liveness: the peer's process is gone; reset the link now."""
@@ -469,7 +475,7 @@ class Stack:
                 self.stats["malformed_dropped"] += 1
         else:
             # CONN_MANAGER and others: connections are not implemented by this node.
-            self.stats["malformed_dropped"] += 1
+            self.stats["unsupported_dropped"] += 1
 
     def _src(self, node: int, port: int) -> SocketAddr:
         key = (node, port)
@@ -502,7 +508,7 @@ class Stack:
         data = m[h.hsize : h.size]
         mtype = h.mtype
         if h.errcode:
-            self._returned(h, data)
+            self._returned(h, data, m)
             return
         if mtype == _NAMED or mtype == _DIRECT:
             port = self.ports.get(h.dest_port)
@@ -560,6 +566,11 @@ class Stack:
         if node == self.own:
             self._local_put(fwd)
             return True
+        if h.orig_node != self.own:
+            rr = self._rerouted
+            rr[(h.orig_port, h.name_type, h.name_instance)] = h.orig_node
+            if len(rr) > _REROUTE_MEMORY:
+                rr.popitem(last=False)
         return self._xmit_internal(node, fwd)
 
     def _reject(self, m: bytes, err: int) -> None:
@@ -579,9 +590,14 @@ class Stack:
         elif not self._xmit_internal(dnode, back):
             self.stats["returns_dropped"] += 1
 
-    def _returned(self, h: M.DataHeader, data: bytes) -> None:
+    def _returned(self, h: M.DataHeader, data: bytes, m: bytes) -> None:
         ep = self.ports.get(h.dest_port)
         if ep is None:
+            sender = self._rerouted.pop((h.dest_port, h.name_type, h.name_instance), None)
+            if h.mtype == _NAMED and sender is not None and sender != self.own:
+                # The second chance failed too: hand the return on to the original sender.
+                if self._xmit_internal(sender, m):
+                    return
             self.stats["returns_dropped"] += 1
             return
         mtype = h.mtype

@@ -284,7 +284,11 @@ class UserTransport:
         if self._state != _NEW:
             raise ClosedError("a UserTransport can be opened once")
         loop = asyncio.get_running_loop()
-        self._stack.start(loop)
+        try:
+            self._stack.start(loop)
+        except BaseException:
+            self._state = _CLOSED
+            raise
         self._info = NodeInfo(self._stack.own, self._identity)
         self._state = _OPEN
         await self._settle(loop)

@@ -256,7 +256,13 @@ class UdpMedia:
                 st["udp_tx_errors"] += 1
 
     def learn(self, addr: MediaAddr) -> None:
-        """Remember a unicast peer that found us, so our discovery reaches it too."""
+        """Remember a unicast peer that found us, so our discovery reaches it too.
+
+        Peers reached through the loopback discovery group need no replicast copy
+        (``tipc_udp_rcast_disc`` likewise learns only when discovery is not multicast).
+        """
+        if self.multicast and _is_loopback(addr[0]):
+            return
         if addr not in self.peers and addr != self.local and addr[0] != self.group:
             self.learned[addr] = None
 
