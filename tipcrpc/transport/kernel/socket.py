@@ -12,6 +12,10 @@ Where a datagram was sent (``Delivery.dest``) comes from ``TIPC_DESTNAME``: anyc
 send carries none. The kernel keeps no other trace of anycast vs multicast, so a multicast
 to a *singleton* range ``{t, i, i}`` is reported as ``ServiceAddr(t, i)``.
 
+Empty datagrams are refused (:class:`~tipcrpc.errors.LocalProtocolError`): the kernel's
+``tipc_recvmsg`` skips messages that carry neither data nor an error code, so an empty
+datagram would be lost silently at the receiver.
+
 Sending: ``sendto`` on the non-blocking socket. ``EAGAIN`` (link congestion towards the
 destination node) parks the datagram and everything after it in an outbox flushed by
 ``loop.add_writer`` — nothing is dropped and per-endpoint order is kept; :meth:`drain`
@@ -33,7 +37,14 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple, Union
 
 from ...addr import Importance, Scope, ServiceAddr, ServiceRange, SocketAddr, check_publishable
-from ...errors import AddressError, ClosedError, FrameTooLarge, KernelError, ServiceUnreachable
+from ...errors import (
+    AddressError,
+    ClosedError,
+    FrameTooLarge,
+    KernelError,
+    LocalProtocolError,
+    ServiceUnreachable,
+)
 from ..base import MAX_MESSAGE, RETURNED_DATA_MAX, Delivery, DeliveryFailure, Destination, MessageHandler, Name, Returned
 from . import wire
 
@@ -214,6 +225,10 @@ class KernelEndpoint:
         size = len(data)
         if size > MAX_MESSAGE:
             raise FrameTooLarge(f"datagram of {size} bytes exceeds the TIPC limit of {MAX_MESSAGE}")
+        if not size:
+            # tipc_recvmsg() silently skips messages with neither data nor an error code:
+            # an empty datagram would vanish at the receiver without coming back.
+            raise LocalProtocolError("kernel TIPC cannot carry an empty datagram (the receiver discards it)")
         addr = self._addr_cache.get(dest)
         if addr is None:
             addr = wire.sockaddr(dest)
