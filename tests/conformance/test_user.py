@@ -8,6 +8,9 @@ a netid of its own, so concurrent test runs on one host never link up with each 
 as if the process had died. The survivors notice through the liveness socket (immediately)
 in :class:`TestUserConformance`, and through link tolerance alone in
 :class:`TestUserConformanceTolerance` (liveness off, short tolerance).
+
+:class:`TestUserConformanceProcesses` runs the suite once more with every node in its own
+process (``user_proc.py``: a proxy Transport per child over pipes; ``kill`` is SIGKILL).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from tipcrpc.events import NodeUp
 from tipcrpc.testing.conformance import TransportConformance
 from tipcrpc.transport.base import MAX_MESSAGE, Transport
 from tipcrpc.transport.user import UserTransport
+from user_proc import ProcHarness
 
 _netids = itertools.count()
 
@@ -95,5 +99,16 @@ class TestUserConformanceTolerance(TransportConformance):
     @pytest.fixture
     async def harness(self) -> AsyncIterator[UserHarness]:
         h = UserHarness(tolerance_ms=200, liveness=False)
+        yield h
+        await h.aclose()
+
+
+@pytest.mark.slow
+class TestUserConformanceProcesses(TransportConformance):
+    """Every node a real process; crashes are real SIGKILLs."""
+
+    @pytest.fixture
+    async def harness(self) -> AsyncIterator[ProcHarness]:
+        h = ProcHarness(fresh_netid())
         yield h
         await h.aclose()
