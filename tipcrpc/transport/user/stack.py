@@ -51,6 +51,8 @@ _MCAST = M.TIPC_MCAST_MSG
 #: Link id reported in ``{2, peer}`` publications: ``local_bearer | remote_bearer << 16``;
 #: the userspace node has one bearer (id 0) and so do the peers it links with.
 LINK_ID = 0
+#: Packets of these users may create peers or move timers: the node's timer is re-armed.
+_TIMER_USERS = frozenset((M.LINK_CONFIG, M.LINK_PROTOCOL))
 _CACHE_MAX = 4096
 _REROUTE_MEMORY = 1024
 
@@ -215,7 +217,19 @@ class Stack:
         except RemoteProtocolError:
             self.stats["malformed_dropped"] += 1
             return
-        self._process(out)
+        if out.events or out.undelivered or (data[0] >> 1) & 0xF in _TIMER_USERS:
+            self._process(out)
+            return
+        # Hot path (payload and name distribution): no peer events, and the node's timers
+        # cannot have moved, so no re-arm.
+        if out.packets:
+            self._send_packets(out.packets)
+        if out.delivered:
+            dispatch = self._dispatch
+            for peer, m in out.delivered:
+                dispatch(peer, m)
+        if self._drain_waiters:
+            self._wake_drained()
 
     def _on_timer(self) -> None:
         self._timer = None
