@@ -44,21 +44,24 @@ CALL_TIMEOUT_S = 30.0
 class Plan:
     """How long each workload runs in one round (seconds) and how many calls at most."""
 
-    warmup_s: float = 0.15
-    seq_s: float = 0.4
+    warmup_s: float = 0.1
+    seq_s: float = 0.3
     seq_max_calls: int = 50_000
-    conc_s: float = 0.4
-    payload_s: float = 0.12
+    conc_s: float = 0.3
+    payload_s: float = 0.08
     payload_min_calls: int = 3
+    #: Stop adding calls to one payload size after this long (once one call is in): keeps a
+    #: row that needs a second per 16 MiB call from dominating the run.
+    payload_max_s: float = 1.5
     payload_sizes: tuple[int, ...] = PAYLOAD_SIZES
-    fanout_s: float = 0.3
+    fanout_s: float = 0.2
     workloads: tuple[str, ...] = ("seq", "conc", "payload", "fanout")
 
     @classmethod
     def quick(cls) -> "Plan":
         """Tiny counts for the smoke test: every code path, no meaningful numbers."""
         return cls(warmup_s=0.01, seq_s=0.03, seq_max_calls=2000, conc_s=0.03, payload_s=0.01,
-                   payload_min_calls=1, payload_sizes=(32, 16 * 1024), fanout_s=0.02)
+                   payload_min_calls=1, payload_max_s=0.5, payload_sizes=(32, 16 * 1024), fanout_s=0.02)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +120,7 @@ def summarize(samples_ns: Sequence[int]) -> dict[str, float]:
 
 def announce_ready(info: dict[str, Any]) -> None:
     """Tell the parent the server accepts calls (the only readiness signal; no sleeps)."""
+    info = {"pid": os.getpid(), **info}
     sys.stdout.write("READY " + json.dumps(info) + "\n")
     sys.stdout.flush()
 
@@ -126,9 +130,21 @@ def announce_unavailable(reason: str) -> None:
     sys.stdout.flush()
 
 
-def emit_result(result: dict[str, Any]) -> None:
-    sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+def emit_result(result: dict[str, Any], path: Optional[str] = None) -> None:
+    """Hand the result to the parent: into ``path`` (atomically) when given, else stdout."""
+    text = json.dumps(result)
+    if path:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+        return
+    sys.stdout.write("RESULT " + text + "\n")
     sys.stdout.flush()
+
+
+#: Sent by a profiling client to its server once warm-up is over: start profiling now.
+PROFILE_SIGNAL = signal.SIGUSR1
 
 
 class Profiler:
@@ -141,6 +157,11 @@ class Profiler:
     def start(self) -> None:
         if self._prof is not None:
             self._prof.enable()
+
+    def arm(self) -> None:
+        """Servers: start profiling when the client signals the end of its warm-up."""
+        if self._prof is not None:
+            signal.signal(PROFILE_SIGNAL, lambda signum, frame: self.start())
 
     def stop(self) -> None:
         if self._prof is not None and self.path:
@@ -198,12 +219,16 @@ def install_blocking_stop() -> None:
 
 
 async def drive_seq_async(call: Callable[[], Awaitable[Any]], warmup_s: float, dur_s: float,
-                          max_calls: int) -> dict[str, Any]:
-    """Back-to-back calls; one latency sample per call after ``warmup_s``."""
+                          max_calls: int, on_start: Optional[Callable[[], None]] = None) -> dict[str, Any]:
+    """Back-to-back calls; one latency sample per call after ``warmup_s``.
+
+    ``on_start`` runs between warm-up and measurement (the profiler hook)."""
     end = perf_ns() + int(warmup_s * 1e9)
     while perf_ns() < end:
         await call()
     gc.collect()
+    if on_start is not None:
+        on_start()
     samples: list[int] = []
     append = samples.append
     t_start = perf_ns()
@@ -264,8 +289,9 @@ async def drive_payload_async(echo: Callable[[bytes], Awaitable[bytes]], plan: P
             if len(r) != size:
                 raise RuntimeError(f"echo returned {len(r)} bytes for {size}")
             samples: list[int] = []
-            end = perf_ns() + int(plan.payload_s * 1e9)
-            while perf_ns() < end or len(samples) < plan.payload_min_calls:
+            start = perf_ns()
+            end, hard = start + int(plan.payload_s * 1e9), start + int(plan.payload_max_s * 1e9)
+            while not samples or (perf_ns() < end or len(samples) < plan.payload_min_calls) and perf_ns() < hard:
                 t0 = perf_ns()
                 await echo(data)
                 samples.append(perf_ns() - t0)
@@ -280,11 +306,14 @@ async def drive_payload_async(echo: Callable[[bytes], Awaitable[bytes]], plan: P
 # --------------------------------------------------------------------------- drivers (sync)
 
 
-def drive_seq_sync(call: Callable[[], Any], warmup_s: float, dur_s: float, max_calls: int) -> dict[str, Any]:
+def drive_seq_sync(call: Callable[[], Any], warmup_s: float, dur_s: float, max_calls: int,
+                   on_start: Optional[Callable[[], None]] = None) -> dict[str, Any]:
     end = perf_ns() + int(warmup_s * 1e9)
     while perf_ns() < end:
         call()
     gc.collect()
+    if on_start is not None:
+        on_start()
     samples: list[int] = []
     append = samples.append
     t_start = perf_ns()
@@ -311,8 +340,9 @@ def drive_payload_sync(echo: Callable[[bytes], bytes], plan: Plan,
             if len(r) != size:
                 raise RuntimeError(f"echo returned {len(r)} bytes for {size}")
             samples: list[int] = []
-            end = perf_ns() + int(plan.payload_s * 1e9)
-            while perf_ns() < end or len(samples) < plan.payload_min_calls:
+            start = perf_ns()
+            end, hard = start + int(plan.payload_s * 1e9), start + int(plan.payload_max_s * 1e9)
+            while not samples or (perf_ns() < end or len(samples) < plan.payload_min_calls) and perf_ns() < hard:
                 t0 = perf_ns()
                 echo(data)
                 samples.append(perf_ns() - t0)
@@ -367,6 +397,20 @@ async def run_workload_async(name: str, fn: Callable[[], Awaitable[Any]]) -> dic
 # --------------------------------------------------------------------------- client runners
 
 
+def _profile_hook(prof: Profiler, spec: ClientSpec) -> Optional[Callable[[], None]]:
+    """After warm-up: start the client's profiler and tell the server to start its own."""
+    if not spec.profile:
+        return None
+
+    def start() -> None:
+        pid = spec.server.get("pid")
+        if pid:
+            os.kill(int(pid), PROFILE_SIGNAL)
+        prof.start()
+
+    return start
+
+
 class AsyncAdapter:
     """What an asyncio client implements; the drivers above do the timing.
 
@@ -399,9 +443,8 @@ async def run_async_client(adapter: AsyncAdapter, spec: ClientSpec) -> dict[str,
         for w in plan.workloads:
             if w == "seq":
                 prof = Profiler(spec.profile)
-                prof.start()
                 out[w] = await run_workload_async(w, lambda: drive_seq_async(
-                    adapter.add, plan.warmup_s, plan.seq_s, plan.seq_max_calls))
+                    adapter.add, plan.warmup_s, plan.seq_s, plan.seq_max_calls, _profile_hook(prof, spec)))
                 prof.stop()
             elif w == "conc":
                 out[w] = await run_workload_async(w, lambda: drive_conc_async(
@@ -449,9 +492,8 @@ def run_sync_client(adapter: SyncAdapter, spec: ClientSpec) -> dict[str, Any]:
         for w in plan.workloads:
             if w == "seq":
                 prof = Profiler(spec.profile)
-                prof.start()
                 out[w] = run_workload(w, lambda: drive_seq_sync(
-                    adapter.add, plan.warmup_s, plan.seq_s, plan.seq_max_calls))
+                    adapter.add, plan.warmup_s, plan.seq_s, plan.seq_max_calls, _profile_hook(prof, spec)))
                 prof.stop()
             elif w == "conc":
                 out[w] = run_workload(w, lambda: adapter.conc(CONC_CALLERS, plan.warmup_s, plan.conc_s))

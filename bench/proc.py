@@ -96,7 +96,7 @@ def main(argv: list[str]) -> int:
         tipcrpc_rows.failover_client(system[8:], spec)
         return 0
     variant = spec.extra.get("variant", spec.loop or "sync")
-    emit_result(_client(system, variant, spec))
+    emit_result(_client(system, variant, spec), spec.extra.get("result_path"))
     return 0
 
 

@@ -32,7 +32,7 @@ def server(family: str, profile: str | None) -> None:
     s = socks[0]
     announce_ready({"family": family, "addrs": addrs})
     kind = rs.FAMILIES[family].kind
-    prof.start()
+    prof.arm()
     try:
         if kind == "dgram":
             buf = rs.recv_buffer(family, s)
@@ -101,6 +101,9 @@ class BlockingClient(SyncAdapter):
                 raise NotAvailable(f"EMSGSIZE above the {self.family} message limit") from None
             raise
         return memoryview(self._recv())[8:]  # type: ignore[return-value]
+
+    def fanout(self) -> Any:
+        raise NotAvailable("the blocking floor is one socket; see the event-loop rows")
 
     def conc(self, callers: int, warmup_s: float, dur_s: float) -> dict[str, Any]:
         if self.family.startswith("unix"):

@@ -184,7 +184,7 @@ async def _serve(family: str, profile: Optional[str]) -> None:
             loop.add_reader(s.fileno(), on_accept)
     prof = Profiler(profile)
     announce_ready({"family": family, "addrs": addrs})
-    prof.start()
+    prof.arm()
     try:
         await wait_for_stop()
     finally:

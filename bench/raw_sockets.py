@@ -38,12 +38,12 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "udp": Family("udp", "dgram", (65_507 - 8, "exceeds the 65 507-byte UDP datagram")),
+    "udp": Family("udp", "dgram", (65_507 - 8, "above the 65 507-byte UDP datagram")),
     # Unix messages are bounded by the sender's SO_SNDBUF (see message_limit).
     "unix-dgram": Family("unix-dgram", "dgram", None),
     "unix-seqpacket": Family("unix-seqpacket", "seqpacket", None),
     "tcp": Family("tcp", "stream", None),
-    "tipc-rdm": Family("tipc-rdm", "dgram", (66_000 - 8, "exceeds the 66 000-byte TIPC datagram")),
+    "tipc-rdm": Family("tipc-rdm", "dgram", (66_000 - 8, "above the 66 000-byte TIPC datagram")),
 }
 
 
@@ -137,7 +137,7 @@ def message_limit(family: str, sock: socket.socket) -> Optional[tuple[int, str]]
     # SO_SNDBUF reads back doubled and is capped by net.core.wmem_max.
     snd = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
     limit = snd - 64 - 8
-    return (limit, f"exceeds the {family} message limit here ({snd} B SO_SNDBUF)")
+    return (limit, f"above the {family} message limit ({snd} B SO_SNDBUF)")
 
 
 def recv_buffer(family: str, sock: socket.socket) -> memoryview:

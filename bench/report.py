@@ -154,6 +154,7 @@ def payload_table(v: View, placement: str) -> Optional[str]:
     for system, variant in rows:
         whole = v.get(system, variant, placement, "payload")  # row-level n/a or error
         row = [_name(system), variant]
+        last = ""
         for s in sizes:
             c = v.get(system, variant, placement, "payload", s)
             if c is None and whole is not None and whole["status"] != "ok":
@@ -161,7 +162,9 @@ def payload_table(v: View, placement: str) -> Optional[str]:
             elif c is None:
                 row.append("–")
             elif c["status"] != "ok":
-                row.append(short_reason(c))
+                text = short_reason(c)
+                row.append(text if text != last else "″")  # same reason as the size before
+                last = text
             else:
                 row.append(f"{fmt_us(c['pooled']['p50'])} ({fmt_us(c['pooled']['p99'])})")
         t.add(row)
@@ -217,7 +220,9 @@ def profiles_md(raw: dict[str, Any]) -> str:
             t = Table(["area (self time)", "µs/call", "share"])
             for a in s["areas"][:9]:
                 t.add([a["area"], f"{a['us_per_call']:.2f}", f"{a['share'] * 100:.0f}%"])
-            out.append(f"\n**{side}** — where the time goes:\n\n" + t.render())
+            busy = s.get("busy_us_per_call")
+            busy_txt = f" (busy {busy:.1f} µs per call outside the epoll wait, under the profiler)" if busy else ""
+            out.append(f"\n**{side}** — where the time goes{busy_txt}:\n\n" + t.render())
             t2 = Table(["function", "calls/call", "self µs/call", "cum µs/call"])
             for f in s["top"][:10]:
                 t2.add([f"`{f['func'][:90]}`", f"{f['ncalls_per_call']:.1f}", f"{f['self_us_per_call']:.2f}",

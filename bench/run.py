@@ -24,6 +24,7 @@ import os
 import platform
 import random
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -201,6 +202,8 @@ class Runner:
         self.ready_timeout = ready_timeout
         self.client_timeout = client_timeout
         self.seq = 0
+        #: Set when a child failed: the harness then keeps its logs for inspection.
+        self.failed = False
 
     def run(self, case: Case, pl: Placement, workloads: tuple[str, ...], profile: Optional[dict[str, str]] = None,
             extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
@@ -223,25 +226,26 @@ class Runner:
                 except Unavailable:
                     raise
                 except RuntimeError as e:
+                    self.failed = True
                     raise RuntimeError(f"{e}: {tail(srv_log)}") from None
             plan = Plan.from_json(self.plan.to_json())
             plan.workloads = workloads
+            result_path = self.logdir / f"{tag}.result.json"
             spec = ClientSpec(server=info, loop=row.loop, plan=plan, profile=(profile or {}).get("client"),
-                              extra={"variant": row.variant, **extra})
+                              extra={"variant": row.variant, "result_path": str(result_path), **extra})
             with open(cli_log, "w") as f:
                 client = spawn("client", row.system, spec.to_json(), pl.client, f)
                 try:
-                    out, _ = client.communicate(timeout=self.client_timeout)
+                    client.communicate(timeout=self.client_timeout)
                 except subprocess.TimeoutExpired:
                     client.kill()
                     client.communicate()
+                    self.failed = True
                     raise RuntimeError(f"client timed out after {self.client_timeout:.0f} s") from None
-            for line in out.splitlines():
-                if line.startswith("RESULT "):
-                    return json.loads(line[7:])
-                if line.startswith("UNAVAILABLE "):
-                    raise Unavailable(line[12:].strip())
-            raise RuntimeError(f"client exited {client.returncode} without RESULT: {tail(cli_log)}")
+            if client.returncode != 0 or not result_path.exists():
+                self.failed = True
+                raise RuntimeError(f"client exited {client.returncode} without a result: {tail(cli_log)}")
+            return json.loads(result_path.read_text())
         finally:
             stop(server)
 
@@ -409,7 +413,7 @@ def run_suite(rows: list[Row], plan: Plan, rounds: int, payload_rounds: int, see
                 status = f"error ({type(e).__name__}: {e})"[:160]
             log(f"[round {rnd + 1}/{rounds} {i + 1:2d}/{len(order)} {time.monotonic() - t0:6.1f}s] "
                 f"{case.row.key:28s} {case.placement:10s} {','.join(wl):22s} {time.monotonic() - t:5.1f}s {status}")
-    meta = {"rounds": rounds, "payload_rounds": payload_rounds, "seed": seed, "cpus": cpus,
+    meta = {"failed_children": runner.failed, "rounds": rounds, "payload_rounds": payload_rounds, "seed": seed, "cpus": cpus,
             "placements": {p.name: {"client": sorted(p.client or []), "server": sorted(p.server or [])} for p in pls},
             "suite_seconds": round(time.monotonic() - t0, 1)}
     return col, meta
@@ -471,6 +475,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             raw["profiles"] = scenarios.profile_misses(raw, plan, logdir=logdir, ready_timeout=ready_timeout,
                                                        quick=args.quick)
     raw["total_seconds"] = round(time.monotonic() - t0, 1)
+    if meta.get("failed_children") or any(c.get("status") == "error" for c in cells):
+        log(f"some runs failed: their logs are in {logdir}")
+    else:
+        shutil.rmtree(logdir, ignore_errors=True)
     path = out / f"raw-{mode}.json"
     path.write_text(json.dumps(raw, indent=1) + "\n")
     log(f"wrote {path} ({raw['total_seconds']} s)")

@@ -30,9 +30,10 @@ def failover_all(mode: str, plan: Plan, *, quick: bool, logdir: Path, ready_time
             if only and not any(s in key for s in only):
                 continue
             cell = Cell(f"tipcrpc-{kind}", loop, pl.name, "failover")
+            result_path = logdir / f"failover-{kind}-{loop}.result.json"
             spec = ClientSpec(server={}, loop=loop, plan=plan,
                               extra={"variant": loop, "reps": reps, "netid": new_netid(),
-                                     "server_cpus": sorted(pl.server or [])})
+                                     "server_cpus": sorted(pl.server or []), "result_path": str(result_path)})
             errlog = logdir / f"failover-{kind}-{loop}.log"
             with open(errlog, "w") as f:
                 proc = subprocess.Popen([sys.executable, "-m", "bench.proc", "failover", f"tipcrpc-{kind}",
@@ -40,12 +41,11 @@ def failover_all(mode: str, plan: Plan, *, quick: bool, logdir: Path, ready_time
                                         stdin=subprocess.DEVNULL, text=True, preexec_fn=_preexec(pl.client),
                                         env=child_env())
                 try:
-                    text, _ = proc.communicate(timeout=CLIENT_TIMEOUT_S)
+                    proc.communicate(timeout=CLIENT_TIMEOUT_S)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-                    text, _ = proc.communicate()
-                    text = ""
-            res = next((json.loads(line[7:]) for line in text.splitlines() if line.startswith("RESULT ")), None)
+                    proc.communicate()
+            res = json.loads(result_path.read_text()) if result_path.exists() else None
             if res is None:
                 cell.add({"error": f"failover driver exited {proc.returncode}: {tail(errlog)}"})
             else:
@@ -108,8 +108,9 @@ def summarize_pstats(path: Path, calls: int, top: int = 14) -> dict[str, Any]:
         rows.append((tt, ct, nc, f"{_short(file)}:{line}({func})" if file != "~" else func))
     rows.sort(reverse=True)
     per = 1e6 / max(1, calls)
+    idle = sum(t for a, t in areas.items() if a.startswith("waiting"))
     return {
-        "calls": calls, "total_s": total,
+        "calls": calls, "total_s": total, "busy_us_per_call": (total - idle) * per,
         "areas": [{"area": a, "us_per_call": t * per, "share": t / total if total else 0.0}
                   for a, t in sorted(areas.items(), key=lambda kv: -kv[1])],
         "top": [{"func": name, "ncalls_per_call": nc / max(1, calls), "self_us_per_call": tt * per,
@@ -124,15 +125,16 @@ def profile_misses(raw: dict[str, Any], plan: Plan, *, logdir: Path, ready_timeo
     if not missed:
         return {}
     cpus = sorted(os.sched_getaffinity(0))
-    pls = {p.name: p for p in placements(cpus)}
+    # Profile with client and server on separate CPUs: on one CPU the kernel runs the woken
+    # peer inside the sender's sendto(), which would bill the server's work to the client.
+    pl = placements(cpus)[-1]
     runner = Runner(plan, logdir, ready_timeout, CLIENT_TIMEOUT_S)
     out: dict[str, Any] = {}
     done: set[tuple[str, str]] = set()
-    for system, variant, placement in missed[:1] if quick else missed:
+    for system, variant, _placement in missed[:1] if quick else missed:
         if (system, variant) in done:
-            continue  # one profile per row: the placement that missed first
+            continue  # one profile per row and loop
         done.add((system, variant))
-        pl = pls.get(placement) or list(pls.values())[-1]
         paths = {"client": str(logdir / f"prof-{system}-{variant}.client.pstats"),
                  "server": str(logdir / f"prof-{system}-{variant}.server.pstats")}
         extra = {"netid": new_netid()} if system == "tipcrpc-user" else {}

@@ -137,7 +137,7 @@ async def _serve(kind: str, profile: Optional[str], extra: dict[str, Any]) -> No
                 return
             prof = Profiler(profile)
             announce_ready({"transport": kind, "pid": os.getpid(), "sockets": sockets, **extra})
-            prof.start()
+            prof.arm()
             try:
                 await wait_for_stop()
             finally:
@@ -346,4 +346,4 @@ def failover_client(kind: str, spec: ClientSpec) -> None:
         res = {"na": str(e)}
     except Exception as e:
         res = {"error": f"{type(e).__name__}: {e}"[:300]}
-    emit_result({"failover": res})
+    emit_result({"failover": res}, spec.extra.get("result_path"))

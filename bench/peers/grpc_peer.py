@@ -44,7 +44,7 @@ async def _serve(profile: Optional[str]) -> None:
         servers.append(srv)
     prof = Profiler(profile)
     announce_ready({"ports": ports})
-    prof.start()
+    prof.arm()
     try:
         await wait_for_stop()
     finally:

@@ -47,7 +47,7 @@ def server(profile: Optional[str]) -> None:
         threading.Thread(target=d.requestLoop, daemon=True).start()
     prof = Profiler(profile)
     announce_ready({"uris": uris})
-    prof.start()
+    prof.arm()
     try:
         daemons[0].requestLoop()
     except Stopped:

@@ -40,7 +40,7 @@ async def _serve(profile: Optional[str]) -> None:
     tasks = [asyncio.ensure_future(serve_one(s)) for s in socks]
     prof = Profiler(profile)
     announce_ready({"ports": ports})
-    prof.start()
+    prof.arm()
     try:
         await wait_for_stop()
     finally:
