@@ -57,7 +57,13 @@ Destination = Union[ServiceAddr, ServiceRange, SocketAddr]
 
 
 class DeliveryFailure(enum.IntEnum):
-    """Why a message came back (the kernel's ``TIPC_ERR_*`` codes)."""
+    """Why a message came back (the kernel's ``TIPC_ERR_*`` codes).
+
+    A :class:`Returned` always means *provably not delivered*: the destination socket never
+    saw the message. Messages whose fate is unknown (sent on a link that failed before the
+    peer acknowledged them) are not returned; the NodeDown/LinkDown/Withdrawn events that
+    accompany the loss tell the sender instead, as with the kernel.
+    """
 
     NO_NAME = 1  #: no publication matched at the destination node
     NO_PORT = 2  #: the destination socket no longer exists
