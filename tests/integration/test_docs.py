@@ -43,7 +43,8 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "ServiceUnreachable",
         "errors example done",
     ],
-    "failover.py": ["idempotent call moved", "PeerLost", "failover example done"],
+    "failover.py": ["the call moved: page 7 rendered by s1-fast", "PeerLost", "graceful stop: charged 3 on s3",
+                    "failover example done"],
 }
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
