@@ -108,7 +108,6 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["TIPCRPC_TRANSPORT"] = "memory"
     env["PYTHONUNBUFFERED"] = "1"
-    env.pop("PYTHONPATH", None)
     return env
 
 
