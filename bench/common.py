@@ -18,7 +18,6 @@ from __future__ import annotations
 import array
 import asyncio
 import base64
-import cProfile
 import gc
 import json
 import os
@@ -152,7 +151,11 @@ class Profiler:
 
     def __init__(self, path: Optional[str]) -> None:
         self.path = path
-        self._prof = cProfile.Profile() if path else None
+        self._prof = None
+        if path:
+            import cProfile  # only profiling runs pay for the import
+
+            self._prof = cProfile.Profile()
 
     def start(self) -> None:
         if self._prof is not None:

@@ -16,7 +16,7 @@ import sys
 import traceback
 from typing import Any, Optional
 
-from bench.common import ClientSpec, announce_unavailable, emit_result
+from bench.common import ClientSpec, emit_result
 
 
 def _server(system: str, variant: str, profile: Optional[str], extra: dict[str, Any]) -> None:
@@ -86,7 +86,8 @@ def main(argv: list[str]) -> int:
             _server(system, d["variant"], d.get("profile"), d.get("extra") or {})
         except Exception as e:  # the parent reads this instead of waiting for READY forever
             traceback.print_exc()
-            announce_unavailable(f"server failed: {type(e).__name__}: {e}")
+            sys.stdout.write(f"FAILED {type(e).__name__}: {e}".replace("\n", " ") + "\n")
+            sys.stdout.flush()
             return 1
         return 0
     spec = ClientSpec.from_json(arg)

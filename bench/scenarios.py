@@ -18,11 +18,12 @@ from bench.run import (CLIENT_TIMEOUT_S, REPO, Case, Cell, Row, Runner, _preexec
 
 def failover_all(mode: str, plan: Plan, *, quick: bool, logdir: Path, ready_timeout: float,
                  only: list[str]) -> list[dict[str, Any]]:
-    """Failover cells: host → the userspace transport; guest → kernel and userspace."""
-    kinds = ["kernel", "user"] if mode == "guest" else ["user"]
+    """Failover cells: host → the userspace transport; guest → the kernel transport."""
+    kinds = ["kernel"] if mode == "guest" else ["user"]
     cpus = sorted(os.sched_getaffinity(0))
-    pl = placements(cpus)[-1]  # split when there are two CPUs: client and servers apart
-    reps = 1 if quick else 5
+    # Host: client and servers on separate CPUs. Guest: one vCPU (see run.main).
+    pl = placements(cpus)[0 if mode == "guest" else -1]
+    reps = 1 if quick else 3 if mode == "guest" else 5
     out = []
     for kind in kinds:
         for loop in ("asyncio",) if quick else ("asyncio", "uvloop"):
@@ -127,7 +128,8 @@ def profile_misses(raw: dict[str, Any], plan: Plan, *, logdir: Path, ready_timeo
     cpus = sorted(os.sched_getaffinity(0))
     # Profile with client and server on separate CPUs: on one CPU the kernel runs the woken
     # peer inside the sender's sendto(), which would bill the server's work to the client.
-    pl = placements(cpus)[-1]
+    # (In the guest, one vCPU: see run.main.)
+    pl = placements(cpus)[0 if raw.get("mode") == "guest" else -1]
     runner = Runner(plan, logdir, ready_timeout, CLIENT_TIMEOUT_S)
     out: dict[str, Any] = {}
     done: set[tuple[str, str]] = set()
