@@ -31,6 +31,8 @@ from bench.common import (FANOUT_INSTANCES, AsyncAdapter, ClientSpec, NotAvailab
 CALC, FAN, FO = "bench.calc", "bench.fan", "bench.fo"
 #: Bound on waiting for publications to become visible (a safety net, not a delay).
 VISIBLE_TIMEOUT_S = 20.0
+#: Calls that warm the failover standby's code paths (and the link to it) before the kill.
+WARM_CALLS = 50
 
 
 def _api() -> Any:
@@ -243,7 +245,10 @@ class _Server:
     """A failover server child, spawned by the client process; its stdout is watched."""
 
     def __init__(self, kind: str, loop: str, extra: dict[str, Any], hold: bool, cpus: Optional[list[int]]) -> None:
-        arg = json.dumps({"variant": loop, "extra": {**extra, "hold": hold, "services": [FO]}})
+        # The standby (hold=False) also serves bench.calc, so the client can warm it up
+        # before the kill: the clock then measures failover, not a cold first call.
+        services_ = [FO] if hold else [FO, CALC]
+        arg = json.dumps({"variant": loop, "extra": {**extra, "hold": hold, "services": services_}})
 
         def pre() -> None:
             if cpus:
@@ -299,14 +304,15 @@ async def _failover(kind: str, spec: ClientSpec) -> dict[str, Any]:
     """Time from SIGKILL of the instance holding a call to that call completing elsewhere.
 
     Server A publishes ``bench.fo`` and never answers ``hold``; once A reports the call has
-    arrived, server B publishes the same name; when the client sees both, A is SIGKILLed
-    and the clock runs until the (idempotent) call returns B's pid.
+    arrived, server B publishes the same name (and ``bench.calc``, which the client calls a
+    few times to warm B up); when the client sees both, A is SIGKILLed and the clock runs
+    until the (idempotent) call returns B's pid.
     """
     tipcrpc = _api()
     extra = dict(spec.extra)
     reps = int(extra.get("reps", 5))
     cpus = extra.get("server_cpus")
-    _calc, _fan, fo = services(False)  # the client knows `hold` is idempotent from its definition
+    calc, _fan, fo = services(False)  # the client knows `hold` is idempotent from its definition
     samples: list[int] = []
     async with contextlib.AsyncExitStack() as stack:
         t = await transport_for(stack, kind, extra)
@@ -325,6 +331,8 @@ async def _failover(kind: str, spec: ClientSpec) -> dict[str, Any]:
                 b_sock = b_info["sockets"][FO]
                 await wait_sockets(client, FO, [a_sock, b_sock], [])
                 gone = [a_sock, b_sock]  # the next repetition starts once both are withdrawn
+                for _w in range(WARM_CALLS):  # bench.calc lives on B only
+                    await client.call(calc, "add", 1, 2, timeout=30.0)
                 t0 = perf_ns()
                 os.kill(a.proc.pid, signal.SIGKILL)
                 result = await call
