@@ -119,7 +119,8 @@ async def test_anycast_uses_first_matching_range_only() -> None:
 
 
 async def test_anycast_round_robin_includes_local_and_remote() -> None:
-    # Modern kernels have no local preference: strict round-robin over all publications.
+    # Modern kernels have no local preference: strict round-robin over all publications,
+    # starting with the newest (list_add), here the remote one.
     cluster, (a, b) = await _cluster(2)
     sender, _ = await _ep(a)
     local, li = await _ep(a)
@@ -132,7 +133,7 @@ async def test_anycast_round_robin_includes_local_and_remote() -> None:
         sender.send(name, bytes([i]))
     got_local = [d.data[0] for d in await li.get_many(3)]  # type: ignore[union-attr]
     got_remote = [d.data[0] for d in await ri.get_many(3)]  # type: ignore[union-attr]
-    assert got_local == [0, 2, 4] and got_remote == [1, 3, 5]
+    assert got_remote == [0, 2, 4] and got_local == [1, 3, 5]
     await cluster.aclose()
 
 

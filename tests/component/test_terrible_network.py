@@ -33,7 +33,7 @@ from tipcrpc.addr import NODE_STATE, U32_MAX, Scope, ServiceRange, node_addr_fro
 from tipcrpc.events import NodeUp, Published
 from tipcrpc.transport.user import msg as M
 from tipcrpc.transport.user.name_distr import NameDistributor
-from tipcrpc.transport.user.name_table import NameTable
+from tipcrpc.nametable.table import NameTable
 from tipcrpc.transport.user.node import BROADCAST, Node, PeerDown, PeerUp
 from tipcrpc.transport.user.transport import UserTransport
 

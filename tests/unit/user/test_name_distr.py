@@ -10,7 +10,7 @@ from tipcrpc.addr import Scope
 from tipcrpc.errors import RemoteProtocolError
 from tipcrpc.transport.user.msg import NAME_DISTRIBUTOR, PUBLICATION, WITHDRAWAL, Header
 from tipcrpc.transport.user.name_distr import NameDistributor, decode_items, encode_item
-from tipcrpc.transport.user.name_table import NameTable, Publication
+from tipcrpc.nametable.table import NameTable, Publication
 
 A = 0x0C6F6465  # hash of identity "nodeb" (see reference captures)
 B = 0x0F6F6465

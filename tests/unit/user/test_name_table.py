@@ -6,7 +6,7 @@ import pytest
 
 from tipcrpc.addr import Scope
 from tipcrpc.errors import AddressError
-from tipcrpc.transport.user.name_table import PUBLISHED, WITHDRAWN, NameTable, Publication
+from tipcrpc.nametable.table import PUBLISHED, WITHDRAWN, NameTable, Publication
 
 OWN = 0x1001
 N2 = 0x2002

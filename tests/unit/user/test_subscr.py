@@ -17,8 +17,8 @@ from tipcrpc.events import (
     TopologyEvent,
     Withdrawn,
 )
-from tipcrpc.transport.user.name_table import NameTable
-from tipcrpc.transport.user.subscr import subscribe
+from tipcrpc.nametable.table import NameTable
+from tipcrpc.nametable.subscr import subscribe
 
 OWN = 0x1001
 N2 = 0x2002

@@ -19,14 +19,14 @@ delay/jitter/retransmission/duplication) for fast tests::
 
 from .cluster import MemoryCluster, NodeRef, default_cluster, reset_default_cluster
 from .faults import NO_FAULTS, LinkFaults
-from .node import MemoryEndpoint, MemoryTransport
-from .subscription import MemorySubscription
+from .node import MemoryEndpoint, MemorySubscription, MemoryTransport, NameTableView
 
 __all__ = [
     "MemoryCluster",
     "MemoryTransport",
     "MemoryEndpoint",
     "MemorySubscription",
+    "NameTableView",
     "LinkFaults",
     "NO_FAULTS",
     "NodeRef",

@@ -248,7 +248,7 @@ class MemoryCluster:
         loopback = Link(addr, addr, loop, node._receive, _no_faults, self._fault_rng)
         self._links[(addr, addr)] = loopback
         node._out[addr] = loopback
-        node._table.node_up(addr)
+        node._node_up(addr)
         peers = list(self._alive.values())
         self._alive[addr] = node
         for peer in peers:
@@ -285,8 +285,7 @@ class MemoryCluster:
         a._out[y] = ab
         b._out[x] = ba
         for here, there in ((a, b), (b, a)):
-            here._table.link_up(there._addr, 0)  # one bearer: link id 0 | 0 << 16
-            here._table.node_up(there._addr)
+            here._link_up(there._addr)
         # Bulk name distribution, ahead of any later incremental update on the same link.
         for src, link in ((a, ab), (b, ba)):
             items = src._bulk_items()
@@ -332,9 +331,7 @@ class MemoryCluster:
         for here, there in ((x, y), (y, x)):
             node = self._alive.get(here)
             if node is not None:
-                node._table.purge_node(there)
-                node._table.link_down(there)
-                node._table.node_down(there)
+                node._link_down(there)
         for msg in undelivered:
             self._bounce(msg, DeliveryFailure.NO_NODE)
         for addr in (x, y):

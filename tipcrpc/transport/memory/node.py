@@ -1,7 +1,7 @@
 """One node of a :class:`~tipcrpc.transport.memory.MemoryCluster`: the memory Transport.
 
 A :class:`MemoryTransport` is a TIPC node living in this process. It keeps its own name
-table view (:mod:`.name_table`); cluster-scope publications reach other nodes only through
+table view (:mod:`tipcrpc.nametable`); cluster-scope publications reach other nodes only through
 the ordered links, so views converge asynchronously exactly as TIPC's replicated tables do.
 Message routing mirrors the kernel's socket layer:
 
@@ -15,53 +15,77 @@ Message routing mirrors the kernel's socket layer:
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Mapping, Union
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ...addr import (
+    LINK_STATE,
+    NODE_STATE,
+    RESERVED_TYPES,
     Importance,
     NodeInfo,
     Scope,
     ServiceAddr,
     ServiceRange,
     SocketAddr,
-    U32_MAX,
-    check_publishable,
 )
-from ...errors import AddressError, ClosedError, FrameTooLarge, LocalProtocolError, ServiceUnreachable
+from ...errors import AddressError, ClosedError, ServiceUnreachable
 from ...events import SubFilter
-from ..base import RETURNED_DATA_MAX, Delivery, DeliveryFailure, Destination, MessageHandler, Name, Returned
+from ...nametable.endpoint import IMPORTANCES, EndpointBase, alloc_port, check_payload
+from ...nametable.table import NameTable, Publication
+from ...nametable.topsrv import TopologyServer, TopologySubscription
+from ..base import RETURNED_DATA_MAX, Delivery, DeliveryFailure, Destination, MessageHandler, Returned
 from .link import DIRECT, DISTR, LEAVE, MCAST, NAMED, RETURNED, Link, Message
-from .name_table import NameTable, Publication
-from .subscription import MemorySubscription
 
 if TYPE_CHECKING:
     from .cluster import MemoryCluster
 
-__all__ = ["MemoryTransport", "MemoryEndpoint"]
+__all__ = ["MemoryTransport", "MemoryEndpoint", "MemorySubscription", "NameTableView"]
 
-# Name-distribution operations carried in DISTR messages.
+#: Topology subscriptions of a :class:`MemoryTransport` (the shared implementation).
+MemorySubscription = TopologySubscription
+
+# Name-distribution operations carried in DISTR messages; items are the kernel's
+# ``distr_item`` fields ``(type, lower, upper, port, key)``.
 _PUBLISH, _WITHDRAW, _BULK = 0, 1, 2
+_CLUSTER = int(Scope.CLUSTER)
+_NODE = int(Scope.NODE)
+#: Link id of the ``{2, peer}`` link-state publication: one bearer, ``0 | 0 << 16``.
+LINK_ID = 0
 
 _NEW, _OPEN, _CLOSED = 0, 1, 2
 
-_IMPORTANCES = frozenset(int(i) for i in Importance)
+DistrItem = tuple[int, int, int, int, int]
 
 
-def _as_range(name: object) -> ServiceRange:
-    if isinstance(name, ServiceRange):
-        return name
-    if isinstance(name, ServiceAddr):
-        return name.as_range()
-    raise AddressError(f"expected a ServiceAddr or ServiceRange, got {name!r}")
+class NameTableView:
+    """A read-only view of one memory node's name table, user publications apart.
 
+    Node membership and links are publications of types 0 and 2 in the shared
+    :class:`~tipcrpc.nametable.table.NameTable`; this view lists them separately.
+    """
 
-def _check_scope(scope: object) -> Scope:
-    if scope is Scope.CLUSTER or scope is Scope.NODE:
-        return scope
-    try:
-        return Scope(scope)  # type: ignore[arg-type]
-    except ValueError:
-        raise AddressError(f"scope must be Scope.NODE or Scope.CLUSTER, got {scope!r}") from None
+    __slots__ = ("table",)
+
+    def __init__(self, table: NameTable) -> None:
+        #: The underlying table (read it, do not mutate it).
+        self.table = table
+
+    @property
+    def nodes(self) -> list[int]:
+        """Nodes up in this view (own node included), in order of coming up."""
+        return [p.lower for p in self.table.of_type(NODE_STATE)]
+
+    @property
+    def links(self) -> dict[int, int]:
+        """Working links: peer node -> link id."""
+        return {p.lower: p.port for p in self.table.of_type(LINK_STATE)}
+
+    def publications_of(self, node: int) -> list[Publication]:
+        """The user publications of ``node`` in this view, by type then age."""
+        return [p for p in self.table.publications(node) if p.type >= RESERVED_TYPES]
+
+    def __len__(self) -> int:
+        return sum(1 for p in self.table.publications() if p.type >= RESERVED_TYPES)
 
 
 class _Counters:
@@ -94,66 +118,27 @@ class _Counters:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-class MemoryEndpoint:
+class MemoryEndpoint(EndpointBase):
     """A reliable-datagram socket of a :class:`MemoryTransport` (see :class:`~tipcrpc.transport.base.Endpoint`)."""
 
-    __slots__ = ("_node", "_address", "_handler", "_closed", "_bindings")
+    __slots__ = ("_node",)
 
     def __init__(self, node: MemoryTransport, address: SocketAddr, handler: MessageHandler) -> None:
+        super().__init__(address, handler)
         self._node = node
-        self._address = address
-        self._handler = handler
-        self._closed = False
-        self._bindings: dict[tuple[ServiceRange, Scope], None] = {}  # publish order
-
-    @property
-    def address(self) -> SocketAddr:
-        """This endpoint's socket address ``{node, port}``."""
-        return self._address
-
-    @property
-    def closed(self) -> bool:
-        """True after :meth:`aclose` (or when its node closed or crashed)."""
-        return self._closed
-
-    @property
-    def bindings(self) -> list[tuple[ServiceRange, Scope]]:
-        """The names this endpoint has published, in publication order."""
-        return list(self._bindings)
-
-    async def publish(self, name: Name, scope: Scope = Scope.CLUSTER) -> None:
-        """Bind ``name`` at ``scope`` (a no-op if already bound at that scope)."""
-        r = _as_range(name)
-        check_publishable(r)
-        scope = _check_scope(scope)
-        if self._closed:
-            raise ClosedError(f"endpoint {self._address} is closed")
-        if (r, scope) in self._bindings:
-            return
-        self._bindings[(r, scope)] = None
-        self._node._publish(r, self._address, scope)
-
-    async def withdraw(self, name: Name, scope: Scope = Scope.CLUSTER) -> None:
-        """Unbind a name published with the same scope (no-op if not bound)."""
-        r = _as_range(name)
-        scope = _check_scope(scope)
-        if (r, scope) not in self._bindings:
-            return
-        del self._bindings[(r, scope)]
-        self._node._withdraw(r, self._address, scope)
 
     def send(self, dest: Destination, data: bytes, *, importance: Importance = Importance.LOW) -> None:
         """Queue ``data`` for ``dest`` (anycast, multicast or direct); see the contract."""
         if self._closed:
             raise ClosedError(f"endpoint {self._address} is closed")
-        if importance not in _IMPORTANCES:
-            raise LocalProtocolError(f"importance must be one of {sorted(_IMPORTANCES)}, got {importance!r}")
+        limit = self._node._cluster.max_message
+        if data.__class__ is not bytes or importance not in IMPORTANCES or len(data) > limit:
+            data = check_payload(data, limit, importance)
         self._node._send(self._address, dest, data)
 
     async def drain(self) -> None:
         """Memory links have no send buffer limit; this only yields to the event loop."""
-        if self._closed:
-            raise ClosedError(f"endpoint {self._address} is closed")
+        self._check_open()
         await asyncio.sleep(0)
 
     async def aclose(self) -> None:
@@ -162,27 +147,19 @@ class MemoryEndpoint:
         Messages still on their way to this endpoint are rerouted (anycast, once) or
         returned to their senders, like the kernel's ``tipc_sk_release``.
         """
-        if self._closed:
-            return
-        self._closed = True
-        for r, scope in list(self._bindings):
-            self._node._withdraw(r, self._address, scope)
-        self._bindings.clear()
-        self._node._endpoint_closed(self)
+        if self._release():
+            self._node._endpoint_closed(self)
 
-    def _deliver(self, item: Union[Delivery, Returned]) -> None:
-        try:
-            self._handler(item)
-        except Exception as exc:  # a broken handler must not break the link pump
-            self._node._loop_or_none().call_exception_handler(  # type: ignore[union-attr]
-                {
-                    "message": f"exception in message handler of memory endpoint {self._address}",
-                    "exception": exc,
-                }
-            )
+    def _bind(self, r: ServiceRange, scope: Scope, key: int) -> None:
+        self._node._publish(r, self._address.port, scope, key)
 
-    def __repr__(self) -> str:
-        return f"<MemoryEndpoint {self._address}{' closed' if self._closed else ''}>"
+    def _unbind(self, r: ServiceRange, key: int) -> None:
+        self._node._withdraw(r, self._address.port, key)
+
+    def _report(self, context: dict[str, Any]) -> None:
+        loop = self._node._loop_or_none()
+        if loop is not None:
+            loop.call_exception_handler(context)
 
 
 class MemoryTransport:
@@ -202,8 +179,8 @@ class MemoryTransport:
         self._addr = addr
         self._state = _NEW
         self._table = NameTable(addr)
+        self._topsrv = TopologyServer(self._table)
         self._endpoints: dict[int, MemoryEndpoint] = {}
-        self._subscriptions: list[MemorySubscription] = []
         self._next_port = first_port
         self._stats = _Counters()
         #: outgoing links by destination node address, own address = loopback.
@@ -233,9 +210,9 @@ class MemoryTransport:
         return self._state == _OPEN
 
     @property
-    def name_table(self) -> NameTable:
-        """This node's name-table view (read it, do not mutate it)."""
-        return self._table
+    def name_table(self) -> NameTableView:
+        """This node's name-table view (read only)."""
+        return NameTableView(self._table)
 
     async def open(self) -> MemoryTransport:
         """Join the cluster: links come up to every reachable open node."""
@@ -257,9 +234,7 @@ class MemoryTransport:
             for ep in list(self._endpoints.values()):
                 await ep.aclose()
             self._state = _CLOSED
-            for sub in self._subscriptions:
-                sub._finish()
-            self._subscriptions.clear()
+            self._topsrv.close()
             self._gone = asyncio.get_running_loop().create_future()
             self._cluster._leave(self)
         if self._gone is not None and not self._gone.done():
@@ -276,32 +251,27 @@ class MemoryTransport:
         self._check_open()
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
-        port = self._alloc_port()
+        port, self._next_port = alloc_port(self._next_port, self._endpoints)
         ep = MemoryEndpoint(self, SocketAddr(self._addr, port), handler)
         self._endpoints[port] = ep
         return ep
 
     async def subscribe(
         self, target: ServiceRange | ServiceAddr, *, filter: SubFilter = SubFilter.PORTS
-    ) -> MemorySubscription:
+    ) -> TopologySubscription:
         """Subscribe to publications (or nodes: type 0, links: type 2) overlapping ``target``."""
         self._check_open()
-        rng = _as_range(target)
-        if filter not in (SubFilter.PORTS, SubFilter.SERVICE):
-            raise AddressError(f"subscription filter must be SubFilter.PORTS or SubFilter.SERVICE, got {filter!r}")
-        sub = MemorySubscription(rng, SubFilter(filter), self._unsubscribe)
-        sub._start(self._table.subscribe(sub))
-        self._subscriptions.append(sub)
-        return sub
+        return self._topsrv.subscribe(target, filter)
 
     def statistics(self) -> Mapping[str, int]:
         """Traffic counters plus gauges (endpoints, publications, subscriptions, links)."""
         stats = self._stats.as_dict()
         stats["endpoints"] = len(self._endpoints)
-        stats["publications"] = len(self._table.publications_of(self._addr))
-        stats["name_table_size"] = len(self._table)
-        stats["subscriptions"] = len(self._subscriptions)
-        stats["links"] = len(self._table.links)
+        view = NameTableView(self._table)
+        stats["publications"] = len(view.publications_of(self._addr))
+        stats["name_table_size"] = len(view)
+        stats["subscriptions"] = len(self._topsrv)
+        stats["links"] = len(view.links)
         return stats
 
     def __repr__(self) -> str:
@@ -317,30 +287,20 @@ class MemoryTransport:
     def _loop_or_none(self) -> asyncio.AbstractEventLoop | None:
         return self._cluster._loop
 
-    def _alloc_port(self) -> int:
-        # Like the kernel: start at a random port, then count up, skipping ports in use.
-        port = self._next_port
-        while port in self._endpoints or port == 0:
-            port = port + 1 if port < U32_MAX else 1
-        self._next_port = port + 1 if port < U32_MAX else 1
-        return port
-
     def _endpoint_closed(self, ep: MemoryEndpoint) -> None:
         self._endpoints.pop(ep.address.port, None)
 
-    def _unsubscribe(self, sub: MemorySubscription) -> None:
-        self._table.unsubscribe(sub)
-        if sub in self._subscriptions:
-            self._subscriptions.remove(sub)
-
-    def _publish(self, r: ServiceRange, socket: SocketAddr, scope: Scope) -> None:
-        self._table.insert(Publication(r, socket, scope))
+    def _publish(self, r: ServiceRange, port: int, scope: Scope, key: int) -> None:
+        t, lo, hi = r.type, r.lower, r.upper
+        self._table.insert(t, lo, hi, scope, self._addr, port, key)
         if scope is Scope.CLUSTER:
-            self._distribute(_PUBLISH, (r, socket.port))
+            self._distribute(_PUBLISH, (t, lo, hi, port, key))
 
-    def _withdraw(self, r: ServiceRange, socket: SocketAddr, scope: Scope) -> None:
-        if self._table.remove(r, socket, scope) is not None and scope is Scope.CLUSTER:
-            self._distribute(_WITHDRAW, (r, socket.port))
+    def _withdraw(self, r: ServiceRange, port: int, key: int) -> None:
+        t, lo, hi = r.type, r.lower, r.upper
+        p = self._table.remove(t, lo, hi, self._addr, key)
+        if p is not None and p.scope == _CLUSTER:
+            self._distribute(_WITHDRAW, (t, lo, hi, port, key))
 
     def _distribute(self, op: int, item: object) -> None:
         own = self._addr
@@ -352,40 +312,30 @@ class MemoryTransport:
         """Abrupt death: everything local vanishes without telling anyone."""
         self._state = _CLOSED
         for ep in self._endpoints.values():
-            ep._closed = True
-            ep._bindings.clear()
+            ep._vanish()
         self._endpoints.clear()
-        for sub in self._subscriptions:
-            sub._finish()
-        self._subscriptions.clear()
+        self._topsrv.close()
         self._table = NameTable(self._addr)
 
     # ------------------------------------------------------------------ internals: data path
 
     def _send(self, src: SocketAddr, dest: Destination, data: bytes) -> None:
-        if data.__class__ is not bytes:
-            if isinstance(data, (bytearray, memoryview)):
-                data = bytes(data)  # the caller may reuse its buffer
-            else:
-                raise LocalProtocolError(f"data must be bytes-like, got {type(data).__name__}")
-        size = len(data)
-        if size > self._cluster.max_message:
-            raise FrameTooLarge(f"{size}-byte message exceeds the {self._cluster.max_message}-byte limit")
+        """Route one checked payload (see :meth:`MemoryEndpoint.send`)."""
         if isinstance(dest, ServiceAddr):
-            publ = self._table.lookup_anycast(dest.type, dest.instance)
-            if publ is None:
+            found = self._table.lookup_anycast(dest.type, dest.instance)
+            if found is None:
                 raise ServiceUnreachable(f"no publication matches {dest}")
-            link = self._out.get(publ.socket.node)
+            link = self._out.get(found[0])
             if link is None:  # cannot happen while views and links agree; be explicit anyway
-                raise ServiceUnreachable(f"node {publ.socket.node:08x} publishing {dest} is unreachable")
-            link.send((NAMED, src, dest, data, publ.socket.port, 0))
+                raise ServiceUnreachable(f"node {found[0]:08x} publishing {dest} is unreachable")
+            link.send((NAMED, src, dest, data, found[1], 0))
         elif isinstance(dest, SocketAddr):
             link = self._out.get(dest.node)
             if link is None:  # the kernel's tipc_node_xmit: EHOSTUNREACH for an unknown node
                 raise ServiceUnreachable(f"node {dest.node:08x} of {dest} is not reachable")
             link.send((DIRECT, src, dest, data, dest.port, 0))
         elif isinstance(dest, ServiceRange):
-            nodes = self._table.mcast_nodes(dest)
+            nodes = self._table.lookup_mcast_nodes(dest.type, dest.lower, dest.upper)
             if not nodes:
                 raise ServiceUnreachable(f"no publication overlaps {dest}")
             msg: Message = (MCAST, src, dest, data, 0, 0)
@@ -398,7 +348,7 @@ class MemoryTransport:
             raise AddressError(f"destination must be a ServiceAddr, ServiceRange or SocketAddr, got {dest!r}")
         stats = self._stats
         stats.messages_sent += 1
-        stats.bytes_sent += size
+        stats.bytes_sent += len(data)
 
     def _receive(self, msg: Message) -> None:
         """A message arrived over a link (called from the link pump)."""
@@ -420,19 +370,22 @@ class MemoryTransport:
                 if not msg[5]:
                     dest = msg[2]
                     # Second-chance lookup at the destination node (kernel msg_reroute_cnt).
-                    publ = self._table.lookup_anycast(dest.type, dest.instance)
-                    if publ is not None:
-                        link = self._out.get(publ.socket.node)
+                    found = self._table.lookup_anycast(dest.type, dest.instance)
+                    if found is not None:
+                        link = self._out.get(found[0])
                         if link is not None:
                             self._stats.messages_rerouted += 1
-                            link.send((NAMED, msg[1], dest, msg[3], publ.socket.port, 1))
+                            link.send((NAMED, msg[1], dest, msg[3], found[1], 1))
                             return
                 self._reject(msg, DeliveryFailure.NO_NAME)
             else:
                 self._reject(msg, DeliveryFailure.NO_PORT)
         elif kind == MCAST:
             src = msg[1]
-            ports = self._table.mcast_ports(msg[2], cluster_scope_only=src.node != self._addr)
+            rng = msg[2]
+            ports = self._table.lookup_mcast_sockets(
+                rng.type, rng.lower, rng.upper, local_origin=src.node == self._addr
+            )
             delivered = 0
             for port in ports:
                 ep = self._endpoints.get(port)
@@ -472,18 +425,39 @@ class MemoryTransport:
     def _apply_distr(self, origin: int, op: int, items: Any) -> None:
         table = self._table
         if op == _PUBLISH:
-            r, port = items
-            table.insert(Publication(r, SocketAddr(origin, port), Scope.CLUSTER))
+            t, lo, hi, port, key = items
+            table.insert(t, lo, hi, _CLUSTER, origin, port, key)
         elif op == _WITHDRAW:
-            r, port = items
-            table.remove(r, SocketAddr(origin, port), Scope.CLUSTER)
+            t, lo, hi, port, key = items
+            table.remove(t, lo, hi, origin, key)
         else:
-            for r, port in items:
-                table.insert(Publication(r, SocketAddr(origin, port), Scope.CLUSTER))
+            for t, lo, hi, port, key in items:
+                table.insert(t, lo, hi, _CLUSTER, origin, port, key)
 
-    def _bulk_items(self) -> list[tuple[ServiceRange, int]]:
+    def _bulk_items(self) -> list[DistrItem]:
         """This node's cluster-scope publications, for the bulk sent at link-up."""
         return [
-            (p.range, p.socket.port) for p in self._table.publications_of(self._addr) if p.scope is Scope.CLUSTER
+            (p.type, p.lower, p.upper, p.port, p.key)
+            for p in self._table.publications(self._addr)
+            if p.scope == _CLUSTER and p.type >= RESERVED_TYPES
         ]
 
+    # ------------------------------------------------------------------ internals: membership
+
+    def _node_up(self, node: int) -> None:
+        """``node`` joined this view: every node publishes ``{0, addr}`` cluster-wide."""
+        self._table.insert(NODE_STATE, node, node, _CLUSTER, node, 0, node)
+
+    def _link_up(self, peer: int) -> None:
+        """A link to ``peer`` came up: the node-scope ``{2, peer}`` publication, then ``{0, peer}``."""
+        self._table.insert(LINK_STATE, peer, peer, _NODE, peer, LINK_ID, LINK_ID)
+        self._node_up(peer)
+
+    def _link_down(self, peer: int) -> None:
+        """The link to ``peer`` is gone: its publications, then the link, then the node."""
+        table = self._table
+        for p in table.publications(peer):
+            if p.scope == _CLUSTER and p.type != NODE_STATE:
+                table.remove(p.type, p.lower, p.upper, peer, p.key)
+        table.remove(LINK_STATE, peer, peer, peer, LINK_ID)
+        table.remove(NODE_STATE, peer, peer, peer, peer)

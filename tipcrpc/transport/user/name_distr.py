@@ -38,7 +38,7 @@ from .msg import (
     Header,
     name_distr_msg,
 )
-from .name_table import NameTable, Publication
+from ...nametable.table import NameTable, Publication
 
 __all__ = [
     "ITEM",

@@ -1,7 +1,7 @@
 """The userspace node's I/O shell: the only place with sockets, timers and the event loop.
 
 :class:`Stack` owns one pure :class:`~.node.Node` (links, discovery, fragmentation), the
-:class:`~.name_table.NameTable`, the :class:`~.name_distr.NameDistributor`, the local ports
+:class:`~tipcrpc.nametable.table.NameTable`, the :class:`~.name_distr.NameDistributor`, the local ports
 (endpoints), the topology server and the UDP bearer. It
 
 * feeds received datagrams to ``node.receive`` and timer expiries to ``node.timeout``
@@ -34,9 +34,9 @@ from ..base import RETURNED_DATA_MAX, Delivery, DeliveryFailure, Destination, Re
 from . import msg as M
 from .liveness import Liveness
 from .name_distr import NameDistributor
-from .name_table import NameTable
+from ...nametable.table import NameTable
+from ...nametable.topsrv import TopologyServer
 from .node import DuplicateAddress, NoLink, Node, PeerDown, PeerUp
-from .topsrv import TopologyServer
 from .udp_media import Bearer
 
 __all__ = ["Port", "Stack"]

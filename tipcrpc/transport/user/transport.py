@@ -34,19 +34,22 @@ import os
 import secrets
 import socket
 from types import TracebackType
-from typing import Callable, Iterable, Mapping, Union
+from typing import Any, Callable, Iterable, Mapping, Union
 
-from ...addr import Importance, NodeInfo, Scope, ServiceAddr, ServiceRange, SocketAddr, check_publishable
-from ...errors import AddressError, ClosedError, FrameTooLarge, LocalProtocolError
+from ...addr import Importance, NodeInfo, Scope, ServiceAddr, ServiceRange, SocketAddr
+from ...errors import AddressError, ClosedError
 from ...events import SubFilter
-from ..base import MAX_MESSAGE, Delivery, Destination, MessageHandler, Name, Returned
+from ...nametable.endpoint import IMPORTANCES, EndpointBase, alloc_port, check_payload
+from ...nametable.topsrv import TopologySubscription
+from ..base import MAX_MESSAGE, Destination, MessageHandler
 from .stack import Stack
-from .topsrv import UserSubscription
 from .udp_media import DEFAULT_PORT, Bearer, MediaAddr, UdpMedia
 
-__all__ = ["UserTransport", "UserEndpoint", "default_identity", "node_id_of"]
+__all__ = ["UserTransport", "UserEndpoint", "UserSubscription", "default_identity", "node_id_of"]
 
-_IMPORTANCES = frozenset(int(i) for i in Importance)
+#: Topology subscriptions of a :class:`UserTransport` (the shared implementation).
+UserSubscription = TopologySubscription
+
 _NEW, _OPEN, _CLOSED = 0, 1, 2
 #: Packets queued in the links (sent window + backlog, all peers) above which
 #: :meth:`UserEndpoint.drain` waits: about 1.4 MB at the default MTU.
@@ -67,117 +70,46 @@ def node_id_of(identity: str) -> bytes:
     return hashlib.blake2b(raw, digest_size=16).digest()
 
 
-def _as_range(name: object) -> ServiceRange:
-    if isinstance(name, ServiceAddr):
-        return name.as_range()
-    if isinstance(name, ServiceRange):
-        return name
-    raise AddressError(f"expected a ServiceAddr or ServiceRange, got {name!r}")
-
-
-def _check_scope(scope: object) -> Scope:
-    try:
-        s = Scope(scope)  # type: ignore[arg-type]
-    except ValueError:
-        raise AddressError(f"scope must be Scope.CLUSTER or Scope.NODE, got {scope!r}") from None
-    return s
-
-
-class UserEndpoint:
+class UserEndpoint(EndpointBase):
     """A reliable-datagram socket of a :class:`UserTransport` (kernel ``SOCK_RDM``)."""
 
+    __slots__ = ("_transport", "_stack", "_port")
+
     def __init__(self, transport: UserTransport, port: int, handler: MessageHandler) -> None:
+        super().__init__(SocketAddr(transport._stack.own, port), handler)
         self._transport = transport
         self._stack = transport._stack
         self._port = port
-        self._address = SocketAddr(transport._stack.own, port)
-        self._handler = handler
-        self._closed = False
-        self._bindings: dict[tuple[ServiceRange, Scope], int] = {}  # -> publication key
-        self._pub_count = 0
-
-    @property
-    def address(self) -> SocketAddr:
-        """This endpoint's socket address ``{node, port}``."""
-        return self._address
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def bindings(self) -> list[tuple[ServiceRange, Scope]]:
-        """Names published by this endpoint, in publication order."""
-        return list(self._bindings)
-
-    async def publish(self, name: Name, scope: Scope = Scope.CLUSTER) -> None:
-        """Bind ``name`` at ``scope`` (no-op if already bound at that scope)."""
-        r = _as_range(name)
-        check_publishable(r)
-        scope = _check_scope(scope)
-        if self._closed:
-            raise ClosedError(f"endpoint {self._address} is closed")
-        if (r, scope) in self._bindings:
-            return
-        # The kernel's key: portid + pub_count + 1 (unique per binding of this socket).
-        self._pub_count += 1
-        key = (self._port + self._pub_count) & 0xFFFF_FFFF
-        self._bindings[(r, scope)] = key
-        self._stack.publish(r, scope, self._port, key)
-
-    async def withdraw(self, name: Name, scope: Scope = Scope.CLUSTER) -> None:
-        """Unbind a name published with the same scope (no-op if not bound)."""
-        r = _as_range(name)
-        scope = _check_scope(scope)
-        key = self._bindings.pop((r, scope), None)
-        if key is None:
-            return
-        self._stack.withdraw(r, self._port, key)
 
     def send(self, dest: Destination, data: bytes, *, importance: Importance = Importance.LOW) -> None:
         """Queue ``data`` for ``dest`` (anycast, multicast or direct); see the contract."""
         if self._closed:
             raise ClosedError(f"endpoint {self._address} is closed")
-        if data.__class__ is not bytes:
-            if isinstance(data, (bytearray, memoryview)):
-                data = bytes(data)
-            else:
-                raise LocalProtocolError(f"data must be bytes-like, got {type(data).__name__}")
-        if len(data) > MAX_MESSAGE:
-            raise FrameTooLarge(f"{len(data)}-byte message exceeds the {MAX_MESSAGE}-byte limit")
-        if importance not in _IMPORTANCES:
-            raise LocalProtocolError(f"importance must be one of {sorted(_IMPORTANCES)}, got {importance!r}")
-        self._stack.send(self._port, dest, data, int(importance))
+        if data.__class__ is not bytes or importance not in IMPORTANCES or len(data) > MAX_MESSAGE:
+            data = check_payload(data, MAX_MESSAGE, importance)
+        self._stack.send(self._port, dest, data, importance)
 
     async def drain(self) -> None:
         """Wait until the node's link send queues are below the high-water mark."""
-        if self._closed:
-            raise ClosedError(f"endpoint {self._address} is closed")
+        self._check_open()
         await self._transport._drain()
 
     async def aclose(self) -> None:
         """Withdraw every publication and close; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        for (r, _scope), key in list(self._bindings.items()):
-            self._stack.withdraw(r, self._port, key)
-        self._bindings.clear()
-        self._stack.ports.pop(self._port, None)
-        self._transport._endpoints.pop(self._port, None)
+        if self._release():
+            self._stack.ports.pop(self._port, None)
+            self._transport._endpoints.pop(self._port, None)
 
-    def _deliver(self, item: Union[Delivery, Returned]) -> None:
-        try:
-            self._handler(item)
-        except Exception as exc:  # a broken handler must not break the node
-            loop = self._stack.loop
-            if loop is not None:
-                loop.call_exception_handler(
-                    {"message": f"exception in message handler of user endpoint {self._address}", "exception": exc}
-                )
+    def _bind(self, r: ServiceRange, scope: Scope, key: int) -> None:
+        self._stack.publish(r, scope, self._port, key)
 
-    def __repr__(self) -> str:
-        return f"<UserEndpoint {self._address}{' closed' if self._closed else ''}>"
+    def _unbind(self, r: ServiceRange, key: int) -> None:
+        self._stack.withdraw(r, self._port, key)
+
+    def _report(self, context: dict[str, Any]) -> None:
+        loop = self._stack.loop
+        if loop is not None:
+            loop.call_exception_handler(context)
 
 
 class UserTransport:
@@ -353,16 +285,15 @@ class UserTransport:
         """Open a new endpoint whose received/returned datagrams go to ``handler``."""
         if self._state != _OPEN:
             raise ClosedError("the transport is not open")
-        port = self._next_port
-        while port in self._endpoints or port == 0:
-            port = (port + 1) & 0xFFFF_FFFF
-        self._next_port = (port + 1) & 0xFFFF_FFFF or 1
+        port, self._next_port = alloc_port(self._next_port, self._endpoints)
         ep = UserEndpoint(self, port, handler)
         self._endpoints[port] = ep
         self._stack.ports[port] = ep
         return ep
 
-    async def subscribe(self, target: ServiceRange, *, filter: SubFilter = SubFilter.PORTS) -> UserSubscription:
+    async def subscribe(
+        self, target: ServiceRange | ServiceAddr, *, filter: SubFilter = SubFilter.PORTS
+    ) -> TopologySubscription:
         """Subscribe to publications overlapping ``target`` (type 0: nodes, type 2: links)."""
         if self._state != _OPEN or self._stack.topsrv is None:
             raise ClosedError("the transport is not open")

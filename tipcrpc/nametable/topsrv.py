@@ -1,10 +1,13 @@
-"""The userspace node's local topology server: subscriptions as async iterators.
+"""A node's local topology server: subscriptions as async iterators (layer L3: asyncio).
 
 The kernel's topology server (``net/tipc/topsrv.c``) queues ``tipc_event`` records on a
 SEQPACKET connection; here each :meth:`TopologyServer.subscribe` returns a
-:class:`UserSubscription` whose queue is filled synchronously by the name table (through
+:class:`TopologySubscription` whose queue is filled synchronously by the name table (through
 :mod:`.subscr`), so no event can slip between the replayed snapshot, the
 :data:`~tipcrpc.events.SNAPSHOT_COMPLETE` marker and the first live change.
+
+Shared by the userspace node and the memory cluster (each node has one server on its own
+:class:`~.table.NameTable`).
 """
 
 from __future__ import annotations
@@ -13,23 +16,24 @@ import asyncio
 from collections import deque
 from types import TracebackType
 
-from ...addr import ServiceRange
-from ...errors import AddressError, ClosedError, LocalProtocolError
-from ...events import SubFilter, TopologyEvent
-from .name_table import NameTable
+from ..addr import ServiceAddr, ServiceRange
+from ..errors import AddressError, ClosedError
+from ..events import SubFilter, TopologyEvent
+from .bindings import as_range
 from .subscr import Subscription, subscribe
+from .table import NameTable
 
-__all__ = ["UserSubscription", "TopologyServer"]
+__all__ = ["TopologySubscription", "TopologyServer"]
 
 _ACTIVE, _FINISHING, _CLOSED = 0, 1, 2
 
 
-class UserSubscription:
+class TopologySubscription:
     """Topology events for one ``(target, filter)``: snapshot, marker, then live changes.
 
     :meth:`aclose` cancels the subscription and ends iteration at once (queued events are
-    discarded). When the transport closes, queued events are still yielded, then iteration
-    ends.
+    discarded), also for a task blocked in it. When the node closes or crashes, queued
+    events are still yielded, then iteration ends.
     """
 
     def __init__(self, server: TopologyServer, target: ServiceRange, filter: SubFilter) -> None:
@@ -43,10 +47,12 @@ class UserSubscription:
 
     @property
     def target(self) -> ServiceRange:
+        """The subscribed range."""
         return self._target
 
     @property
     def filter(self) -> SubFilter:
+        """The subscription filter."""
         return self._filter
 
     @property
@@ -62,11 +68,10 @@ class UserSubscription:
         if self._state != _ACTIVE:
             return
         self._queue.append(event)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._wake()
 
     def _finish(self) -> None:
+        """The node went away: yield what is queued, then stop."""
         if self._state == _ACTIVE:
             self._state = _FINISHING
             if self._sub is not None:
@@ -79,12 +84,12 @@ class UserSubscription:
             waiter.set_result(None)
 
     def get_nowait(self) -> TopologyEvent | None:
-        """The next queued event, or ``None``."""
+        """The next queued event, or ``None`` if none is queued right now."""
         if self._state == _CLOSED or not self._queue:
             return None
         return self._queue.popleft()
 
-    def __aiter__(self) -> UserSubscription:
+    def __aiter__(self) -> TopologySubscription:
         return self
 
     async def __anext__(self) -> TopologyEvent:
@@ -111,7 +116,7 @@ class UserSubscription:
         self._server._forget(self)
         self._wake()
 
-    async def __aenter__(self) -> UserSubscription:
+    async def __aenter__(self) -> TopologySubscription:
         return self
 
     async def __aexit__(
@@ -121,7 +126,7 @@ class UserSubscription:
 
     def __repr__(self) -> str:
         state = ("active", "finishing", "closed")[self._state]
-        return f"<UserSubscription {self._target} {self._filter.name} {state} queued={len(self._queue)}>"
+        return f"<{type(self).__name__} {self._target} {self._filter.name} {state} queued={len(self._queue)}>"
 
 
 class TopologyServer:
@@ -129,34 +134,40 @@ class TopologyServer:
 
     def __init__(self, table: NameTable) -> None:
         self._table = table
-        self._subs: dict[UserSubscription, None] = {}
+        self._subs: dict[TopologySubscription, None] = {}
         self._closed = False
 
-    def subscribe(self, target: ServiceRange, filter: SubFilter = SubFilter.PORTS) -> UserSubscription:
-        """A new subscription; its snapshot and marker are queued before this returns."""
-        if self._closed:
-            raise ClosedError("the transport is closed")
-        if not isinstance(target, ServiceRange):
-            raise AddressError(f"subscribe() takes a ServiceRange, got {target!r}")
-        try:
-            f = SubFilter(filter)
-        except ValueError:
-            raise LocalProtocolError(
-                f"illegal subscription filter {filter!r}: use SubFilter.PORTS or SubFilter.SERVICE"
-            ) from None
-        us = UserSubscription(self, target, f)
-        us._sub = subscribe(self._table, target, us._filter, us._push)
-        self._subs[us] = None
-        return us
+    def subscribe(
+        self, target: ServiceRange | ServiceAddr, filter: SubFilter = SubFilter.PORTS
+    ) -> TopologySubscription:
+        """A new subscription; its snapshot and marker are queued before this returns.
 
-    def _forget(self, us: UserSubscription) -> None:
-        self._subs.pop(us, None)
+        Raises :class:`ClosedError` after :meth:`close` and :class:`AddressError` for a target
+        that is not a name or a filter other than ``PORTS``/``SERVICE``.
+        """
+        if self._closed:
+            raise ClosedError("the node is closed")
+        rng = as_range(target)
+        if filter is not SubFilter.PORTS and filter is not SubFilter.SERVICE:
+            try:
+                filter = SubFilter(filter)
+            except ValueError:
+                raise AddressError(
+                    f"subscription filter must be SubFilter.PORTS or SubFilter.SERVICE, got {filter!r}"
+                ) from None
+        ts = TopologySubscription(self, rng, filter)
+        ts._sub = subscribe(self._table, rng, filter, ts._push)
+        self._subs[ts] = None
+        return ts
+
+    def _forget(self, ts: TopologySubscription) -> None:
+        self._subs.pop(ts, None)
 
     def close(self) -> None:
         """The node is going away: every subscription ends after its queued events."""
         self._closed = True
-        for us in list(self._subs):
-            us._finish()
+        for ts in list(self._subs):
+            ts._finish()
         self._subs.clear()
 
     def __len__(self) -> int:

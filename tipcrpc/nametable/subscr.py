@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ...addr import LINK_STATE, NODE_STATE, ServiceRange, SocketAddr
-from ...errors import LocalProtocolError
-from ...events import (
+from ..addr import LINK_STATE, NODE_STATE, ServiceRange, SocketAddr
+from ..errors import LocalProtocolError
+from ..events import (
     SNAPSHOT_COMPLETE,
     LinkDown,
     LinkUp,
@@ -35,7 +35,7 @@ from ...events import (
     TopologyEvent,
     Withdrawn,
 )
-from .name_table import PUBLISHED, NameTable, Publication
+from .table import PUBLISHED, NameTable, Publication
 
 __all__ = ["Subscription", "subscribe", "make_event"]
 
@@ -56,7 +56,7 @@ def make_event(event: int, publ: Publication) -> TopologyEvent:
 
 
 class Subscription:
-    """One subscription attached to a :class:`~.name_table.NameTable`.
+    """One subscription attached to a :class:`~.table.NameTable`.
 
     Create with :func:`subscribe`; :meth:`cancel` detaches it (idempotent). ``emit`` is
     called synchronously from inside name-table mutations, so it must not mutate the table.
