@@ -35,7 +35,11 @@ def _bars(ax: Any, v: View, workload: str, value: str, title: str, xlabel: str, 
     pls = v.placements
     h = 0.8 / max(1, len(pls))
     for j, p in enumerate(pls):
-        ys, xs, lo, hi, na = [], [], [], [], []
+        ys: list[float] = []
+        xs: list[float] = []
+        lo: list[float] = []
+        hi: list[float] = []
+        na: list[float] = []
         for i, (s, var) in enumerate(rows):
             c = v.get(s, var, p, workload)
             y = i + (j - (len(pls) - 1) / 2) * h
@@ -65,7 +69,7 @@ def _bars(ax: Any, v: View, workload: str, value: str, title: str, xlabel: str, 
     for tick, (s, _var) in zip(ax.get_yticklabels(), rows):
         tick.set_color(GROUP_COLORS[_group(s)])
     ax.invert_yaxis()
-    if log:
+    if log and any(b.get_width() > 0 for b in ax.patches):
         ax.set_xscale("log")
         _plain(ax.xaxis)
     ax.set_title(title, fontsize=9)
@@ -80,14 +84,20 @@ def _payload(ax: Any, v: View) -> None:
     rows = [r for r in v.rows_with("payload") if r[1] in ("uvloop", "sync", "blocking")
             or r[0].startswith("tipcrpc")]
     sizes = sorted({k[4] for k in v.idx if k[3] == "payload" and k[4] is not None})
+    drawn = 0
     for s, var in rows:
         pts = [(size, c["pooled"]["p50"]) for size in sizes
                if (c := v.get(s, var, p, "payload", size)) is not None and c["status"] == "ok"]
         if not pts:
             continue
         style = "--" if _group(s) == "raw" else "-"
+        drawn += 1
         ax.plot([x for x, _ in pts], [y for _, y in pts], style, marker="o", markersize=2.5, linewidth=1,
                 label=_label(s, var))
+    if not drawn:
+        ax.axis("off")
+        ax.set_title("Payload scaling: not measured in this run", fontsize=9)
+        return
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     _plain(ax.yaxis)

@@ -14,7 +14,10 @@ Every request is ``id (8 bytes, little endian) + payload`` and the server echoes
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import secrets
 import socket
 import struct
 from dataclasses import dataclass
@@ -76,6 +79,11 @@ def _new(family: str) -> socket.socket:
     return s
 
 
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
 def prepare_accepted(family: str, conn: socket.socket) -> None:
     """Accepted sockets do not inherit buffer sizes: give them the same as every other socket."""
     _bufs(conn)
@@ -93,8 +101,10 @@ def server_sockets(family: str, count: int, tmpdir: str) -> tuple[list[socket.so
             s.bind(("127.0.0.1", 0))
             addr: Any = list(s.getsockname())
         elif family.startswith("unix"):
-            path = os.path.join(tmpdir, f"raw-{os.getpid()}-{i}.sock")
+            # Unique per process start (pids get reused; a SIGKILLed server leaves its file).
+            path = os.path.join(tmpdir, f"tipcrpc-bench-{os.getpid()}-{secrets.token_hex(4)}-{i}.sock")
             s.bind(path)
+            atexit.register(_unlink, path)
             addr = path
         else:  # tipc-rdm: publish {type, instance} at node scope; clients send to the name
             inst = os.getpid() * 16 + i

@@ -43,6 +43,24 @@ def fmt_rate(v: Optional[float]) -> str:
     return "–" if v is None else f"{v:,.0f}"
 
 
+def partial_mark(c: dict[str, Any]) -> str:
+    """A dagger on figures from which some rounds failed (listed under "Failed rounds")."""
+    return " †" if c.get("errors") else ""
+
+
+def failed_rounds_md(raw: dict[str, Any]) -> Optional[str]:
+    rows = [c for c in raw.get("cells", []) if c.get("status") == "ok" and c.get("errors")]
+    if not rows:
+        return None
+    t = Table(["row", "loop", "placement", "workload", "rounds kept", "failure"])
+    for c in rows:
+        for e in c["errors"]:
+            t.add([_name(c["system"]), c["variant"], PLACEMENT_NAMES.get(c["placement"], c["placement"]),
+                   c["workload"] + (f" {SIZE_NAMES.get(c['size'], c['size'])}" if c.get("size") else ""),
+                   str(c.get("rounds")), str(e).replace("|", "/")[:160]])
+    return t.render()
+
+
 def short_reason(c: dict[str, Any]) -> str:
     word = "n/a" if c.get("status") == "na" else "error"
     r = str(c.get("reason", "")).replace("|", "/")
@@ -102,7 +120,8 @@ def _latency_cells(c: Optional[dict[str, Any]], with_rate: bool) -> list[str]:
     if c["status"] != "ok":
         return [short_reason(c)] + [""] * (n - 1)
     rp = c["round_p50"]
-    cells = [fmt_us(c["pooled"]["p50"]), f"{fmt_us(rp['min'])}–{fmt_us(rp['max'])}", fmt_us(c["pooled"]["p99"])]
+    cells = [fmt_us(c["pooled"]["p50"]) + partial_mark(c), f"{fmt_us(rp['min'])}–{fmt_us(rp['max'])}",
+             fmt_us(c["pooled"]["p99"])]
     if with_rate:
         cells.append(fmt_rate(c.get("rate", {}).get("median")))
     return cells
@@ -139,7 +158,7 @@ def conc_table(v: View) -> str:
                 row += [short_reason(c), "", "", ""]
             else:
                 r = c.get("rate", {})
-                row += [fmt_rate(r.get("median")), f"{fmt_rate(r.get('min'))}–{fmt_rate(r.get('max'))}",
+                row += [fmt_rate(r.get("median")) + partial_mark(c), f"{fmt_rate(r.get('min'))}–{fmt_rate(r.get('max'))}",
                         fmt_us(c["pooled"]["p50"]), fmt_us(c["pooled"]["p99"])]
         t.add(row)
     return t.render()
@@ -166,7 +185,7 @@ def payload_table(v: View, placement: str) -> Optional[str]:
                 row.append(text if text != last else "″")  # same reason as the size before
                 last = text
             else:
-                row.append(f"{fmt_us(c['pooled']['p50'])} ({fmt_us(c['pooled']['p99'])})")
+                row.append(f"{fmt_us(c['pooled']['p50'])} ({fmt_us(c['pooled']['p99'])}){partial_mark(c)}")
         t.add(row)
     return t.render()
 
@@ -279,6 +298,10 @@ def section(raw: dict[str, Any], title: str, level: str = "##") -> str:
         parts += [f"{level}# Failover: SIGKILL of the server holding a call → the retried call completes",
                   "Server A holds an idempotent call without answering; B publishes the same name; A is "
                   "SIGKILLed and the clock runs until the call returns B's answer.", ft]
+    fr = failed_rounds_md(raw)
+    if fr:
+        parts += [f"{level}# Failed rounds (†)",
+                  "Figures marked † are computed from the rounds that succeeded; these failed:", fr]
     parts += [f"{level}# Profiles of rows that missed a target", profiles_md(raw)]
     return "\n\n".join(parts)
 
