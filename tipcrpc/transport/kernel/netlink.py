@@ -42,7 +42,7 @@ from pyroute2.netlink.generic import AsyncGenericNetlinkSocket, GenericNetlinkSo
 
 from ...errors import AddressError, KernelError, TransportUnavailable
 from . import netns as _netns
-from .wire import identity_to_nodeid, nodeid_to_identity
+from .wire import identity_to_nodeid, nodeid_to_identity, socket_addr_from
 
 __all__ = [
     "TIPC_GENL_NAME",
@@ -252,7 +252,12 @@ def _strerror(code: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class NetInfo:
-    """This node: cluster id (netid), 32-bit address and 128-bit identity."""
+    """This node: cluster id (netid), 32-bit address and 128-bit identity.
+
+    ``addr`` is 0 until the node has an address: the hash of the identity is assigned
+    when the first bearer comes up (after a ~1 s duplicate-address trial), a legacy
+    address (:meth:`AsyncTipcNetlink.set_address`) at once.
+    """
 
     netid: int
     addr: int
@@ -276,8 +281,7 @@ class BearerInfo:
 class LinkInfo:
     """A link (or the ``broadcast-link``) with its state and statistics."""
 
-    name: str
-    dest: int
+    name: str  #: ``<own identity>:<bearer>-<peer identity>:<bearer>``, or ``broadcast-link``
     up: bool
     active: bool
     broadcast: bool
@@ -456,14 +460,33 @@ class AsyncTipcNetlink(AsyncGenericNetlinkSocket):
             w0 = n.get_attr("TIPC_NLA_NET_NODEID") or 0
             w1 = n.get_attr("TIPC_NLA_NET_NODEID_W1") or 0
             node_id = w0.to_bytes(8, sys.byteorder) + w1.to_bytes(8, sys.byteorder)
+            addr, legacy = await self._own_address()
             return NetInfo(
                 netid=n.get_attr("TIPC_NLA_NET_ID") or 0,
-                addr=n.get_attr("TIPC_NLA_NET_ADDR") or 0,
+                addr=addr,
                 node_id=node_id,
                 identity=nodeid_to_identity(node_id),
-                legacy_address=bool(n.get_attr("TIPC_NLA_NET_ADDR_LEGACY")),
+                legacy_address=legacy,
             )
         raise TipcNetlinkError(_errno.ENODATA, "get net")
+
+    async def _own_address(self) -> Tuple[int, bool]:
+        # Neither NET_GET nor ADDR_LEGACY_GET carries the address on 6.1 (the latter only
+        # the legacy flag), so read it from a TIPC socket of the same namespace.
+        legacy = False
+        try:
+            for m in await self._request(CMD_ADDR_LEGACY_GET, [], "get address"):
+                n = m.get_attr("TIPC_NLA_NET")
+                if n is not None:
+                    legacy = bool(n.get_attr("TIPC_NLA_NET_ADDR_LEGACY"))
+        except TipcNetlinkError as exc:
+            if exc.errno not in (_errno.EOPNOTSUPP, _errno.EINVAL):
+                raise
+        try:
+            with _netns.create_socket(self.netns, socket.AF_TIPC, socket.SOCK_RDM) as sock:
+                return socket_addr_from(sock.getsockname()).node, legacy
+        except OSError:
+            return 0, legacy
 
     async def set_identity(self, identity: Union[str, bytes]) -> None:
         """Set the 128-bit node identity (before any bearer is enabled)."""
@@ -603,7 +626,6 @@ class AsyncTipcNetlink(AsyncGenericNetlinkSocket):
             props = _props(lk.get_attr("TIPC_NLA_LINK_PROP"))
             out.append(LinkInfo(
                 name=lk.get_attr("TIPC_NLA_LINK_NAME"),
-                dest=lk.get_attr("TIPC_NLA_LINK_DEST") or 0,
                 up=bool(lk.get_attr("TIPC_NLA_LINK_UP")),
                 active=bool(lk.get_attr("TIPC_NLA_LINK_ACTIVE")),
                 broadcast=bool(lk.get_attr("TIPC_NLA_LINK_BROADCAST")),
@@ -669,8 +691,8 @@ class TipcNetlink(GenericNetlinkSocket):
         if netns is not None:
             sock = _netns.create_socket(netns, socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_GENERIC)
         self._own_socket = sock
-        self.netns = netns
         super().__init__(family=NETLINK_GENERIC, use_socket=sock)
+        self.asyncore.netns = netns  # the async core was built without it (pyroute2 passes its own args)
 
     def close(self, code: int = _errno.ECONNRESET) -> None:  # type: ignore[override]
         super().close(code)
