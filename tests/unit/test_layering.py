@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, int]] = [
     ("tipcrpc.transport.kernel", 3),
     ("tipcrpc.transport.user.udp_media", 3),
     ("tipcrpc.transport.user.stack", 3),
+    ("tipcrpc.transport.user.socket_layer", 3),
     ("tipcrpc.transport.user.liveness", 3),
     ("tipcrpc.transport.user.transport", 3),
     ("tipcrpc.transport.user.__init__", 3),

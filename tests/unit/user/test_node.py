@@ -191,9 +191,11 @@ def test_window_backlog_1000_messages_at_once() -> None:
         sim.apply(A, a.send(b.own_addr, msg(a, b, i), sim.now))
     link = a._peers[b.own_addr].link
     assert link is not None and len(link.transmq) == 50 and len(link.backlogq) >= 950
+    assert a.queued() == len(link.transmq) + len(link.backlogq) >= 1000
     assert sim.run_while(lambda: len(payloads(sim, B)) < 1000, limit=sim.now + 30)
     assert payloads(sim, B) == list(range(1000))
     assert a.statistics()["max_queue_sz"] >= 1000
+    assert sim.run_while(lambda: a.queued() > 0, limit=sim.now + 5)  # all acknowledged
 
 
 def test_reset_peer_reports_down_and_returns_undelivered() -> None:

@@ -295,6 +295,15 @@ class Node:
         self._stopped = True
         return out
 
+    def queued(self) -> int:
+        """Packets accepted for peers and not yet acknowledged: send windows plus backlogs."""
+        n = 0
+        for p in self._peers.values():
+            link = p.link
+            if link is not None:
+                n += link.queued()
+        return n
+
     def statistics(self) -> dict[str, int]:
         """Node counters plus link counters summed over all peers."""
         s = dict(self._stats)
