@@ -155,15 +155,21 @@ def server(kind: str, variant: str, profile: Optional[str], extra: dict[str, Any
 async def wait_visible(client: Any, service: str, count: int, timeout: float = VISIBLE_TIMEOUT_S) -> None:
     """Wait (on topology events, not a sleep) until ``count`` publications of ``service`` show."""
     up: set[Any] = set()
-    async with asyncio.timeout(timeout):
-        async with client.watch(service) as w:
-            async for ev in w:
-                if type(ev).__name__ == "ServiceUp":
-                    up.add(ev.socket)
-                elif type(ev).__name__ == "ServiceDown":
-                    up.discard(ev.socket)
-                if len(up) >= count:
-                    return
+    try:
+        async with asyncio.timeout(timeout):
+            async with client.watch(service) as w:
+                async for ev in w:
+                    if type(ev).__name__ == "ServiceUp":
+                        up.add(ev.socket)
+                    elif type(ev).__name__ == "ServiceDown":
+                        up.discard(ev.socket)
+                    if len(up) >= count:
+                        return
+    except TimeoutError:
+        stats = dict(client.transport.statistics()) if hasattr(client, "transport") else {}
+        interesting = {k: v for k, v in stats.items() if any(s in k for s in ("link", "node", "disc", "peer"))}
+        raise RuntimeError(f"only {len(up)}/{count} publications of {service} visible after {timeout:.0f} s; "
+                           f"transport: {interesting or stats}") from None
 
 
 async def wait_sockets(client: Any, service: str, present: list[tuple[int, int]],
