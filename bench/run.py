@@ -465,31 +465,32 @@ def main(argv: Optional[list[str]] = None) -> int:
     ready_timeout = READY_TIMEOUT_S * (4 if args.guest else 1)
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="tipcrpc-bench-") as tmp:
-        logdir = Path(tmp)
-        # Guest: one CPU only. Under TCG a wake-up across vCPUs costs milliseconds and would
-        # swamp everything measured; on one vCPU the kernel paths are what differ.
-        pnames = args.placement or (["same-cpu"] if args.guest else
-                                    ["split"] if args.quick and len(os.sched_getaffinity(0)) > 1 else None)
-        col, meta = run_suite(rows, plan, rounds, payload_rounds, args.seed, logdir, ready_timeout, pnames)
-        cells = [c.to_json() for c in col.cells.values()]
-        extra: dict[str, Any] = {}
-        if not args.no_failover:
-            from bench import scenarios
+    # Child logs and result files; kept only when something failed (the path is printed).
+    logdir = Path(tempfile.mkdtemp(prefix="benchlogs-"))
+    # Guest: one CPU only. Under TCG a wake-up across vCPUs costs milliseconds and would
+    # swamp everything measured; on one vCPU the kernel paths are what differ.
+    pnames = args.placement or (["same-cpu"] if args.guest else
+                                ["split"] if args.quick and len(os.sched_getaffinity(0)) > 1 else None)
+    col, meta = run_suite(rows, plan, rounds, payload_rounds, args.seed, logdir, ready_timeout, pnames)
+    cells = [c.to_json() for c in col.cells.values()]
+    extra: dict[str, Any] = {}
+    if not args.no_failover:
+        from bench import scenarios
 
-            extra["failover"] = scenarios.failover_all(mode, plan, quick=args.quick, logdir=logdir,
-                                                       ready_timeout=ready_timeout, only=args.only)
-        raw = {"mode": mode, "quick": args.quick, "started": started.isoformat(timespec="seconds"),
-               "commit": git_commit(), "host": {"cpu": cpu_model(), "kernel": platform.release(),
-                                                "ncpu": os.cpu_count()},
-               "versions": versions(), "plan": plan.to_json(), **meta, "cells": cells, **extra}
-        if not args.no_profile:
-            from bench import scenarios
+        extra["failover"] = scenarios.failover_all(mode, plan, quick=args.quick, logdir=logdir,
+                                                   ready_timeout=ready_timeout, only=args.only)
+    raw = {"mode": mode, "quick": args.quick, "started": started.isoformat(timespec="seconds"),
+           "commit": git_commit(), "host": {"cpu": cpu_model(), "kernel": platform.release(),
+                                            "ncpu": os.cpu_count()},
+           "versions": versions(), "plan": plan.to_json(), **meta, "cells": cells, **extra}
+    if not args.no_profile:
+        from bench import scenarios
 
-            raw["profiles"] = scenarios.profile_misses(raw, plan, logdir=logdir, ready_timeout=ready_timeout,
-                                                       quick=args.quick)
+        raw["profiles"] = scenarios.profile_misses(raw, plan, logdir=logdir, ready_timeout=ready_timeout,
+                                                   quick=args.quick)
     raw["total_seconds"] = round(time.monotonic() - t0, 1)
-    if meta.get("failed_children") or any(c.get("status") == "error" for c in cells):
+    if meta.get("failed_children") or any(c.get("status") == "error" or c.get("errors")
+                                          for c in cells + raw.get("failover", [])):
         log(f"some runs failed: their logs are in {logdir}")
     else:
         shutil.rmtree(logdir, ignore_errors=True)
