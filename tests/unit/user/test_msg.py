@@ -144,6 +144,28 @@ def test_direct_mcast_conn_layouts() -> None:
     assert (c.mtype, c.hsize, c.syn, c.orig_node, c.dest_node) == (m.TIPC_CONN_MSG, 24, 1, 5, 0)
 
 
+u32 = st.integers(0, 0xFFFF_FFFF)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 3), u32, u32, u32, u32, u32, u32, st.binary(max_size=300), st.integers(0, 3))
+def test_trusted_builders_equal_checked_ones(
+    imp: int, onode: int, oport: int, dnode: int, dport: int, typ: int, inst: int, payload: bytes, scope: int
+) -> None:
+    assert m.direct_msg_trusted(imp, onode, oport, dnode, dport, payload) == m.direct_msg(
+        imp, onode, oport, dnode, dport, payload
+    )
+    assert m.named_msg_trusted(imp, onode, oport, dnode, dport, typ, inst, payload, scope) == m.named_msg(
+        imp, onode, oport, dnode, dport, typ, inst, payload, scope
+    )
+
+
+def test_trusted_builders_at_the_size_limit() -> None:
+    big = bytes(m.MAX_USER_MSG_SIZE)
+    assert m.direct_msg_trusted(0, 1, 2, 3, 4, big) == m.direct_msg(0, 1, 2, 3, 4, big)
+    assert m.named_msg_trusted(0, 1, 2, 3, 4, 5, 6, big, 2) == m.named_msg(0, 1, 2, 3, 4, 5, 6, big, 2)
+
+
 def test_builders_reject_bad_values() -> None:
     with pytest.raises(LocalProtocolError):
         m.named_msg(4, 1, 2, 3, 4, 100, 1, b"", 2)

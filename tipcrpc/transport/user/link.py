@@ -30,6 +30,7 @@ from collections import deque
 from ...errors import RemoteProtocolError
 from .fragment import Reassembler, unbundle
 from .link_fsm import (
+    LINK_ESTABLISHED,
     LINK_ESTABLISHING,
     LINK_FAILURE_EVT,
     LINK_RESETTING,
@@ -76,6 +77,7 @@ UC_RETR_TIME = 0.001  #: a packet is retransmitted at most once per millisecond
 
 _W012 = struct.Struct(">III")
 _W12 = struct.Struct(">II")
+_ACK_SEQ = struct.Struct(">HI")  # at byte 6: bcast_ack (word 1 low half), word 2
 
 # transmq/backlog entry fields (a list per packet: cheaper than an object)
 _SEQ, _BUF, _ORIG, _NXT_RETR, _RETR_CNT, _RETR_STAMP = range(6)
@@ -175,12 +177,29 @@ class Link(LinkProtocol):
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _stamp(self, buf: bytearray, seqno: int) -> bytes:
-        """Write seqno, ack and bcast_ack into a queued packet and return a copy to send."""
-        w1, _w2 = _W12.unpack_from(buf, 4)
-        w1 = (w1 & 0xFFFF0000) | ((self.bc_rcv_nxt - 1) & 0xFFFF)
-        _W12.pack_into(buf, 4, w1, (((self.rcv_nxt - 1) & 0xFFFF) << 16) | seqno)
+    def _stamp(self, pkt: bytes, seqno: int) -> bytes:
+        """A copy of a queued packet with seqno, ack and bcast_ack written in, to send."""
+        buf = bytearray(pkt)
+        # Word 1's low half (bcast_ack) and word 2 (ack, seqno); word 1's high half stays.
+        _ACK_SEQ.pack_into(buf, 6, (self.bc_rcv_nxt - 1) & 0xFFFF, (((self.rcv_nxt - 1) & 0xFFFF) << 16) | seqno)
         return bytes(buf)
+
+    def xmit_one(self, pkt: bytes, now: float, xmitq: list[bytes]) -> None:
+        """:meth:`xmit` for a message that fits one packet (the common case, no fragments)."""
+        transmq = self.transmq
+        if self.backlogq or len(transmq) >= self.window:
+            self.xmit([pkt], pkt, now, xmitq)
+            return
+        # _send_new, inlined: this runs once per message sent.
+        seqno = self.snd_nxt
+        transmq.append([seqno, pkt, pkt, now + UC_RETR_TIME, 0, 0.0])
+        xmitq.append(self._stamp(pkt, seqno))
+        self.rcv_unacked = 0
+        self.snd_nxt = (seqno + 1) & 0xFFFF
+        st = self.stats
+        st["sent_pkts"] += 1
+        if len(transmq) > st["max_queue_sz"]:
+            st["max_queue_sz"] = len(transmq)
 
     def xmit(self, packets: list[bytes], orig: bytes | None, now: float, xmitq: list[bytes]) -> None:
         """``tipc_link_xmit``: queue one message's packets (all ``<= mtu``).
@@ -194,7 +213,7 @@ class Link(LinkProtocol):
             self.stats["sent_fragmented"] += 1
             self.stats["sent_fragments"] += last + 1
         for i, pkt in enumerate(packets):
-            entry = [0, bytearray(pkt), orig if i == last else None, 0.0, 0, 0.0]
+            entry = [0, pkt, orig if i == last else None, 0.0, 0, 0.0]
             if len(self.transmq) < self.window and not self.backlogq:
                 self._send_new(entry, now, xmitq)
             else:
@@ -266,9 +285,34 @@ class Link(LinkProtocol):
     def rcv(self, packet: bytes, now: float, xmitq: list[bytes], delivered: list[bytes]) -> int:
         """``tipc_link_rcv``: one validated packet from the peer. Returns result bits."""
         w0, _w1, w2 = _W012.unpack_from(packet, 0)
-        if (w0 >> 25) & 0xF == LINK_PROTOCOL:
+        user = (w0 >> 25) & 0xF
+        if user == LINK_PROTOCOL:
             return self._proto_rcv(packet, now, xmitq)
         self.silent_intv_cnt = 0
+        if (
+            user <= CRITICAL_IMPORTANCE
+            and (w2 & 0xFFFF) == self.rcv_nxt
+            and self.state == LINK_ESTABLISHED
+            and not self.deferdq
+        ):
+            # Fast path: the next payload packet in sequence, nothing deferred. The same
+            # steps as the loop below, for the case that is nearly every packet.
+            transmq = self.transmq
+            if transmq:
+                acked = w2 >> 16
+                if ((acked - transmq[0][0]) & 0xFFFF) < 32768:  # less_eq(head seqno, acked)
+                    transmq.popleft()
+                    while transmq and ((acked - transmq[0][0]) & 0xFFFF) < 32768:
+                        transmq.popleft()
+                    if self.backlogq:
+                        self._advance_backlog(now, xmitq)
+            self.rcv_nxt = (self.rcv_nxt + 1) & 0xFFFF
+            self.stats["recv_pkts"] += 1
+            delivered.append(packet)
+            self.rcv_unacked += 1
+            if self.rcv_unacked >= TIPC_MIN_LINK_WIN:
+                self.build_state_msg(xmitq)
+            return 0
         rc = 0
         released = 0
         pkt: bytes | None = packet

@@ -32,7 +32,9 @@ from .fragment import fragment
 from .link import TIPC_MAX_IF_NAME, Link
 from .link_fsm import (
     LINK_ESTABLISH_EVT,
+    LINK_ESTABLISHED,
     LINK_ESTABLISHING,
+    LINK_SYNCHING,
     LINK_RESET_EVT,
     LINK_STATE_NAMES,
     NODE_STATE_NAMES,
@@ -50,16 +52,21 @@ from .link_fsm import (
 )
 from .media import MediaAddr
 from .msg import (
+    BASIC_H_SIZE,
     DSC_REQ_MSG,
     DSC_RESP_MSG,
     DSC_TRIAL_MSG,
+    INT_H_SIZE,
     LINK_CONFIG,
     LINK_PROTOCOL,
     MAX_MSG_SIZE,
+    MAX_USER_MSG_SIZE,
+    MIN_H_SIZE,
     NODE_ID_LEN,
     RESET_MSG,
     SHORT_H_SIZE,
     STATE_MSG,
+    TIPC_VERSION,
     TUNNEL_PROTOCOL,
     Header,
     validate,
@@ -93,6 +100,9 @@ NODE_CLEANUP_AFTER = 300.0  #: a peer down this long (s) is forgotten, as in the
 _INVALID_SIG = 0x10000
 _W0 = struct.Struct(">I")
 _W3 = struct.Struct(">I")
+_PREV_DEST = struct.Struct(">I8xI12xI")  # words 0, 3 (prevnode) and 7 (destnode)
+_W0_3 = struct.Struct(">I8xI")  # words 0 and 3, for 24-byte messages
+_LINK_UP = LINK_ESTABLISHED | LINK_SYNCHING
 
 
 class _Peer:
@@ -186,26 +196,50 @@ class Node:
     def receive(self, packet: bytes, src: MediaAddr, now: float) -> Output:
         """Process one UDP datagram from ``src``. Never raises for bad input: it counts and drops."""
         out = Output()
-        self._stats["rx_packets"] += 1
-        try:
-            user, hsize, _size = validate(packet)
-        except ProtocolError:
-            self._stats["malformed"] += 1
-            return out
+        self.rcv(packet, src, now, out)
+        return out
+
+    def rcv(self, packet: bytes, src: MediaAddr, now: float, out: Output) -> None:
+        """:meth:`receive` into a caller's :class:`Output` (the shell reuses one per node).
+
+        Validates like ``tipc_msg_validate`` (inline: this is the per-packet path).
+        """
+        st = self._stats
+        st["rx_packets"] += 1
+        n = len(packet)
+        # One unpack for what the node needs: word 0, prevnode (3), destnode (7).
+        if n >= BASIC_H_SIZE:
+            w0, w3, w7 = _PREV_DEST.unpack_from(packet, 0)
+        elif n >= MIN_H_SIZE:
+            w0, w3 = _W0_3.unpack_from(packet, 0)
+            w7 = 0
+        else:
+            st["malformed"] += 1
+            return
+        hsize = ((w0 >> 21) & 0xF) << 2
+        size = w0 & 0x1FFFF
+        if w0 >> 29 != TIPC_VERSION or hsize < MIN_H_SIZE or size < hsize or n < size or size - hsize > MAX_USER_MSG_SIZE:
+            st["malformed"] += 1
+            return
         if self._stopped:
-            return out
-        w0 = _W0.unpack_from(packet, 0)[0]
+            return
         try:
             if (w0 >> 20) & 1:  # non_seq
-                if user == LINK_CONFIG:
+                if (w0 >> 25) & 0xF == LINK_CONFIG:
                     self._disc_rcv(packet, src, now, out)
                 else:
-                    self._stats["bcast_dropped"] += 1
-                return out
-            self._link_rcv(packet, user, hsize, now, out)
+                    st["bcast_dropped"] += 1
+                return
+            if hsize != SHORT_H_SIZE:
+                if hsize < BASIC_H_SIZE:
+                    st["malformed"] += 1  # neither a short header nor one with destnode
+                    return
+                if w7 != self.own_addr:
+                    st["not_for_us"] += 1
+                    return
+            self._link_rcv(packet, (w0 >> 25) & 0xF, w3, now, out)
         except ProtocolError:
-            self._stats["malformed"] += 1
-        return out
+            st["malformed"] += 1
 
     def send(self, peer: int, msg: bytes, now: float) -> Output:
         """Send one complete TIPC message (header included) reliably and in order to ``peer``.
@@ -217,17 +251,37 @@ class Node:
         p = self._peers.get(peer)
         if p is None or p.link is None or not p.link.is_up or self._stopped:
             raise NoLink(f"no working link to node {peer:08x}")
-        _user, hsize, size = self._check_outgoing(msg)
-        msg = self._stamp_nodes(msg, hsize, peer)
-        link = p.link
-        packets = [msg] if size <= link.mss else fragment(msg, link.mss)
+        self._check_outgoing(msg)
         out = Output()
         xmitq: list[bytes] = []
-        link.xmit(packets, msg, now, xmitq)
-        media = p.media
-        assert media is not None
+        media = self.xmit(peer, msg, now, xmitq)
         out.packets.extend((media, x) for x in xmitq)
         return out
+
+    def xmit(self, peer: int, msg: bytes, now: float, xmitq: list[bytes]) -> MediaAddr:
+        """``tipc_node_xmit`` for a well-formed message: what :meth:`send` does, minus the checks.
+
+        For the shell's own messages (built by :mod:`.msg`, so well-formed by construction):
+        stamps prevnode/destnode if needed, fragments if needed, queues the packets on the
+        link and appends the ones to send now to ``xmitq``. Returns the peer's media address
+        to send them to. Raises :class:`NoLink` without an established link.
+        """
+        p = self._peers.get(peer)
+        link = p.link if p is not None else None
+        if link is None or not link.state & _LINK_UP or self._stopped:
+            raise NoLink(f"no working link to node {peer:08x}")
+        if len(msg) >= BASIC_H_SIZE:
+            w0, prev, dest = _PREV_DEST.unpack_from(msg, 0)
+            if prev != self.own_addr or (dest != peer and (w0 >> 21) & 0xF > SHORT_H_SIZE >> 2):
+                msg = self._stamp_nodes(msg, ((w0 >> 21) & 0xF) << 2, peer)
+        else:
+            msg = self._stamp_nodes(msg, SHORT_H_SIZE, peer)
+        mss = link.mtu - INT_H_SIZE
+        if len(msg) <= mss:
+            link.xmit_one(msg, now, xmitq)
+        else:
+            link.xmit(fragment(msg, mss), msg, now, xmitq)
+        return p.media  # type: ignore[union-attr,return-value]
 
     def timeout(self, now: float) -> Output:
         """Run the discovery timer and every peer's node timer that is due."""
@@ -349,37 +403,36 @@ class Node:
 
     # -- reception ---------------------------------------------------------------------------
 
-    def _link_rcv(self, packet: bytes, user: int, hsize: int, now: float, out: Output) -> None:
-        """``tipc_rcv`` for sequenced (link) packets."""
-        if hsize != SHORT_H_SIZE:
-            if hsize < 32:
-                self._stats["malformed"] += 1  # neither a short header nor one with destnode
-                return
-            if _W3.unpack_from(packet, 28)[0] != self.own_addr:
-                self._stats["not_for_us"] += 1
-                return
-        p = self._peers.get(_W3.unpack_from(packet, 12)[0])
-        if p is None or p.link is None:
+    def _link_rcv(self, packet: bytes, user: int, prev: int, now: float, out: Output) -> None:
+        """``tipc_rcv`` for sequenced (link) packets from node ``prev``, addressed to us."""
+        p = self._peers.get(prev)
+        link = p.link if p is not None else None
+        if link is None:
             self._stats["unknown_peer"] += 1
             return
-        link = p.link
         xmitq: list[bytes] = []
         delivered: list[bytes] = []
         before = link.state
         rc = 0
-        if p.state == SELF_UP_PEER_UP and user != TUNNEL_PROTOCOL:
+        if p.state == SELF_UP_PEER_UP and user != TUNNEL_PROTOCOL:  # type: ignore[union-attr]
             rc = link.rcv(packet, now, xmitq, delivered)
-        elif self._check_state(p, packet, user):
+        elif self._check_state(p, packet, user):  # type: ignore[arg-type]
             rc = link.rcv(packet, now, xmitq, delivered)
         if link.state == LINK_ESTABLISHING and before != LINK_ESTABLISHING and not rc & TIPC_LINK_UP_EVT:
             link.build_reset_msg(xmitq)  # answer ACTIVATE now rather than at the next tick
-        self._emit(p, xmitq, out)
+        if xmitq:
+            self._emit(p, xmitq, out)  # type: ignore[arg-type]
         if delivered:
-            out.delivered.extend((p.addr, m) for m in delivered)
-        if rc & TIPC_LINK_UP_EVT:
-            self._node_link_up(p, now, out)
-        if rc & TIPC_LINK_DOWN_EVT:
-            self._node_link_down(p, link.failure_reason or "link failure", now, out)
+            addr = p.addr  # type: ignore[union-attr]
+            if len(delivered) == 1:
+                out.delivered.append((addr, delivered[0]))
+            else:
+                out.delivered.extend((addr, m) for m in delivered)
+        if rc:
+            if rc & TIPC_LINK_UP_EVT:
+                self._node_link_up(p, now, out)  # type: ignore[arg-type]
+            if rc & TIPC_LINK_DOWN_EVT:
+                self._node_link_down(p, link.failure_reason or "link failure", now, out)  # type: ignore[arg-type]
 
     def _check_state(self, p: _Peer, packet: bytes, user: int) -> bool:
         """``tipc_node_check_state`` for a node with a single link."""

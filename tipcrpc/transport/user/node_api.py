@@ -77,6 +77,17 @@ class Output:
     def __bool__(self) -> bool:
         return bool(self.packets or self.delivered or self.events or self.undelivered)
 
+    def clear(self) -> None:
+        """Empty every list (the shell reuses one Output per node)."""
+        if self.packets:
+            self.packets.clear()
+        if self.delivered:
+            self.delivered.clear()
+        if self.events:
+            self.events.clear()
+        if self.undelivered:
+            self.undelivered.clear()
+
 
 @dataclass(frozen=True, slots=True)
 class PeerInfo:

@@ -23,14 +23,13 @@ import logging
 from typing import Any, Iterable
 
 from ...addr import LINK_STATE, NODE_STATE, Scope, ServiceRange
-from ...errors import RemoteProtocolError
 from ...nametable.table import NameTable
 from ...nametable.topsrv import TopologyServer
 from ..base import DeliveryFailure
 from . import msg as M
 from .liveness import Liveness
 from .name_distr import NameDistributor
-from .node import DuplicateAddress, NoLink, Node, PeerDown, PeerUp
+from .node import DuplicateAddress, NoLink, Node, Output, PeerDown, PeerUp
 from .socket_layer import Port, SocketLayer
 from .udp_media import Bearer
 
@@ -82,6 +81,7 @@ class Stack(SocketLayer):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._closed = False
+        self._rx_out: Output | None = Output()
         self._peer_up_waiters: list[asyncio.Future[None]] = []
         self._drain_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._init_sockets()
@@ -186,24 +186,36 @@ class Stack(SocketLayer):
         node = self.node
         if node is None or self._closed:
             return
+        # One Output per stack, reused: nothing is allocated per packet unless a handler
+        # re-enters (a test bearer delivering synchronously), which gets a fresh one.
+        out = self._rx_out
+        if out is None:
+            out = Output()
+        else:
+            self._rx_out = None
         try:
-            out = node.receive(data, src, self.loop.time())  # type: ignore[union-attr]
-        except RemoteProtocolError:
-            self.stats["malformed_dropped"] += 1
-            return
-        if out.events or out.undelivered or (data[0] >> 1) & 0xF in _TIMER_USERS:
-            self._process(out)
-            return
-        # Hot path (payload and name distribution): no peer events, and the node's timers
-        # cannot have moved, so no re-arm.
-        if out.packets:
-            self._send_packets(out.packets)
-        if out.delivered:
-            dispatch = self._dispatch
-            for peer, m in out.delivered:
-                dispatch(peer, m)
-        if self._drain_waiters:
-            self._wake_drained()
+            node.rcv(data, src, self.loop.time(), out)  # type: ignore[union-attr]
+            if out.events or out.undelivered or (data[0] >> 1) & 0xF in _TIMER_USERS:
+                self._process(out)
+                return
+            # Hot path (payload and name distribution): no peer events, and the node's
+            # timers cannot have moved, so no re-arm.
+            if out.packets:
+                self._send_packets(out.packets)
+            delivered = out.delivered
+            if delivered:
+                if len(delivered) == 1:
+                    self._dispatch(*delivered[0])
+                else:
+                    dispatch = self._dispatch
+                    for peer, m in delivered:
+                        dispatch(peer, m)
+            if self._drain_waiters:
+                self._wake_drained()
+        finally:
+            out.clear()
+            if self._rx_out is None:
+                self._rx_out = out
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -297,16 +309,16 @@ class Stack(SocketLayer):
         """Send one message to a peer node over its link (fragmented as needed).
 
         Raises :class:`~.node.NoLink` (a :class:`ServiceUnreachable`) without a working link.
+        No re-arm: sending never moves the node's timers (they tick at fixed intervals).
         """
-        out = self.node.send(peer, m, self.loop.time())  # type: ignore[union-attr]
-        send = self.media.send
-        for dest, pkt in out.packets:
-            send(dest, pkt)
-        if out.events or out.delivered or out.undelivered:
-            # Never run handlers re-entrantly from inside a send(): finish the rest later.
-            out.packets = []
-            self.loop.call_soon(self._process, out)  # type: ignore[union-attr]
-        # No re-arm: sending never moves the node's timers (they tick at fixed intervals).
+        xmitq: list[bytes] = []
+        dest = self.node.xmit(peer, m, self.loop.time(), xmitq)  # type: ignore[union-attr]
+        if len(xmitq) == 1:
+            self.media.send(dest, xmitq[0])
+        else:
+            send = self.media.send
+            for pkt in xmitq:
+                send(dest, pkt)
 
     def _xmit_internal(self, peer: int, m: bytes) -> bool:
         """:meth:`_xmit` for traffic the node generates itself; ``False`` if no link."""

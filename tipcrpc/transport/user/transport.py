@@ -184,6 +184,8 @@ class UserTransport:
             mtu=mtu,
             liveness=liveness,
         )
+        if isinstance(media, UdpMedia):
+            media.on_packet = self._stack._on_packet  # one call less per datagram
         self._state = _NEW
         self._endpoints: dict[int, UserEndpoint] = {}
         # Kernel-like port numbers: random start, then sequential (ports are never 0).

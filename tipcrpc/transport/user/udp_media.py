@@ -13,16 +13,25 @@
   (other hosts), plus peers learned from unknown unicast senders (``tipc_udp_rcast_disc``).
 
 Reading uses the event loop's reader callbacks and a non-blocking ``recvfrom`` drain loop,
-not stream abstractions: one callback per readiness, many datagrams per callback.
+not stream abstractions: one callback per readiness, many datagrams per callback; the loop
+asks the socket whether more is queued (``FIONREAD``) instead of ending on ``EAGAIN``.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import errno
 import ipaddress
 import socket
 from typing import Callable, Iterable, Protocol
+
+try:  # the queued-datagram probe of the drain loop; without it, drain until EAGAIN
+    from fcntl import ioctl as _ioctl
+    from termios import FIONREAD as _FIONREAD
+except ImportError:  # pragma: no cover - not POSIX
+    _ioctl = None  # type: ignore[assignment]
+    _FIONREAD = None  # type: ignore[assignment]
 
 from ...errors import TransportUnavailable
 
@@ -112,6 +121,8 @@ class UdpMedia:
         self._mcast: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stats = {"udp_tx": 0, "udp_rx": 0, "udp_tx_bytes": 0, "udp_rx_bytes": 0, "udp_tx_errors": 0}
+        self._ibuf = array.array("i", [0])
+        self._queued: Callable[[int], int] | None = self._fionread if _FIONREAD is not None else None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -205,6 +216,8 @@ class UdpMedia:
         on_packet = self.on_packet
         own = self.local
         is_group = sock is self._mcast
+        fd = sock.fileno()
+        queued = self._queued
         n = 0
         nbytes = 0
         try:
@@ -214,17 +227,33 @@ class UdpMedia:
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError:
+                    if sock.fileno() < 0:
+                        break  # closed by a handler
                     # e.g. ECONNREFUSED queued by an ICMP error: not fatal for a datagram socket
                     continue
                 n += 1
                 nbytes += len(data)
                 if is_group and src[0] == own[0] and src[1] == own[1]:
                     continue  # our own discovery looped back
-                on_packet(data, (src[0], src[1]))
+                on_packet(data, src)  # AF_INET: already the (ip, port) pair
+                # Ask whether another datagram is queued rather than finding out from a
+                # recvfrom that fails: the failure costs a BlockingIOError (~1.7 us), the
+                # question ~0.5 us. A 0 can also mean a zero-length datagram: the reader
+                # is level-triggered, so the loop calls us again for it.
+                if queued is not None and not queued(fd):
+                    break
         finally:
             st = self.stats
             st["udp_rx"] += n
             st["udp_rx_bytes"] += nbytes
+
+    def _fionread(self, fd: int) -> int:
+        """Bytes of the next queued datagram (``FIONREAD``/``SIOCINQ``); 0 if none or closed."""
+        try:
+            _ioctl(fd, _FIONREAD, self._ibuf, True)  # type: ignore[misc]
+        except OSError:
+            return 0
+        return self._ibuf[0]
 
     def send(self, dest: MediaAddr, data: bytes) -> None:
         """Send one packet; :data:`BROADCAST` goes to the group and every replicast peer.

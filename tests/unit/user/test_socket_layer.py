@@ -1,0 +1,74 @@
+"""The socket layer's receive fast path builds the same objects as the general path."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tipcrpc.addr import ServiceAddr, SocketAddr
+from tipcrpc.transport.base import Delivery, DeliveryFailure, Returned
+from tipcrpc.transport.user import msg as m
+from tipcrpc.transport.user.socket_layer import DELIVERY_FIELDS, SocketLayer, _new_delivery
+
+
+def test_fast_delivery_constructor_matches_the_dataclass() -> None:
+    # The fast constructor sets Delivery's slots one by one: it must know every field.
+    assert tuple(f.name for f in dataclasses.fields(Delivery)) == DELIVERY_FIELDS
+    src, dst = SocketAddr(1, 2), SocketAddr(3, 4)
+    d = _new_delivery(b"abc", src, dst)
+    assert d == Delivery(b"abc", src, dst) and hash(d) == hash(Delivery(b"abc", src, dst))
+    assert type(d) is Delivery and repr(d) == repr(Delivery(b"abc", src, dst))
+
+
+class _Port:
+    def __init__(self, address: SocketAddr) -> None:
+        self._address = address
+        self.got: list[object] = []
+
+    def _deliver(self, item: object) -> None:
+        self.got.append(item)
+
+
+class _Layer(SocketLayer):
+    def __init__(self, own: int) -> None:
+        self._init_sockets()
+        self.own = own
+        self.ports = {}
+        self.up = {}
+        self.stats = dict.fromkeys(
+            ("messages_received", "bytes_received", "malformed_dropped", "unsupported_dropped",
+             "messages_rejected", "returns_dropped", "messages_returned", "multicast_unmatched"), 0)
+        self._closed = False
+        self.table = None
+        self.rejected: list[bytes] = []
+
+    def _reject(self, msg: bytes, err: int) -> None:
+        self.rejected.append(msg)
+
+
+def test_direct_fast_path_and_general_path_deliver_alike() -> None:
+    layer = _Layer(0x1111)
+    port = _Port(SocketAddr(0x1111, 7))
+    layer.ports[7] = port  # type: ignore[assignment]
+    for payload in (b"", b"x", b"0123456789" * 10):
+        layer._dispatch(0x2222, m.direct_msg(2, 0x2222, 9, 0x1111, 7, payload))
+        # A named message takes the general path; its dest differs, the rest is the same.
+        layer._dispatch(0x2222, m.named_msg(2, 0x2222, 9, 0x1111, 7, 100, 5, payload, 2))
+    got = port.got
+    assert got[0::2] == [Delivery(p, SocketAddr(0x2222, 9), SocketAddr(0x1111, 7)) for p in (b"", b"x", b"0123456789" * 10)]
+    assert got[1::2] == [Delivery(p, SocketAddr(0x2222, 9), ServiceAddr(100, 5)) for p in (b"", b"x", b"0123456789" * 10)]
+    assert layer.stats["messages_received"] == 6
+
+
+def test_direct_fast_path_leaves_returns_and_unknown_ports_to_the_general_path() -> None:
+    layer = _Layer(0x1111)
+    port = _Port(SocketAddr(0x1111, 7))
+    layer.ports[7] = port  # type: ignore[assignment]
+    msg = m.direct_msg(0, 0x2222, 9, 0x1111, 8, b"to nobody")
+    layer._dispatch(0x2222, msg)
+    assert layer.rejected == [msg] and port.got == []
+    # A direct message of ours that 0x2222 returned (error code set): a Returned, not data.
+    ours = m.direct_msg(0, 0x1111, 7, 0x2222, 9, b"lost")
+    back = m.rejected(ours, m.TIPC_ERR_NO_PORT, 0x2222)
+    assert back is not None
+    layer._dispatch(0x2222, back)
+    assert port.got == [Returned(b"lost", SocketAddr(0x2222, 9), DeliveryFailure.NO_PORT)]
