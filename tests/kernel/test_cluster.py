@@ -29,7 +29,7 @@ from tipcrpc.addr import SocketAddr
 from tipcrpc.transport.kernel import KernelTransport
 
 from kernel_node_proc import build_service
-from ktipc_cluster import Node
+from ktipc_cluster import EthCluster, Node, UdpCluster
 
 SCRIPT = Path(__file__).with_name("kernel_node_proc.py")
 HANDLER_S = 0.3  #: duration of the `slow` calls in flight during failures
@@ -113,17 +113,21 @@ async def _started_on(server: ServerProc, n: int) -> None:
 
 
 @pytest.fixture
-async def client_transport(eth_cluster: "EthCluster") -> AsyncIterator[KernelTransport]:  # noqa: F821
+async def client_transport(eth_cluster: EthCluster) -> AsyncIterator[KernelTransport]:
     await anyio.to_thread.run_sync(eth_cluster.restore_all)
     async with KernelTransport(netns=eth_cluster.nodes[0].netns) as t:
         yield t
 
 
-async def _failover_scenario(eth_cluster: "EthCluster", client_transport: KernelTransport,  # noqa: F821
-                             how: str) -> None:
-    name = _service_name(how)
+async def _failover_scenario(cluster: EthCluster | UdpCluster, client_transport: KernelTransport,
+                             victim_node: Node, survivor_node: Node, how: str, tag: str) -> None:
+    """Two instances, calls spread over both, then the victim dies with calls in flight.
+
+    ``how``: ``"sigkill"`` (the server process dies; its sockets close at once) or ``"cut"``
+    (its node drops off the bridge; peers notice after the link tolerance).
+    """
+    name = _service_name(tag)
     svc = build_service(name, "client-side")  # the same definition: tells the client what is idempotent
-    victim_node, survivor_node = eth_cluster.nodes[1], eth_cluster.nodes[2]
     servers = await _start([(victim_node, "victim"), (survivor_node, "survivor")], name)
     victim, survivor = servers
     try:
@@ -140,7 +144,7 @@ async def _failover_scenario(eth_cluster: "EthCluster", client_transport: Kernel
                 if how == "sigkill":
                     victim.proc.send_signal(signal.SIGKILL)
                 else:
-                    await anyio.to_thread.run_sync(eth_cluster.cut, victim_node)
+                    await anyio.to_thread.run_sync(cluster.cut, victim_node)
                 await _wait_down(watch, victim.address)  # type: ignore[arg-type]
                 dt_watch = time.perf_counter() - t0
                 results = await asyncio.gather(*calls)
@@ -148,13 +152,13 @@ async def _failover_scenario(eth_cluster: "EthCluster", client_transport: Kernel
                 # Every call held by the victim completed on the survivor (none could finish
                 # on the victim: the first of them had started just before the failure).
                 assert results == ["survivor"] * len(calls), results
-                print(f"\n[kernel {how}] watch saw the instance down after {dt_watch * 1000:.1f} ms; "
+                print(f"\n[kernel {tag}] watch saw the instance down after {dt_watch * 1000:.1f} ms; "
                       f"all {len(calls)} in-flight idempotent calls done after {dt_calls * 1000:.1f} ms "
-                      f"(handler {HANDLER_S * 1000:.0f} ms; tolerance {eth_cluster.tolerance_ms} ms)")
+                      f"(handler {HANDLER_S * 1000:.0f} ms; tolerance {cluster.tolerance_ms} ms)")
                 if how == "sigkill":
                     assert dt_watch < 2.0
                 else:
-                    assert dt_watch < 3 * eth_cluster.tolerance_ms / 1000 + 2.0
+                    assert dt_watch < 3 * cluster.tolerance_ms / 1000 + 2.0
                 who = [await client.call(svc, "whoami", timeout=10) for _ in range(6)]
                 assert set(who) == {"survivor"}
                 stats = client.statistics()
@@ -165,20 +169,29 @@ async def _failover_scenario(eth_cluster: "EthCluster", client_transport: Kernel
         for s in servers:
             s.kill()
         if how == "cut":
-            await anyio.to_thread.run_sync(eth_cluster.restore_all)
+            await anyio.to_thread.run_sync(cluster.restore_all)
 
 
-async def test_calls_spread_and_sigkill_failover(eth_cluster: "EthCluster",  # noqa: F821
+async def test_calls_spread_and_sigkill_failover(eth_cluster: EthCluster,
                                                  client_transport: KernelTransport) -> None:
-    await _failover_scenario(eth_cluster, client_transport, "sigkill")
+    _, n1, n2 = eth_cluster.nodes
+    await _failover_scenario(eth_cluster, client_transport, n1, n2, "sigkill", "eth-sigkill")
 
 
-async def test_node_cut_off_fails_over_within_tolerance(eth_cluster: "EthCluster",  # noqa: F821
+async def test_node_cut_off_fails_over_within_tolerance(eth_cluster: EthCluster,
                                                         client_transport: KernelTransport) -> None:
-    await _failover_scenario(eth_cluster, client_transport, "cut")
+    _, n1, n2 = eth_cluster.nodes
+    await _failover_scenario(eth_cluster, client_transport, n1, n2, "cut", "eth-cut")
 
 
-async def test_udp_bearer_call_and_watch(udp_cluster: "UdpCluster") -> None:  # noqa: F821
+async def test_udp_bearer_sigkill_failover(udp_cluster: UdpCluster) -> None:
+    """The same scenario over the UDP bearer: both instances on the second node."""
+    client_node, server_node = udp_cluster.nodes
+    async with KernelTransport(netns=client_node.netns) as t:
+        await _failover_scenario(udp_cluster, t, server_node, server_node, "sigkill", "udp-sigkill")
+
+
+async def test_udp_bearer_call_and_watch(udp_cluster: UdpCluster) -> None:
     name = _service_name("udp")
     svc = build_service(name, "client-side")
     client_node, server_node = udp_cluster.nodes
@@ -201,7 +214,7 @@ async def test_udp_bearer_call_and_watch(udp_cluster: "UdpCluster") -> None:  # 
         server.kill()
 
 
-async def test_16_mib_round_trip(eth_cluster: "EthCluster", client_transport: KernelTransport) -> None:  # noqa: F821
+async def test_16_mib_round_trip(eth_cluster: EthCluster, client_transport: KernelTransport) -> None:
     name = _service_name("big")
     svc = build_service(name, "client-side")
     (server,) = await _start([(eth_cluster.nodes[1], "big")], name)
