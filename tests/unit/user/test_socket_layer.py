@@ -51,12 +51,20 @@ def test_direct_fast_path_and_general_path_deliver_alike() -> None:
     layer.ports[7] = port  # type: ignore[assignment]
     for payload in (b"", b"x", b"0123456789" * 10):
         layer._dispatch(0x2222, m.direct_msg(2, 0x2222, 9, 0x1111, 7, payload))
-        # A named message takes the general path; its dest differs, the rest is the same.
+        # A named message: same delivery, its dest is the name it was sent to.
         layer._dispatch(0x2222, m.named_msg(2, 0x2222, 9, 0x1111, 7, 100, 5, payload, 2))
     got = port.got
     assert got[0::2] == [Delivery(p, SocketAddr(0x2222, 9), SocketAddr(0x1111, 7)) for p in (b"", b"x", b"0123456789" * 10)]
     assert got[1::2] == [Delivery(p, SocketAddr(0x2222, 9), ServiceAddr(100, 5)) for p in (b"", b"x", b"0123456789" * 10)]
     assert layer.stats["messages_received"] == 6
+
+
+def test_named_message_for_a_missing_port_takes_the_general_path() -> None:
+    layer = _Layer(0x1111)
+    msg = m.named_msg(0, 0x2222, 9, 0x1111, 8, 100, 5, b"x", 2)
+    layer._reroute = lambda h, m: False  # type: ignore[method-assign,assignment]  # no second chance
+    layer._dispatch(0x2222, msg)
+    assert layer.rejected == [msg]
 
 
 def test_direct_fast_path_leaves_returns_and_unknown_ports_to_the_general_path() -> None:

@@ -54,6 +54,8 @@ _FAILURES = {int(f): f for f in DeliveryFailure}
 _DIRECT_WORDS = struct.Struct(">II8xIII")
 _W0_DIRECT_MASK, _W0_DIRECT = 0x19000000, 0x01000000
 _W1_DIRECT_MASK, _W1_DIRECT = 0xFE000000, M.TIPC_DIRECT_MSG << 29
+_W1_NAMED = M.TIPC_NAMED_MSG << 29
+_W89 = struct.Struct(">II")  # a named message's type and instance
 
 # Delivery is a frozen slots dataclass: its __init__ sets each field through
 # object.__setattr__. Setting the slots through their descriptors makes the same object at
@@ -181,11 +183,21 @@ class SocketLayer:
         """
         if len(m) >= M.BASIC_H_SIZE:
             w0, w1, orig_port, dest_port, orig_node = _DIRECT_WORDS.unpack_from(m, 0)
-            if w0 & _W0_DIRECT_MASK == _W0_DIRECT and w1 & _W1_DIRECT_MASK == _W1_DIRECT:
-                # Fast path: a direct data message without error code — most of the traffic
-                # (RPC calls go to socket addresses, replies too).
+            if w0 & _W0_DIRECT_MASK == _W0_DIRECT and (
+                w1 & _W1_DIRECT_MASK == _W1_DIRECT
+                or (w1 & _W1_DIRECT_MASK == _W1_NAMED and (w0 >> 21) & 0xF >= M.NAMED_H_SIZE >> 2)
+            ):
+                # Fast path: a direct or named data message without error code, for a port
+                # that exists — nearly all traffic (RPC calls go to socket addresses).
                 ep = self.ports.get(dest_port)
                 if ep is not None:
+                    if w1 >> 29 == _DIRECT:
+                        dest: Destination = ep._address
+                    else:
+                        key = _W89.unpack_from(m, 32)
+                        dest = self._name_cache.get(key)  # type: ignore[assignment]
+                        if dest is None:
+                            dest = self._name(*key)
                     data = m[((w0 >> 21) & 0xF) << 2 : w0 & 0x1FFFF]
                     src = self._src_cache.get((orig_node, orig_port))
                     if src is None:
@@ -193,11 +205,11 @@ class SocketLayer:
                     st = self.stats
                     st["messages_received"] += 1
                     st["bytes_received"] += len(data)
-                    # Delivery(data, src, ep.address) without the frozen dataclass __init__.
+                    # Delivery(data, src, dest) without the frozen dataclass __init__.
                     d = _new(Delivery)
                     _set_data(d, data)
                     _set_source(d, src)
-                    _set_dest(d, ep._address)
+                    _set_dest(d, dest)
                     ep._deliver(d)
                     return
         user = (m[0] >> 1) & 0xF if m else 255
