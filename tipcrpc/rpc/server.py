@@ -20,6 +20,14 @@ choosing this socket; answer new calls with SHUTTING_DOWN (clients retry elsewhe
 keep answering PINGs (clients waiting on a non-idempotent call keep waiting); let calls
 in progress finish, up to ``drain_timeout`` seconds; cancel what is left (RemoteCancelled
 at the client); then close.
+
+Notifications are never dropped without a trace. One that reaches a draining server is
+*run* (a client that has not yet seen the withdrawal sent it in good faith, and it cannot
+be answered), and the drain waits for it like for any call in progress. One that cannot
+be run — the server is at its limit (SERVER_BUSY), or the drain is over and the endpoint
+is closing (SHUTTING_DOWN) — is answered with that FAILURE, although notifications are
+otherwise never answered: the client still remembers it and re-sends it to another
+instance. Notifications with an unknown method or bad arguments are logged.
 """
 
 from __future__ import annotations
@@ -139,6 +147,9 @@ class Server:
         self._bg = Background("server")
         self._draining = False
         self._drained: anyio.Event | None = None
+        # Set when the drain is over and the endpoint is closing: from then on even
+        # notifications are refused (with SHUTTING_DOWN, so their senders re-send them).
+        self._closing = False
         self._closed = False
         self._stats = dict.fromkeys(
             ("received", "completed", "failed", "cancelled", "deadline_exceeded", "busy", "malformed",
@@ -202,15 +213,22 @@ class Server:
             return True
         wait = self.drain_timeout if timeout is None else timeout
         with anyio.move_on_after(wait):
-            await self._drained.wait()  # type: ignore[union-attr]
+            await self._idle()
         if not self._active:
             return True
         for a in list(self._active.values()):
             self._cancel(a, _SHUTDOWN)
         # Let the cancelled handlers unwind (bounded: a handler may swallow cancellation).
         with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
-            await self._drained.wait()  # type: ignore[union-attr]
+            await self._idle()
         return False
+
+    async def _idle(self) -> None:
+        """Return once no call is active. Notifications accepted during the drain count as
+        active, so this loops until a wake-up finds the table empty."""
+        while self._active:
+            self._drained = anyio.Event()
+            await self._drained.wait()
 
     async def aclose(self) -> None:
         """Drain (if not done yet), then close the endpoint."""
@@ -219,15 +237,17 @@ class Server:
         try:
             await self.drain()
         finally:
-            self._closed = True
+            # No await since the drain found nothing active: whatever arrives from now on
+            # is refused (and still answered, the link stays open until the endpoint is).
+            self._closing = self._closed = True
             if self._timer is not None:
                 self._timer.cancel()
-            self._link.close()
             with anyio.CancelScope(shield=True):
                 try:
                     if self._link.endpoint is not None:
                         await self._link.endpoint.aclose()
                 finally:
+                    self._link.close()
                     await self._bg.aclose()
 
     # -- sending ------------------------------------------------------------------------------
@@ -341,14 +361,19 @@ class Server:
         methods = self._methods.get(stype)
         info = methods.get(method) if methods is not None else None
         if info is None:
-            if not oneway:
-                what = f"method {method!r}" if methods is not None else f"service type {stype}"
+            what = f"method {method!r}" if methods is not None else f"service type {stype}"
+            if oneway:
+                self._stats["failed"] += 1
+                log.warning("notification from %s dropped: %s is not served here", source, what)
+            else:
                 self._fail(source, cid, Status.METHOD_NOT_FOUND, f"{what} is not served at {self.address}",
                            {"type": stype, "method": method})  # fmt: skip
             return
-        if self._draining:
-            if not oneway:
-                self._fail(source, cid, Status.SHUTTING_DOWN, "server is draining")
+        if self._draining and (self._closing or not oneway):
+            # Calls are refused while draining; notifications only once the endpoint is
+            # closing (before that they are run: see the module docstring). Both are
+            # answered, so the client re-sends them elsewhere.
+            self._fail(source, cid, Status.SHUTTING_DOWN, "server is closing" if self._closing else "server is draining")
             return
         streaming = info.streaming
         try:
@@ -357,12 +382,17 @@ class Server:
                 raise InvalidArguments(f"{method} is {'a' if streaming else 'not a'} streaming method; use {hint}")
             info.bind(args, kwargs)
         except InvalidArguments as exc:
-            if not oneway:
+            if oneway:
+                self._stats["failed"] += 1
+                log.warning("notification %s from %s dropped: %s", method, source, exc.message)
+            else:
                 self._fail(source, cid, Status.INVALID_ARGUMENTS, exc.message, exc.details)
             return
         if remaining is not None and remaining <= 0.0:
-            if not oneway:
-                self._stats["deadline_exceeded"] += 1
+            self._stats["deadline_exceeded"] += 1
+            if oneway:
+                log.warning("notification %s from %s dropped: its deadline passed before it arrived", method, source)
+            else:
                 self._fail(source, cid, Status.DEADLINE_EXCEEDED, "deadline passed before the call arrived")
             return
         if info.kind is _SYNC:
@@ -404,8 +434,8 @@ class Server:
         else:
             self._forget(a)
             self._stats["busy"] += 1
-            if not oneway:
-                self._fail(source, cid, Status.SERVER_BUSY, f"server at its limit of {self.max_concurrency} calls")
+            # Answered even for a notification: the client re-sends it to another instance.
+            self._fail(source, cid, Status.SERVER_BUSY, f"server at its limit of {self.max_concurrency} calls")
 
     def _on_returned(self, msg: Returned) -> None:
         hdr = peek_header(msg.data)
@@ -537,7 +567,7 @@ class Server:
             self._stats["deadline_exceeded"] += 1
             if not a.oneway:
                 self._fail(a.source, a.cid, Status.DEADLINE_EXCEEDED, "deadline passed while queued")
-        elif reason == _SHUTDOWN and not a.oneway:
+        elif reason == _SHUTDOWN:  # answered even for a notification: the client re-sends it
             self._fail(a.source, a.cid, Status.SHUTTING_DOWN, "server shut down before the call started")
         if self._draining and not self._active and self._drained is not None:
             self._drained.set()

@@ -57,7 +57,8 @@ class Client(CallEngine):
         self._closed = True
         for _cid, call in self._pending.items():
             self._pending.pop(call.cid)
-            self._fail(call, ClosedError("client closed"), cancel=True)
+            if call.kind != _ONEWAY:  # a notification was sent; only its retry window ends
+                self._fail(call, ClosedError("client closed"), cancel=True)
         if self._timer is not None:
             self._timer.cancel()
         if self._resolver is not None:

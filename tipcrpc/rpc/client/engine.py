@@ -204,6 +204,8 @@ class CallEngine:
             self._stats["peer_lost"] += 1
         if call.stream is not None:
             call.stream.fail(exc)
+        elif call.kind == _ONEWAY:  # nobody awaits a notification: say so, never lose it silently
+            log.warning("notification %s could not be delivered: %s", call.method, exc)
         fut = call.fut
         if fut is not None and not fut.done():
             fut.set_exception(exc)
