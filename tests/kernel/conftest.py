@@ -14,11 +14,14 @@ Fixtures (session-scoped clusters are shared; tests use private service types):
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
 from tipcrpc.transport.kernel import probe
+
+if TYPE_CHECKING:
+    from ktipc_cluster import EthCluster, UdpCluster
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _PROBE = probe()
@@ -40,7 +43,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def eth_cluster() -> Iterator["EthCluster"]:  # noqa: F821
+def eth_cluster() -> Iterator[EthCluster]:
     from ktipc_cluster import EthCluster
 
     cluster = EthCluster(3, tolerance_ms=400)
@@ -51,7 +54,7 @@ def eth_cluster() -> Iterator["EthCluster"]:  # noqa: F821
 
 
 @pytest.fixture(scope="session")
-def udp_cluster() -> Iterator["UdpCluster"]:  # noqa: F821
+def udp_cluster() -> Iterator[UdpCluster]:
     from ktipc_cluster import UdpCluster
 
     cluster = UdpCluster(tolerance_ms=400)

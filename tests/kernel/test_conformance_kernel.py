@@ -22,6 +22,8 @@ from tipcrpc.transport.base import MAX_MESSAGE, Delivery, Endpoint, Transport
 from tipcrpc.transport.inbox import Inbox
 from tipcrpc.transport.kernel import KernelTransport
 
+from ktipc_cluster import EthCluster
+
 
 async def _open(t: Transport) -> Tuple[Endpoint, Inbox]:
     inbox = Inbox()
@@ -33,7 +35,7 @@ class KernelHarness:
 
     max_message = MAX_MESSAGE
 
-    def __init__(self, cluster: "EthCluster") -> None:  # noqa: F821
+    def __init__(self, cluster: EthCluster) -> None:
         self.cluster = cluster
         # Node death is detected by link supervision: tolerance plus generous slack for TCG.
         self.timeout = 10.0 + 2 * cluster.tolerance_ms / 1000
@@ -64,7 +66,7 @@ class KernelHarness:
 
 class TestKernelConformance(TransportConformance):
     @pytest.fixture
-    async def harness(self, eth_cluster: "EthCluster") -> AsyncIterator[KernelHarness]:  # noqa: F821
+    async def harness(self, eth_cluster: EthCluster) -> AsyncIterator[KernelHarness]:
         h = KernelHarness(eth_cluster)
         yield h
         await h.aclose()

@@ -114,7 +114,8 @@ class KernelEndpoint:
         self._address = address
         self._loop = asyncio.get_running_loop()
         self._stats: Counters = transport._counters
-        self._importance = int(transport.importance)
+        self._importance = int(transport.importance)  # the socket's current TIPC_IMPORTANCE
+        self._default_importance = self._importance
         self._buf = bytearray(wire.MAX_USER_MSG_SIZE + 1)
         self._view = memoryview(self._buf)
         self._published: Set[Tuple[ServiceRange, Scope]] = set()
@@ -217,8 +218,11 @@ class KernelEndpoint:
 
     # ------------------------------------------------------------------ send
 
-    def send(self, dest: Destination, data: bytes, *, importance: Importance = Importance.LOW) -> None:
-        """Send one datagram (≤ 66 000 bytes); see the module docstring for failures."""
+    def send(self, dest: Destination, data: bytes, *, importance: Optional[Importance] = None) -> None:
+        """Send one datagram (1..66 000 bytes); see the module docstring for failures.
+
+        ``importance`` defaults to the transport's ``importance`` (LOW unless configured).
+        """
         sock = self._sock
         if sock is None:
             raise ClosedError(f"endpoint {self._address} is closed")
@@ -229,13 +233,18 @@ class KernelEndpoint:
             # tipc_recvmsg() silently skips messages with neither data nor an error code:
             # an empty datagram would vanish at the receiver without coming back.
             raise LocalProtocolError("kernel TIPC cannot carry an empty datagram (the receiver discards it)")
-        addr = self._addr_cache.get(dest)
+        try:
+            addr = self._addr_cache.get(dest)
+        except TypeError:  # unhashable: certainly not an address
+            raise AddressError(f"not a TIPC destination: {dest!r}") from None
         if addr is None:
             addr = wire.sockaddr(dest)
             if len(self._addr_cache) >= _CACHE_MAX:
                 self._addr_cache.clear()
             self._addr_cache[dest] = addr
-        imp = int(importance)
+        imp = self._default_importance if importance is None else importance
+        if imp != self._importance and (not isinstance(imp, int) or not 0 <= imp <= 3):
+            raise AddressError(f"importance must be an Importance (0..3), got {importance!r}")
         if self._outbox:
             # Keep order: once anything waits, everything after it waits too.
             self._enqueue(addr, data, imp, dest)
@@ -257,9 +266,7 @@ class KernelEndpoint:
         stats.sent_bytes += size
 
     def _set_importance(self, sock: socket.socket, imp: int) -> None:
-        if not 0 <= imp <= 3:
-            raise AddressError(f"importance must be 0..3 (Importance), got {imp!r}")
-        sock.setsockopt(_SOL_TIPC, wire.TIPC_IMPORTANCE, imp)
+        sock.setsockopt(_SOL_TIPC, wire.TIPC_IMPORTANCE, int(imp))
         self._importance = imp
 
     def _send_error(self, exc: OSError, dest: Destination, size: int) -> Exception:

@@ -29,7 +29,7 @@ import itertools
 import logging
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Deque, Dict, Optional, Tuple
 
 from ...addr import ServiceRange, Scope, service_type
 from ...errors import AddressError, ClosedError, KernelError, TransportError

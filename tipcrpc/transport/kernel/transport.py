@@ -12,7 +12,7 @@ with :mod:`.netlink`.
 
 from __future__ import annotations
 
-import asyncio
+import errno
 import logging
 import socket
 from typing import Dict, Mapping, Optional, Set
@@ -39,8 +39,8 @@ class KernelTransport:
     Args:
         netns: network namespace to create every socket in (a name under
             ``/var/run/netns`` or a path); ``None`` = the caller's own.
-        importance: the default importance of each endpoint's socket; ``send`` may
-            override it per message.
+        importance: the importance of datagrams whose ``send`` passes none (TIPC grants
+            higher levels a larger receive budget: 2/4/8/16 MiB).
         warn_duplicates: warn (:class:`~.socket.DuplicatePublicationWarning`) when two
             endpoints of this process publish the same name on the same node.
 
@@ -77,9 +77,9 @@ class KernelTransport:
         except TransportUnavailable:
             raise
         except OSError as exc:
-            if exc.errno == 97:  # EAFNOSUPPORT
+            if exc.errno == errno.EAFNOSUPPORT:
                 raise TransportUnavailable(MODULE_HINT) from None
-            raise KernelError(exc.errno or 5, f"socket(AF_TIPC): {exc.strerror}") from None
+            raise KernelError(exc.errno or errno.EIO, f"socket(AF_TIPC): {exc.strerror}") from None
         sock.setblocking(False)
         return sock
 

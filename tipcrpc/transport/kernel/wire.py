@@ -43,7 +43,6 @@ from ...events import (
     NodeDown,
     NodeUp,
     Published,
-    SubFilter,
     TopologyEvent,
     Withdrawn,
 )
