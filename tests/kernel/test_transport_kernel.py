@@ -112,6 +112,27 @@ async def test_topology_resubscribes_and_reconciles(eth_cluster: EthCluster) -> 
             await sub.aclose()
 
 
+async def test_cancelled_subscriptions_stay_silent(eth_cluster: EthCluster) -> None:
+    """Cancels (network byte order, byte-identical) really remove the kernel subscription."""
+    node = eth_cluster.nodes[0]
+    stype = _stype("cancel")
+    async with KernelTransport(netns=node.netns) as t:
+        ep = await t.open_endpoint(Inbox())
+        with anyio.fail_after(TIMEOUT):
+            subs = [await t.subscribe(ServiceRange(stype, 0, 10)) for _ in range(3)]
+            for sub in subs:
+                assert await snapshot(sub) == []
+                await sub.aclose()
+            before = t.statistics()["topology_events"]
+            await ep.publish(ServiceAddr(stype, 5))  # would reach 3 live subscriptions
+            # Events on one connection are ordered: once this snapshot marker is in, any
+            # event for the cancelled subscriptions would have been counted already.
+            probe_sub = await t.subscribe(ServiceRange(stype + 1, 0, 10))
+            assert await snapshot(probe_sub) == []
+            assert t.statistics()["topology_events"] - before == 1  # the marker, nothing else
+            await probe_sub.aclose()
+
+
 async def test_duplicate_publication_warns_once_per_extra_endpoint(eth_cluster: EthCluster) -> None:
     a, b = eth_cluster.nodes[0], eth_cluster.nodes[1]
     name = ServiceAddr(_stype("dup"), 1)
