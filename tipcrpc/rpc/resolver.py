@@ -8,8 +8,9 @@ already existed; if the snapshot is empty the call fails at once with
 :class:`~tipcrpc.errors.ServiceUnreachable` instead of waiting for a timeout.
 
 Changes that matter to in-flight calls are reported through callbacks:
-``on_socket_gone(type, socket)`` when a socket no longer publishes anything of a type, and
-``on_node_down(node)``.
+``on_socket_gone(type, socket)`` when a socket no longer publishes anything of a type,
+``on_node_down(node)``, and ``on_published(type, socket)`` after every publication (for
+callers waiting for an instance to appear).
 """
 
 from __future__ import annotations
@@ -50,12 +51,14 @@ class Resolver:
         *,
         on_socket_gone: Callable[[int, SocketAddr], None],
         on_node_down: Callable[[int], None],
+        on_published: Callable[[int, SocketAddr], None] | None = None,
     ) -> None:
         self._transport = transport
         self._bg = background
         self._views: dict[int, _View] = {}
         self._on_socket_gone = on_socket_gone
         self._on_node_down = on_node_down
+        self._on_published = on_published
         self._closed = False
         self._nodes_started = False
         self.nodes: set[int] = set()
@@ -116,6 +119,8 @@ class Resolver:
                 t = type(ev)
                 if t is Published:
                     m.published(ev.range, ev.socket)
+                    if self._on_published is not None:
+                        self._on_published(m.type, ev.socket)
                 elif t is Withdrawn:
                     if m.withdrawn(ev.range, ev.socket):
                         self._on_socket_gone(m.type, ev.socket)

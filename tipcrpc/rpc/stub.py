@@ -186,15 +186,16 @@ class Stub:
 
     For a :class:`Service` (or a name/type whose Service is defined in this process) only
     its methods exist, each carrying the original signature and docstring; streaming
-    methods return a :class:`CallStream`. ``with_options(timeout=, key=, instance=)``
-    returns a stub with different call options.
+    methods return a :class:`CallStream`. ``with_options(timeout=, key=, instance=,
+    wait_ready=)`` returns a stub with different call options.
     """
 
     def __init__(self, client: Client, service: Service | str | int, *, timeout: float | None = None,
-                 key: object = None, instance: int | None = None) -> None:  # fmt: skip
+                 key: object = None, instance: int | None = None, wait_ready: bool = False) -> None:  # fmt: skip
         self._client = client
         self._service_ref = service
-        self._options: dict[str, Any] = {"timeout": timeout, "key": key, "instance": instance}
+        self._options: dict[str, Any] = {"timeout": timeout, "key": key, "instance": instance,
+                                         "wait_ready": wait_ready}  # fmt: skip
         if isinstance(service, Service):
             self._service: Service | None = service
         else:
@@ -203,7 +204,7 @@ class Stub:
         self._bound: dict[str, Callable[..., Any]] = {}
 
     def with_options(self, **options: Any) -> Stub:
-        """A copy of this stub with some of ``timeout``, ``key``, ``instance`` changed."""
+        """A copy of this stub with some of ``timeout``, ``key``, ``instance``, ``wait_ready`` changed."""
         unknown = set(options) - set(self._options)
         if unknown:
             raise TypeError(f"unknown stub options: {sorted(unknown)}")
@@ -232,8 +233,7 @@ class Stub:
         if info is not None and info.streaming:
 
             def stream(*args: Any, **kwargs: Any) -> CallStream:
-                return client.stream(service, name, *args, timeout=opts["timeout"], key=opts["key"],
-                                     instance=opts["instance"], **kwargs)  # fmt: skip
+                return client.stream(service, name, *args, **opts, **kwargs)
 
             bound = stream
         else:

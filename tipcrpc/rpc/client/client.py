@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import anyio
 
 from ...addr import ServiceRange, SocketAddr, service_type
-from ...errors import ClosedError, ServiceUnreachable, TipcRpcError
+from ...errors import ClosedError, DeadlineExceeded, ServiceUnreachable, TipcRpcError
 from ..membership import Membership, key_to_instance
 from ..resolver import Resolver
 from ..service import MethodInfo, Service, lookup_service
@@ -38,7 +38,7 @@ class Client(CallEngine):
         try:
             self._link.attach(await self.transport.open_endpoint(self._on_message))
             self._resolver = Resolver(self.transport, self._bg, on_socket_gone=self._socket_withdrawn,
-                                      on_node_down=self._node_down)  # fmt: skip
+                                      on_node_down=self._node_down, on_published=self._published)  # fmt: skip
             self._resolver.start()
             self._bg.spawn(self._housekeeping())
         except BaseException:
@@ -59,6 +59,7 @@ class Client(CallEngine):
             self._pending.pop(call.cid)
             if call.kind != _ONEWAY:  # a notification was sent; only its retry window ends
                 self._fail(call, ClosedError("client closed"), cancel=True)
+        self._close_waiters()
         if self._timer is not None:
             self._timer.cancel()
         if self._resolver is not None:
@@ -88,14 +89,18 @@ class Client(CallEngine):
     # -- public API ---------------------------------------------------------------------------
 
     async def call(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
-                   key: object = None, instance: int | None = None, **kwargs: Any) -> Any:  # fmt: skip
+                   key: object = None, instance: int | None = None, wait_ready: bool = False,
+                   **kwargs: Any) -> Any:  # fmt: skip
         """Call ``method`` of ``service`` and return its result.
 
         ``timeout`` (seconds; default ``default_timeout``) bounds everything and travels to
         the server. ``key`` routes to the instance that owns it (int = instance; str/bytes
         hashed, see :func:`~tipcrpc.rpc.membership.key_to_instance`); ``instance`` names one.
+        ``wait_ready``: if no instance is published (at the start, or when failover finds
+        none left), wait for one until the deadline instead of failing with
+        :class:`ServiceUnreachable`.
         """
-        call = await self._start(_UNARY, service, method, args, kwargs, timeout, key, instance, None)
+        call = await self._start(_UNARY, service, method, args, kwargs, timeout, key, instance, None, wait_ready)
         try:
             return await call.fut  # type: ignore[misc]
         except asyncio.CancelledError:
@@ -107,47 +112,58 @@ class Client(CallEngine):
         return Stub(self, service, **options)
 
     def stream(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
-               key: object = None, instance: int | None = None, credit: int = 64, **kwargs: Any) -> CallStream:  # fmt: skip
+               key: object = None, instance: int | None = None, credit: int = 64, wait_ready: bool = False,
+               **kwargs: Any) -> CallStream:  # fmt: skip
         """Call a streaming method; iterate the result (``async for``), ideally inside ``async with``.
 
         ``credit`` items may be in flight before the consumer takes them (flow control).
         ``timeout``, if given, bounds the whole stream; ``default_timeout`` does not apply.
         Leaving early (``break``, exception, ``aclose()``) cancels the server's handler.
+        ``wait_ready`` as for :meth:`call`.
         """
         if not 1 <= credit <= 0xFFFF:
             raise ValueError("credit must be in 1..65535")
 
         async def start(state: StreamState) -> _Call:
-            call = await self._start(_STREAM, service, method, args, kwargs, timeout, key, instance, credit, state)
+            call = await self._start(_STREAM, service, method, args, kwargs, timeout, key, instance, credit,
+                                     wait_ready, state)  # fmt: skip
             return call
 
         return CallStream(self, start, credit)
 
     async def notify(self, service: Service | str | int, method: str, *args: Any, key: object = None,
-                     instance: int | None = None, **kwargs: Any) -> None:  # fmt: skip
+                     instance: int | None = None, wait_ready: bool = False, **kwargs: Any) -> None:  # fmt: skip
         """Send a one-way call; returns once sent. The server runs it and sends nothing back.
-        If it comes back undeliverable within a few seconds it is re-sent to another instance."""
-        await self._start(_ONEWAY, service, method, args, kwargs, None, key, instance, None)
+        If within :data:`NOTIFY_RETRY_WINDOW_S` it comes back undeliverable, or a busy or
+        closing server refuses it, it is re-sent to another instance. ``wait_ready``: wait
+        (bounded by ``default_timeout``, if set) for an instance instead of failing."""
+        await self._start(_ONEWAY, service, method, args, kwargs, None, key, instance, None, wait_ready)
         endpoint = self._link.endpoint
         if endpoint is not None:
             await endpoint.drain()
 
     async def call_all(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
-                       instance: int | None = None, **kwargs: Any) -> list[FanoutResult]:  # fmt: skip
+                       instance: int | None = None, wait_ready: bool = False,
+                       **kwargs: Any) -> list[FanoutResult]:  # fmt: skip
         """Call ``method`` on every socket publishing ``service`` (or ``instance``).
 
         Returns one :class:`FanoutResult` per socket (sorted by socket), each holding the
-        value or the error of that instance; no retries. :class:`ServiceUnreachable` if none.
+        value or the error of that instance; no retries. :class:`ServiceUnreachable` if none
+        (with ``wait_ready``: wait for at least one until the deadline).
         """
         stype, _name, info = self._method_meta(service, method)
         loop = self._running_loop()
         now = loop.time()
         deadline = self._deadline(timeout, now)
         m = await self._ready(stype, deadline, now)
-        targets: dict[SocketAddr, ServiceRange] = {}
-        for sock, rng in m.publications():
-            if (instance is None or rng.contains(instance)) and sock not in targets:
-                targets[sock] = rng
+        while True:
+            targets: dict[SocketAddr, ServiceRange] = {}
+            for sock, rng in m.publications():
+                if (instance is None or rng.contains(instance)) and sock not in targets:
+                    targets[sock] = rng
+            if targets or not wait_ready:
+                break
+            await self._changed(stype, deadline, self._label(service))
         if not targets:
             raise ServiceUnreachable(f"no instance of {self._label(service)} is published")
         calls: list[tuple[SocketAddr, ServiceRange, _Call]] = []
@@ -169,6 +185,28 @@ class Client(CallEngine):
                     self._abandon(call)
             raise
         return results
+
+    async def wait_for(self, service: Service | str | int, count: int = 1, *,
+                       timeout: float | None = None) -> list[tuple[SocketAddr, ServiceRange]]:  # fmt: skip
+        """Wait until at least ``count`` sockets publish ``service``, as this client sees it.
+
+        Returns every ``(socket, range)`` published then, sorted. Calls made afterwards see
+        those instances (this waits on the very view calls are routed with). ``timeout``
+        (seconds; ``None`` = wait indefinitely; ``default_timeout`` does not apply) ends the
+        wait with :class:`~tipcrpc.errors.DeadlineExceeded`.
+        """
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError(f"count must be an int, got {count!r}")
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        stype, _name = self._service_type(service)
+        loop = self._running_loop()
+        now = loop.time()
+        deadline = None if timeout is None else now + timeout
+        m = await self._ready(stype, deadline, now)
+        while len(m) < count:
+            await self._changed(stype, deadline, self._label(service))
+        return m.publications()
 
     def watch(self, service: Service | str | int) -> Watch:
         """ServiceUp/ServiceDown for every publication of ``service``: current ones first, then
@@ -225,7 +263,7 @@ class Client(CallEngine):
 
     async def _start(self, kind: int, service: Service | str | int, method: str, args: tuple[Any, ...],
                      kwargs: dict[str, Any], timeout: float | None, key: object, instance: int | None,
-                     credit: int | None, state: StreamState | None = None) -> _Call:  # fmt: skip
+                     credit: int | None, wait_ready: bool, state: StreamState | None = None) -> _Call:  # fmt: skip
         stype, _name, info = self._method_meta(service, method)
         loop = self._running_loop()
         now = loop.time()
@@ -235,18 +273,26 @@ class Client(CallEngine):
         if not m.ready:
             m = await self._ready(stype, deadline, now)
             now = loop.time()
-        if key is not None:
-            if instance is not None:
-                raise ValueError("pass either key= or instance=, not both")
-            instance = key_to_instance(key, m.ranges())
-            if instance is None:
-                raise ServiceUnreachable(f"no instance of {self._label(service)} is published")
-        sock = m.pick(self.policy, instance=instance, own_node=self._own_node, outstanding=self._by_socket)
-        if sock is None:
-            where = f" instance {instance}" if instance is not None else ""
-            raise ServiceUnreachable(f"no publication of {self._label(service)}{where}")
-        call = self._new_call(kind, stype, method, args, kwargs, info, deadline, instance, credit, now)
+            if deadline is not None and now >= deadline:  # resolving took it all: do not send
+                raise DeadlineExceeded(f"{method}: deadline passed while resolving {self._label(service)}")
+        if key is not None and instance is not None:
+            raise ValueError("pass either key= or instance=, not both")
+        while True:
+            target = key_to_instance(key, m.ranges()) if key is not None else instance
+            sock = None if key is not None and target is None else \
+                m.pick(self.policy, instance=target, own_node=self._own_node, outstanding=self._by_socket)  # fmt: skip
+            if sock is not None:
+                break
+            if not wait_ready:
+                if key is not None and target is None:
+                    raise ServiceUnreachable(f"no instance of {self._label(service)} is published")
+                where = f" instance {target}" if target is not None else ""
+                raise ServiceUnreachable(f"no publication of {self._label(service)}{where}")
+            await self._changed(stype, deadline, self._label(service))
+            now = loop.time()
+        call = self._new_call(kind, stype, method, args, kwargs, info, deadline, target, credit, now)
         call.max_attempts = max(len(m), 1) + 1
+        call.wait_ready = wait_ready
         if kind == _UNARY:
             call.fut = loop.create_future()
         if state is not None:

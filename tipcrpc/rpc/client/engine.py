@@ -20,11 +20,13 @@ import anyio
 
 from ...addr import Importance, SocketAddr
 from ...errors import (
+    ClosedError,
     CodecError,
     DeadlineExceeded,
     PeerLost,
     ProtocolError,
     RemoteProtocolError,
+    RpcError,
     ServiceUnreachable,
     Status,
     TipcRpcError,
@@ -74,6 +76,7 @@ class _Call:
     __slots__ = (
         "cid", "kind", "fut", "type", "method", "frame", "idempotent", "importance", "socket",
         "tried", "attempts", "max_attempts", "deadline", "instance", "stream", "overloads", "sent",
+        "wait_ready", "parked",
     )  # fmt: skip
 
     def __init__(self, cid: int, kind: int, type: int, method: str, frame: bytes, idempotent: bool,
@@ -95,6 +98,8 @@ class _Call:
         self.stream: StreamState | None = None
         self.overloads = 0
         self.sent = 0  # the client's send sequence number of the latest transmission
+        self.wait_ready = False  # wait for a new instance instead of failing (see _retry)
+        self.parked = False  # waiting in CallEngine._parked for an instance to appear
 
 
 
@@ -135,6 +140,10 @@ class CallEngine:
         # returned: possibly started) and which will come back as well (sent later).
         self._send_seq = 0
         self._pings: dict[int, int] = {}  # ping nonce -> send sequence number
+        # Waiting for publications of a type: futures woken by the next one (wait_for,
+        # wait_ready calls at start), and wait_ready calls parked during failover.
+        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._parked: dict[int, list[_Call]] = {}
         self._stats = dict.fromkeys(
             ("calls", "replies", "failures", "retries", "failovers", "peer_lost", "timeouts", "cancelled",
              "notifications", "streams", "pings", "malformed"), 0)  # fmt: skip
@@ -196,6 +205,8 @@ class CallEngine:
 
     def _fail(self, call: _Call, exc: BaseException, *, cancel: bool) -> None:
         self._untrack(call)
+        if call.parked:
+            self._unpark(call)
         if cancel:
             self._send_cancel(call)
         self._link.abort_call(call.socket, call.cid)
@@ -246,6 +257,10 @@ class CallEngine:
         for _cid, call in self._pending.expire(now):
             if call.kind == _ONEWAY:
                 self._untrack(call)
+                if call.parked:
+                    self._unpark(call)
+                    log.warning("notification %s could not be delivered: no instance appeared within %.0f s",
+                                call.method, NOTIFY_RETRY_WINDOW_S)  # fmt: skip
                 continue
             self._stats["timeouts"] += 1
             self._fail(call, DeadlineExceeded(f"{call.method}: deadline exceeded"), cancel=True)
@@ -270,10 +285,18 @@ class CallEngine:
             may_retry = False
             error = DeadlineExceeded(f"{call.method}: deadline exceeded during failover")
         sock = None
-        if may_retry and call.attempts < call.max_attempts and self._resolver is not None:
-            m = self._resolver.view(call.type)
-            sock = m.pick(self.policy, instance=call.instance, exclude=call.tried, own_node=self._own_node,
-                          outstanding=self._by_socket)  # fmt: skip
+        if may_retry and self._resolver is not None:
+            if call.wait_ready and not (isinstance(error, RpcError) and error.status == Status.SERVER_BUSY):
+                # The instance is gone or going: move to one this call has not tried yet,
+                # or wait for a new one to be published (until the deadline).
+                sock = self._pick_fresh(call)
+                if sock is None:
+                    self._park(call)
+                    return
+            elif call.attempts < call.max_attempts:
+                m = self._resolver.view(call.type)
+                sock = m.pick(self.policy, instance=call.instance, exclude=call.tried, own_node=self._own_node,
+                              outstanding=self._by_socket)  # fmt: skip
         if sock is None:
             if error is None:
                 what = f"{call.method} on {call.socket}"
@@ -286,6 +309,81 @@ class CallEngine:
         if call.stream is not None:
             call.stream.reset()
         self._send_to(call, sock)
+
+    # -- waiting for instances (wait_for, wait_ready) ------------------------------------------
+
+    def _pick_fresh(self, call: _Call) -> SocketAddr | None:
+        """A socket for ``call`` that it has not been sent to yet, or ``None``."""
+        m = self._resolver.view(call.type)  # type: ignore[union-attr]
+        sock = m.pick(self.policy, instance=call.instance, exclude=call.tried, own_node=self._own_node,
+                      outstanding=self._by_socket)  # fmt: skip
+        return None if sock is None or sock in call.tried else sock
+
+    def _park(self, call: _Call) -> None:
+        call.parked = True
+        call.socket = None
+        self._parked.setdefault(call.type, []).append(call)
+
+    def _unpark(self, call: _Call) -> None:
+        call.parked = False
+        calls = self._parked.get(call.type)
+        if calls is not None and call in calls:
+            calls.remove(call)
+            if not calls:
+                del self._parked[call.type]
+
+    def _published(self, stype: int, sock: SocketAddr) -> None:
+        """Resolver callback: ``sock`` published something of ``stype``."""
+        waiters = self._waiters.pop(stype, None)
+        if waiters is not None:
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+        parked = self._parked.pop(stype, None)
+        if parked is not None:
+            for call in parked:
+                call.parked = False
+                if self._pending.get(call.cid) is not call:
+                    continue
+                fresh = self._pick_fresh(call)
+                if fresh is None:
+                    self._park(call)  # not for its instance
+                    continue
+                self._stats["retries"] += 1
+                if call.stream is not None:
+                    call.stream.reset()
+                self._send_to(call, fresh)
+
+    async def _changed(self, stype: int, deadline: float | None, what: str) -> None:
+        """Wait for the next publication of ``stype``; DeadlineExceeded at ``deadline``."""
+        loop = self._loop
+        assert loop is not None
+        fut: asyncio.Future[None] = loop.create_future()
+        waiters = self._waiters.setdefault(stype, [])
+        waiters.append(fut)
+        try:
+            if deadline is None:
+                await fut
+                return
+            delay = deadline - loop.time()
+            if delay > 0:
+                with anyio.move_on_after(delay):
+                    await fut
+            if not fut.done():
+                raise DeadlineExceeded(f"deadline passed while waiting for an instance of {what}")
+        finally:
+            if not fut.done():
+                fut.cancel()
+                if fut in waiters:
+                    waiters.remove(fut)
+
+    def _close_waiters(self) -> None:
+        for futs in self._waiters.values():
+            for fut in futs:
+                if not fut.done():
+                    fut.set_exception(ClosedError("client closed"))
+        self._waiters.clear()
+        self._parked.clear()
 
     def _calls_on(self, sock: SocketAddr) -> list[_Call]:
         return list(self._by_socket.get(sock, ()))
