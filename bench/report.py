@@ -229,8 +229,10 @@ def profiles_md(raw: dict[str, Any]) -> str:
         if "error" in p:
             out.append(f"Profile failed: {p['error']}")
             continue
-        out.append(f"cProfile of the sequential workload ({p['profiled_calls']} calls; profiling "
-                   "inflates every figure, so read the shares, not the absolute µs).")
+        when = (f" — profiled separately at {raw['profiled_at']} (commit `{raw.get('profiled_commit')}`)"
+                if raw.get("profiled_at") else "")
+        out.append(f"cProfile of the sequential workload ({p['profiled_calls']} calls, {p['placement']}{when}; "
+                   "profiling inflates every figure, so read the shares, not the absolute µs).")
         for side in ("client", "server"):
             s = p.get(side) or {}
             if "areas" not in s:
@@ -262,12 +264,20 @@ def meta_md(raw: dict[str, Any]) -> str:
     return (f"- run: {raw.get('started')} UTC, commit `{raw.get('commit')}`, {raw.get('rounds')} interleaved rounds "
             f"(payload/fan-out in {raw.get('payload_rounds')}), {raw.get('total_seconds')} s in total"
             f"{' — QUICK MODE: numbers are meaningless' if raw.get('quick') else ''}\n"
-            f"- machine: {h.get('cpu')}, {h.get('ncpu')} CPUs, Linux {h.get('kernel')}\n"
+            f"- machine: {h.get('cpu')}, {h.get('ncpu')} CPUs, Linux {h.get('kernel')}"
+            f"{_loadavg(raw)}\n"
             f"- placements: {pls}\n"
             f"- software: {vs}\n"
             f"- per round: warm-up {plan.get('warmup_s')} s, then seq {plan.get('seq_s')} s, "
             f"64 callers {plan.get('conc_s')} s, each payload size ≥ {plan.get('payload_s')} s "
             f"(≥ {plan.get('payload_min_calls')} calls), fan-out {plan.get('fanout_s')} s")
+
+
+def _loadavg(raw: dict[str, Any]) -> str:
+    a, b = raw.get("loadavg_start"), raw.get("loadavg_end")
+    if not a or not b:
+        return ""
+    return f"; load average (1/5/15 min) {a[0]:.1f}/{a[1]:.1f}/{a[2]:.1f} at start, {b[0]:.1f}/{b[1]:.1f}/{b[2]:.1f} at end"
 
 
 def section(raw: dict[str, Any], title: str, level: str = "##") -> str:

@@ -392,6 +392,7 @@ def run_suite(rows: list[Row], plan: Plan, rounds: int, payload_rounds: int, see
     col = Collector()
     dead: dict[Case, str] = {}
     rng = random.Random(seed)
+    load0 = list(os.getloadavg())  # a busy machine shows here (the report prints it)
     t0 = time.monotonic()
     # Payload scaling and fan-out are slow per round; they run in `payload_rounds` rounds
     # spread evenly over the run (always including the first and the last).
@@ -420,10 +421,30 @@ def run_suite(rows: list[Row], plan: Plan, rounds: int, payload_rounds: int, see
                 status = f"error ({type(e).__name__}: {e})"[:160]
             log(f"[round {rnd + 1}/{rounds} {i + 1:2d}/{len(order)} {time.monotonic() - t0:6.1f}s] "
                 f"{case.row.key:28s} {case.placement:10s} {','.join(wl):22s} {time.monotonic() - t:5.1f}s {status}")
-    meta = {"failed_children": runner.failed, "rounds": rounds, "payload_rounds": payload_rounds, "seed": seed, "cpus": cpus,
+    meta = {"failed_children": runner.failed, "loadavg_start": load0, "loadavg_end": list(os.getloadavg()),
+            "rounds": rounds, "payload_rounds": payload_rounds, "seed": seed, "cpus": cpus,
             "placements": {p.name: {"client": sorted(p.client or []), "server": sorted(p.server or [])} for p in pls},
             "suite_seconds": round(time.monotonic() - t0, 1)}
     return col, meta
+
+
+def reprofile(out: Path, mode: str, chart: bool) -> int:
+    """Re-run the profiles of an existing results file (the measurements stay as they are)."""
+    from bench import report, scenarios
+
+    path = out / f"raw-{mode}.json"
+    raw = json.loads(path.read_text())
+    logdir = Path(tempfile.mkdtemp(prefix="benchlogs-"))
+    plan = Plan.from_json(raw["plan"])
+    raw["profiles"] = scenarios.profile_misses(raw, plan, logdir=logdir, ready_timeout=READY_TIMEOUT_S *
+                                               (4 if mode == "guest" else 1), quick=bool(raw.get("quick")))
+    raw["profiled_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    raw["profiled_commit"] = git_commit()
+    path.write_text(json.dumps(raw, indent=1) + "\n")
+    shutil.rmtree(logdir, ignore_errors=True)
+    report.render(out, chart=chart)
+    log(f"re-profiled {path}")
+    return 0
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -441,6 +462,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--no-profile", action="store_true", help="skip profiling rows that miss a target")
     ap.add_argument("--no-chart", action="store_true", help="write results.md only")
     ap.add_argument("--report-only", action="store_true", help="re-render from the raw JSON in --out")
+    ap.add_argument("--profile-only", action="store_true",
+                    help="redo only the profiles of missed targets for the raw JSON in --out, then re-render")
     args = ap.parse_args(argv)
 
     from bench import report
@@ -450,6 +473,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.report_only:
         report.render(out, chart=not args.no_chart)
         return 0
+    if args.profile_only:
+        return reprofile(out, "guest" if args.guest else "host", chart=not args.no_chart)
 
     mode = "guest" if args.guest else "host"
     plan = Plan.quick() if args.quick else Plan()

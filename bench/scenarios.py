@@ -61,6 +61,9 @@ def failover_all(mode: str, plan: Plan, *, quick: bool, logdir: Path, ready_time
 
 # --------------------------------------------------------------------------- profiles
 
+#: Seconds of profiled sequential calls per missed row.
+PROFILE_SEQ_S = 2.0
+
 AREAS = (
     ("tipcrpc/rpc/", "tipcrpc RPC layer (rpc/)"),
     ("tipcrpc/transport/user/", "userspace TIPC transport"),
@@ -130,7 +133,12 @@ def profile_misses(raw: dict[str, Any], plan: Plan, *, logdir: Path, ready_timeo
     # peer inside the sender's sendto(), which would bill the server's work to the client.
     # (In the guest, one vCPU: see run.main.)
     pl = placements(cpus)[0 if raw.get("mode") == "guest" else -1]
-    runner = Runner(plan, logdir, ready_timeout, CLIENT_TIMEOUT_S)
+    # A longer sequential run than a round's: the profiler slows every call several-fold,
+    # and a few hundred calls let one stall (a retransmission, a collection) dominate.
+    pplan = Plan.from_json(plan.to_json())
+    if not quick:
+        pplan.seq_s = PROFILE_SEQ_S
+    runner = Runner(pplan, logdir, ready_timeout, CLIENT_TIMEOUT_S)
     out: dict[str, Any] = {}
     done: set[tuple[str, str]] = set()
     for system, variant, _placement in missed[:1] if quick else missed:
@@ -143,7 +151,10 @@ def profile_misses(raw: dict[str, Any], plan: Plan, *, logdir: Path, ready_timeo
         key = f"{system}/{variant}/{pl.name}"
         try:
             res = runner.run(Case(Row(system, variant, "tipcrpc"), pl.name), pl, ("seq",), profile=paths, extra=extra)
-            calls = res["seq"].get("completed", 0)
+            seq = res.get("seq", {})
+            if "error" in seq or "na" in seq:
+                raise RuntimeError(f"the profiled seq run failed: {seq.get('error') or seq.get('na')}")
+            calls = seq.get("completed", 0)
             entry: dict[str, Any] = {"placement": pl.name, "profiled_calls": calls}
             for side, p in paths.items():
                 entry[side] = summarize_pstats(Path(p), calls) if Path(p).exists() else {"error": "no profile written"}
