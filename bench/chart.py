@@ -39,14 +39,14 @@ def _bars(ax: Any, v: View, workload: str, value: str, title: str, xlabel: str, 
         xs: list[float] = []
         lo: list[float] = []
         hi: list[float] = []
-        na: list[float] = []
+        na: list[tuple[float, str]] = []
         for i, (s, var) in enumerate(rows):
             c = v.get(s, var, p, workload)
             y = i + (j - (len(pls) - 1) / 2) * h
             if c is None:
                 continue
             if c["status"] != "ok":
-                na.append(y)
+                na.append((y, "n/a" if c["status"] == "na" else "error"))
                 continue
             if value == "p50":
                 x = c["pooled"]["p50"]
@@ -62,8 +62,8 @@ def _bars(ax: Any, v: View, workload: str, value: str, title: str, xlabel: str, 
             hi.append(max(0.0, b - x))
         ax.barh(ys, xs, height=h, color=COLORS.get(p, "#666666"), label=PLACEMENT_NAMES.get(p, p),
                 xerr=[lo, hi], error_kw={"elinewidth": 0.8, "capsize": 1.5})
-        for y in na:
-            ax.text(0.01, y, "n/a", transform=ax.get_yaxis_transform(), va="center", fontsize=6, color="#aa0000")
+        for y, word in na:
+            ax.text(0.01, y, word, transform=ax.get_yaxis_transform(), va="center", fontsize=6, color="#aa0000")
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([_label(s, var) for s, var in rows], fontsize=6.5)
     for tick, (s, _var) in zip(ax.get_yticklabels(), rows):
