@@ -6,7 +6,7 @@ namespaces cannot be created (not root).
 
 Fixtures (session-scoped clusters are shared; tests use private service types):
 
-* ``eth_cluster`` — 3 netns nodes on a bridge, Ethernet bearers, 400 ms link tolerance;
+* ``eth_cluster`` — 3 netns nodes on a bridge, Ethernet bearers, 500 ms link tolerance;
   a test that cuts a node restores it afterwards (``restore_all`` in the harness).
 * ``udp_cluster`` — 2 netns nodes over the UDP bearer on a veth pair (10.77.0.0/24).
 """
@@ -46,7 +46,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def eth_cluster() -> Iterator[EthCluster]:
     from ktipc_cluster import EthCluster
 
-    cluster = EthCluster(3, tolerance_ms=400)
+    cluster = EthCluster(3, tolerance_ms=500)
     try:
         yield cluster
     finally:
@@ -57,7 +57,7 @@ def eth_cluster() -> Iterator[EthCluster]:
 def udp_cluster() -> Iterator[UdpCluster]:
     from ktipc_cluster import UdpCluster
 
-    cluster = UdpCluster(tolerance_ms=400)
+    cluster = UdpCluster(tolerance_ms=500)
     try:
         yield cluster
     finally:

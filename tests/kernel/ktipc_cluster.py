@@ -149,7 +149,7 @@ def _link_up(ipr: object, ifname: str) -> None:
 @dataclass
 class _Base:
     nodes: List[Node] = field(default_factory=list)
-    tolerance_ms: int = 400
+    tolerance_ms: int = 500
     timeout: float = 20.0
 
     def _configure(self, node: Node, media: str, **bearer_opts: object) -> None:
@@ -197,7 +197,7 @@ class _Base:
 class EthCluster(_Base):
     """``n`` netns nodes on a bridge, Ethernet bearers, link tolerance ``tolerance_ms``."""
 
-    def __init__(self, n: int, *, tolerance_ms: int = 400, tag: Optional[str] = None) -> None:
+    def __init__(self, n: int, *, tolerance_ms: int = 500, tag: Optional[str] = None) -> None:
         super().__init__(tolerance_ms=tolerance_ms)
         from pyroute2 import IPRoute, netns
 
@@ -262,7 +262,7 @@ class EthCluster(_Base):
 class UdpCluster(_Base):
     """Two netns nodes on a veth pair (10.77.x.1/2), UDP bearers with unicast discovery."""
 
-    def __init__(self, *, tolerance_ms: int = 400, tag: Optional[str] = None, subnet: int = 77) -> None:
+    def __init__(self, *, tolerance_ms: int = 500, tag: Optional[str] = None, subnet: int = 77) -> None:
         super().__init__(tolerance_ms=tolerance_ms)
         from pyroute2 import IPRoute, netns
 

@@ -2,7 +2,7 @@
 
 The harness hands out fresh :class:`KernelTransport` instances on the nodes of the
 session's 3-node Ethernet cluster. ``kill`` is a silent node death: the node's
-bridge port goes down (its peers notice after the 400 ms link tolerance), then every
+bridge port goes down (its peers notice after the 500 ms link tolerance), then every
 socket of its transport is closed abruptly. The node is put back after the test.
 """
 
