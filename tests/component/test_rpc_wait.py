@@ -152,7 +152,7 @@ async def test_waiting_ends_with_the_client(memory_cluster: MemoryCluster) -> No
         await client.__aenter__()
         waiter = asyncio.create_task(client.wait_for(svc))
         call = asyncio.create_task(client.call(svc, "hello", "x", wait_ready=True))
-        while not client._waiters:
+        while not client._waiting._futures:
             await asyncio.sleep(0)
         await client.aclose()
         for task in (waiter, call):

@@ -99,3 +99,16 @@ def test_malformed_frames_are_remote_protocol_errors(data: bytes) -> None:
 def test_bad_msgpack_body_is_codec_error() -> None:
     with pytest.raises(CodecError):
         F.decode_frame(codec, F.HEADER.pack(F.VERSION, F.Kind.REPLY, 0, 0, 0, 1) + b"\xc1")
+
+
+@pytest.mark.parametrize("idempotent", [False, True])
+@pytest.mark.parametrize("importance", [0, 1, 2, 3])
+def test_answers_carry_the_method_options(idempotent: bool, importance: int) -> None:
+    flags = F.method_flags(idempotent, importance)
+    assert flags & F.METHOD_META and flags < 0x100
+    assert F.parse_method_flags(flags) == (idempotent, importance)
+    reply = F.encode_reply(codec, CID, 1, flags)
+    assert reply[2] == flags and F.decode_frame(codec, reply) == F.ReplyFrame(CID, 1, flags)
+    end = F.encode_stream_end(CID, 3, flags)
+    assert F.decode_frame(codec, end) == F.StreamEndFrame(CID, 3, flags)
+    assert F.parse_method_flags(0) is None  # an older server says nothing

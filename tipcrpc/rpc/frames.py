@@ -23,16 +23,23 @@ kind            body
 ==============  ===========================================================================
 CALL            msgpack ``[method, args, kwargs|None, deadline_remaining_s|None, credit|None]``
                 flags: IDEMPOTENT, STREAM (credit = initial item credit), ONEWAY (no reply)
-REPLY           msgpack value
+REPLY           msgpack value; flags: the method's options (below)
 FAILURE         msgpack ``[status, message, details]``
 CANCEL          empty
 STREAM_ITEM     msgpack value (aux = sequence number, from 0)
-STREAM_END      empty (aux = number of items sent)
+STREAM_END      empty (aux = number of items sent); flags: the method's options (below)
 STREAM_CREDIT   empty (aux = additional items the client accepts)
 PING / PONG     empty (liveness probe of a socket; PONG flag PONG_ACTIVE: call_id in progress)
 CHUNK           ``>QII`` total length, chunk index, chunk size; then the chunk's bytes
 CHUNK_ACK       ``>Q`` bytes of the message received so far
 ==============  ===========================================================================
+
+The flags of REPLY and STREAM_END describe the method that answered, so a client that
+calls a service by name, without its :class:`~tipcrpc.rpc.service.Service` definition,
+learns the method's options from the first answer (:func:`method_flags`,
+:func:`parse_method_flags`): ``METHOD_META`` (0x80) says the other bits are set,
+``IDEMPOTENT`` (0x01) the method is idempotent, bits 1–2 its importance (0–3). A sender that
+does not know them sends 0.
 
 Frames larger than the transport's datagram limit travel as CHUNKs (see :mod:`.chunks`).
 Parsing functions raise :class:`~tipcrpc.errors.RemoteProtocolError` (malformed frame) or
@@ -58,6 +65,9 @@ __all__ = [
     "Kind",
     "Flag",
     "PONG_ACTIVE",
+    "METHOD_META",
+    "method_flags",
+    "parse_method_flags",
     "Header",
     "CallBody",
     "parse_header",
@@ -136,6 +146,21 @@ class Flag(enum.IntFlag):
 #: PONG flag bit: the probed call id is in progress on this socket.
 PONG_ACTIVE = 0x01
 
+#: REPLY/STREAM_END flag bit: the other flag bits describe the answering method.
+METHOD_META = 0x80
+
+
+def method_flags(idempotent: bool, importance: int) -> int:
+    """The REPLY/STREAM_END flags describing a method (see the module docstring)."""
+    return METHOD_META | (0x01 if idempotent else 0) | ((int(importance) & 0x03) << 1)
+
+
+def parse_method_flags(flags: int) -> tuple[bool, int] | None:
+    """``(idempotent, importance)`` from REPLY/STREAM_END flags, or ``None`` if absent."""
+    if not flags & METHOD_META:
+        return None
+    return bool(flags & 0x01), (flags >> 1) & 0x03
+
 
 #: ``(kind, flags, aux, call_id)`` as parsed from a header.
 Header = tuple[int, int, int, int]
@@ -193,9 +218,9 @@ def encode_call(
     return _pack_header(VERSION, Kind.CALL, flags, 0, service_type, call_id) + body
 
 
-def encode_reply(codec: Codec, call_id: int, value: Any) -> bytes:
-    """A REPLY frame carrying ``value``."""
-    return _pack_header(VERSION, Kind.REPLY, 0, 0, 0, call_id) + codec.encode(value)
+def encode_reply(codec: Codec, call_id: int, value: Any, flags: int = 0) -> bytes:
+    """A REPLY frame carrying ``value``; ``flags`` from :func:`method_flags`."""
+    return _pack_header(VERSION, Kind.REPLY, flags, 0, 0, call_id) + codec.encode(value)
 
 
 def encode_failure(codec: Codec, call_id: int, status: int, message: str, details: Any = None) -> bytes:
@@ -217,9 +242,9 @@ def encode_stream_item(codec: Codec, call_id: int, seq: int, value: Any) -> byte
     return _pack_header(VERSION, Kind.STREAM_ITEM, 0, 0, seq & _U32, call_id) + codec.encode(value)
 
 
-def encode_stream_end(call_id: int, count: int) -> bytes:
-    """A STREAM_END frame after ``count`` items."""
-    return _pack_header(VERSION, Kind.STREAM_END, 0, 0, count & _U32, call_id)
+def encode_stream_end(call_id: int, count: int, flags: int = 0) -> bytes:
+    """A STREAM_END frame after ``count`` items; ``flags`` from :func:`method_flags`."""
+    return _pack_header(VERSION, Kind.STREAM_END, flags, 0, count & _U32, call_id)
 
 
 def encode_stream_credit(call_id: int, credit: int) -> bytes:
@@ -331,6 +356,7 @@ class CallFrame:
 class ReplyFrame:
     call_id: int
     value: Any
+    flags: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +383,7 @@ class StreamItemFrame:
 class StreamEndFrame:
     call_id: int
     count: int
+    flags: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,7 +448,7 @@ def decode_frame(codec: Codec, data: bytes | bytearray | memoryview) -> Frame:
         method, args, kwargs, deadline, credit = decode_call(codec, data)
         return CallFrame(call_id, aux, method, args, kwargs, deadline, Flag(flags & 0x07), credit)
     if kind == Kind.REPLY:
-        return ReplyFrame(call_id, decode_value(codec, data))
+        return ReplyFrame(call_id, decode_value(codec, data), flags)
     if kind == Kind.FAILURE:
         return FailureFrame(call_id, *decode_failure(codec, data))
     if kind == Kind.CANCEL:
@@ -429,7 +456,7 @@ def decode_frame(codec: Codec, data: bytes | bytearray | memoryview) -> Frame:
     if kind == Kind.STREAM_ITEM:
         return StreamItemFrame(call_id, aux, decode_value(codec, data))
     if kind == Kind.STREAM_END:
-        return StreamEndFrame(call_id, aux)
+        return StreamEndFrame(call_id, aux, flags)
     if kind == Kind.STREAM_CREDIT:
         return StreamCreditFrame(call_id, aux)
     if kind == Kind.PING:

@@ -65,6 +65,7 @@ from .frames import (
     encode_reply,
     encode_stream_end,
     encode_stream_item,
+    method_flags,
     peek_header,
 )
 from .protocol import PendingTable, exception_to_failure
@@ -130,10 +131,14 @@ class Server:
         self.max_queued = max_queued
         self.drain_timeout = drain_timeout
         self._methods: dict[int, dict[str, MethodInfo]] = {}
+        # Flags of every REPLY/STREAM_END: the method's options, for clients calling by name.
+        self._flags: dict[MethodInfo, int] = {}
         for svc in self.services:
             if svc.type in self._methods:
                 raise ValueError(f"two services share type {svc.type}: serve them on different endpoints")
             self._methods[svc.type] = dict(svc.methods)
+            for info in svc.methods.values():
+                self._flags[info] = method_flags(info.idempotent, info.importance)
         self._codec = Codec()
         self._link = FrameLink(max_message=transport.max_message, max_frame=max_frame, window=window)
         self._active: dict[tuple[SocketAddr, int], _Active] = {}
@@ -275,7 +280,7 @@ class Server:
 
     def _reply(self, a: _Active, result: Any) -> None:
         try:
-            frame = encode_reply(self._codec, a.cid, result)
+            frame = encode_reply(self._codec, a.cid, result, self._flags[a.info])
         except CodecError as exc:
             self._fail_exc(a.source, a.cid, a.oneway, a.info, exc)
             return
@@ -407,7 +412,7 @@ class Server:
                     self._stats["completed"] += 1
                     return
                 try:
-                    frame = encode_reply(self._codec, cid, result)
+                    frame = encode_reply(self._codec, cid, result, self._flags[info])
                 except CodecError as exc:
                     self._fail_exc(source, cid, oneway, info, exc)
                     return
@@ -527,7 +532,7 @@ class Server:
                 self._send(a.source, frame, imp)
                 seq += 1
             self._stats["completed"] += 1
-            self._send(a.source, encode_stream_end(a.cid, seq), imp)
+            self._send(a.source, encode_stream_end(a.cid, seq, self._flags[a.info]), imp)
         finally:
             if is_async:
                 await gen.aclose()

@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Union
 
-from ..addr import U32_MAX, ServiceRange, SocketAddr
+from ..addr import U32_MAX, Importance, ServiceRange, SocketAddr
 from ..errors import ClosedError
 from ..events import (
     NodeDown,
@@ -187,15 +187,18 @@ class Stub:
     For a :class:`Service` (or a name/type whose Service is defined in this process) only
     its methods exist, each carrying the original signature and docstring; streaming
     methods return a :class:`CallStream`. ``with_options(timeout=, key=, instance=,
-    wait_ready=)`` returns a stub with different call options.
+    wait_ready=, idempotent=, importance=)`` returns a stub with different call options
+    (see :meth:`Client.call`).
     """
 
     def __init__(self, client: Client, service: Service | str | int, *, timeout: float | None = None,
-                 key: object = None, instance: int | None = None, wait_ready: bool = False) -> None:  # fmt: skip
+                 key: object = None, instance: int | None = None, wait_ready: bool = False,
+                 idempotent: bool | None = None, importance: Importance | str | int | None = None) -> None:  # fmt: skip
         self._client = client
         self._service_ref = service
         self._options: dict[str, Any] = {"timeout": timeout, "key": key, "instance": instance,
-                                         "wait_ready": wait_ready}  # fmt: skip
+                                         "wait_ready": wait_ready, "idempotent": idempotent,
+                                         "importance": importance}  # fmt: skip
         if isinstance(service, Service):
             self._service: Service | None = service
         else:
@@ -204,7 +207,8 @@ class Stub:
         self._bound: dict[str, Callable[..., Any]] = {}
 
     def with_options(self, **options: Any) -> Stub:
-        """A copy of this stub with some of ``timeout``, ``key``, ``instance``, ``wait_ready`` changed."""
+        """A copy of this stub with some of ``timeout``, ``key``, ``instance``, ``wait_ready``,
+        ``idempotent``, ``importance`` changed."""
         unknown = set(options) - set(self._options)
         if unknown:
             raise TypeError(f"unknown stub options: {sorted(unknown)}")

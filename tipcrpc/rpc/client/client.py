@@ -10,13 +10,14 @@ from typing import Any, Mapping
 
 import anyio
 
-from ...addr import ServiceRange, SocketAddr, service_type
+from ...addr import Importance, ServiceRange, SocketAddr, service_type
 from ...errors import ClosedError, DeadlineExceeded, ServiceUnreachable, TipcRpcError
 from ..membership import Membership, key_to_instance
 from ..resolver import Resolver
-from ..service import MethodInfo, Service, lookup_service
+from ..frames import parse_method_flags
+from ..service import Service, importance_of, lookup_service
 from ..stub import CallStream, FanoutResult, StreamState, Stub, Watch
-from .engine import _FANOUT, _ONEWAY, _STREAM, _UNARY, CallEngine, _Call
+from .engine import _FANOUT, _ONEWAY, _STREAM, _UNARY, CallEngine, Meta, _Call
 
 __all__ = ["Client"]
 
@@ -59,7 +60,7 @@ class Client(CallEngine):
             self._pending.pop(call.cid)
             if call.kind != _ONEWAY:  # a notification was sent; only its retry window ends
                 self._fail(call, ClosedError("client closed"), cancel=True)
-        self._close_waiters()
+        self._waiting.close()
         if self._timer is not None:
             self._timer.cancel()
         if self._resolver is not None:
@@ -90,6 +91,7 @@ class Client(CallEngine):
 
     async def call(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
                    key: object = None, instance: int | None = None, wait_ready: bool = False,
+                   idempotent: bool | None = None, importance: Importance | str | int | None = None,
                    **kwargs: Any) -> Any:  # fmt: skip
         """Call ``method`` of ``service`` and return its result.
 
@@ -98,9 +100,12 @@ class Client(CallEngine):
         hashed, see :func:`~tipcrpc.rpc.membership.key_to_instance`); ``instance`` names one.
         ``wait_ready``: if no instance is published (at the start, or when failover finds
         none left), wait for one until the deadline instead of failing with
-        :class:`ServiceUnreachable`.
+        :class:`ServiceUnreachable`. ``idempotent`` and ``importance`` override, for this
+        call, what the client knows of the method (its Service definition, else what a
+        server told it, else non-idempotent and low).
         """
-        call = await self._start(_UNARY, service, method, args, kwargs, timeout, key, instance, None, wait_ready)
+        call = await self._start(_UNARY, service, method, args, kwargs, timeout, key, instance, None, wait_ready,
+                                 idempotent, importance)  # fmt: skip
         try:
             return await call.fut  # type: ignore[misc]
         except asyncio.CancelledError:
@@ -113,45 +118,50 @@ class Client(CallEngine):
 
     def stream(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
                key: object = None, instance: int | None = None, credit: int = 64, wait_ready: bool = False,
+               idempotent: bool | None = None, importance: Importance | str | int | None = None,
                **kwargs: Any) -> CallStream:  # fmt: skip
         """Call a streaming method; iterate the result (``async for``), ideally inside ``async with``.
 
         ``credit`` items may be in flight before the consumer takes them (flow control).
         ``timeout``, if given, bounds the whole stream; ``default_timeout`` does not apply.
         Leaving early (``break``, exception, ``aclose()``) cancels the server's handler.
-        ``wait_ready`` as for :meth:`call`.
+        ``wait_ready``, ``idempotent``, ``importance`` as for :meth:`call`.
         """
         if not 1 <= credit <= 0xFFFF:
             raise ValueError("credit must be in 1..65535")
 
         async def start(state: StreamState) -> _Call:
             call = await self._start(_STREAM, service, method, args, kwargs, timeout, key, instance, credit,
-                                     wait_ready, state)  # fmt: skip
+                                     wait_ready, idempotent, importance, state)  # fmt: skip
             return call
 
         return CallStream(self, start, credit)
 
     async def notify(self, service: Service | str | int, method: str, *args: Any, key: object = None,
-                     instance: int | None = None, wait_ready: bool = False, **kwargs: Any) -> None:  # fmt: skip
+                     instance: int | None = None, wait_ready: bool = False, idempotent: bool | None = None,
+                     importance: Importance | str | int | None = None, **kwargs: Any) -> None:  # fmt: skip
         """Send a one-way call; returns once sent. The server runs it and sends nothing back.
         If within :data:`NOTIFY_RETRY_WINDOW_S` it comes back undeliverable, or a busy or
         closing server refuses it, it is re-sent to another instance. ``wait_ready``: wait
-        (bounded by ``default_timeout``, if set) for an instance instead of failing."""
-        await self._start(_ONEWAY, service, method, args, kwargs, None, key, instance, None, wait_ready)
+        (bounded by ``default_timeout``, if set) for an instance instead of failing;
+        ``importance`` (and ``idempotent``) as for :meth:`call`."""
+        await self._start(_ONEWAY, service, method, args, kwargs, None, key, instance, None, wait_ready,
+                          idempotent, importance)  # fmt: skip
         endpoint = self._link.endpoint
         if endpoint is not None:
             await endpoint.drain()
 
     async def call_all(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
-                       instance: int | None = None, wait_ready: bool = False,
-                       **kwargs: Any) -> list[FanoutResult]:  # fmt: skip
+                       instance: int | None = None, wait_ready: bool = False, idempotent: bool | None = None,
+                       importance: Importance | str | int | None = None, **kwargs: Any) -> list[FanoutResult]:  # fmt: skip
         """Call ``method`` on every socket publishing ``service`` (or ``instance``).
 
         Returns one :class:`FanoutResult` per socket (sorted by socket), each holding the
         value or the error of that instance; no retries. :class:`ServiceUnreachable` if none
-        (with ``wait_ready``: wait for at least one until the deadline).
+        (with ``wait_ready``: wait for at least one until the deadline). ``importance``
+        (and ``idempotent``, sent along but never acted on here) as for :meth:`call`.
         """
-        stype, _name, info = self._method_meta(service, method)
+        stype, _name, idem, imp, learn = self._method_options(service, method, idempotent, importance)
         loop = self._running_loop()
         now = loop.time()
         deadline = self._deadline(timeout, now)
@@ -168,7 +178,8 @@ class Client(CallEngine):
             raise ServiceUnreachable(f"no instance of {self._label(service)} is published")
         calls: list[tuple[SocketAddr, ServiceRange, _Call]] = []
         for sock, rng in sorted(targets.items(), key=lambda t: (t[0].node, t[0].port)):
-            call = self._new_call(_FANOUT, stype, method, args, kwargs, info, deadline, instance, None, loop.time())
+            call = self._new_call(_FANOUT, stype, method, args, kwargs, idem, imp, learn, deadline, instance, None,
+                                  loop.time())  # fmt: skip
             call.fut = loop.create_future()
             calls.append((sock, rng, call))
             self._send_to(call, sock)
@@ -238,15 +249,38 @@ class Client(CallEngine):
             return service, str(service)
         raise TypeError(f"service must be a Service, a name or a type number, got {service!r}")
 
-    def _method_meta(self, service: Service | str | int, method: str) -> tuple[int, str, MethodInfo | None]:
+    def _method_meta(self, service: Service | str | int, method: str) -> Meta:
+        """What this client knows of ``method`` (cached): the local Service definition, else
+        what a server told it (see :meth:`CallEngine._learn`), else non-idempotent, low."""
         key = (service, method)
         meta = self._meta.get(key)
         if meta is None:
             stype, name = self._service_type(service)
             svc = service if isinstance(service, Service) else lookup_service(stype)
             info = svc.get(method) if svc is not None else None
-            meta = self._meta[key] = (stype, name, info)
+            if info is not None:
+                meta = (stype, name, info.idempotent, info.importance, -1)
+            else:
+                flags = self._learned.get((stype, method), 0)
+                idem, imp = parse_method_flags(flags) or (False, 0)
+                meta = (stype, name, idem, Importance(imp), flags)
+            self._meta[key] = meta
         return meta
+
+    def _method_options(self, service: Service | str | int, method: str, idempotent: bool | None,
+                        importance: Importance | str | int | None) -> Meta:  # fmt: skip
+        """:meth:`_method_meta` with this call's overrides applied."""
+        meta = self._method_meta(service, method)
+        if idempotent is None and importance is None:
+            return meta
+        stype, name, idem, imp, learn = meta
+        if idempotent is not None:
+            if idempotent is not True and idempotent is not False:
+                raise TypeError(f"idempotent must be True, False or None, got {idempotent!r}")
+            idem = idempotent
+        if importance is not None:
+            imp = importance_of(importance)
+        return stype, name, idem, imp, learn
 
     def _deadline(self, timeout: float | None, now: float) -> float | None:
         t = timeout if timeout is not None else self.default_timeout
@@ -263,8 +297,9 @@ class Client(CallEngine):
 
     async def _start(self, kind: int, service: Service | str | int, method: str, args: tuple[Any, ...],
                      kwargs: dict[str, Any], timeout: float | None, key: object, instance: int | None,
-                     credit: int | None, wait_ready: bool, state: StreamState | None = None) -> _Call:  # fmt: skip
-        stype, _name, info = self._method_meta(service, method)
+                     credit: int | None, wait_ready: bool, idempotent: bool | None,
+                     importance: Importance | str | int | None, state: StreamState | None = None) -> _Call:  # fmt: skip
+        stype, _name, idem, imp, learn = self._method_options(service, method, idempotent, importance)
         loop = self._running_loop()
         now = loop.time()
         deadline = self._deadline(timeout, now) if kind != _STREAM else (None if timeout is None else now + timeout)
@@ -290,7 +325,7 @@ class Client(CallEngine):
                 raise ServiceUnreachable(f"no publication of {self._label(service)}{where}")
             await self._changed(stype, deadline, self._label(service))
             now = loop.time()
-        call = self._new_call(kind, stype, method, args, kwargs, info, deadline, target, credit, now)
+        call = self._new_call(kind, stype, method, args, kwargs, idem, imp, learn, deadline, target, credit, now)
         call.max_attempts = max(len(m), 1) + 1
         call.wait_ready = wait_ready
         if kind == _UNARY:

@@ -20,7 +20,6 @@ import anyio
 
 from ...addr import Importance, SocketAddr
 from ...errors import (
-    ClosedError,
     CodecError,
     DeadlineExceeded,
     PeerLost,
@@ -45,16 +44,22 @@ from ..frames import (
     encode_cancel,
     encode_ping,
     encode_stream_credit,
+    parse_method_flags,
     peek_header,
 )
 from ..membership import Policy
 from ..protocol import CallIds, PendingTable, failure_to_exception, remaining
 from ..resolver import Resolver
 from ..runtime import Background, FrameLink
-from ..service import MethodInfo
 from ..stub import StreamState
+from .waiting import Waiting
 
-__all__ = ["CallEngine", "PROBE_INTERVAL_S", "NOTIFY_RETRY_WINDOW_S"]
+__all__ = ["CallEngine", "Meta", "PROBE_INTERVAL_S", "NOTIFY_RETRY_WINDOW_S"]
+
+#: What a client knows of a method: (service type, service label, idempotent, importance,
+#: learn) — ``learn`` is -1 when a local Service defines the method, else the REPLY flags
+#: learned from a server so far (0: nothing yet); see ``CallEngine._learn``.
+Meta = tuple[int, str, bool, Importance, int]
 
 log = logging.getLogger("tipcrpc.client")
 
@@ -76,7 +81,7 @@ class _Call:
     __slots__ = (
         "cid", "kind", "fut", "type", "method", "frame", "idempotent", "importance", "socket",
         "tried", "attempts", "max_attempts", "deadline", "instance", "stream", "overloads", "sent",
-        "wait_ready", "parked",
+        "wait_ready", "parked", "learn",
     )  # fmt: skip
 
     def __init__(self, cid: int, kind: int, type: int, method: str, frame: bytes, idempotent: bool,
@@ -99,7 +104,10 @@ class _Call:
         self.overloads = 0
         self.sent = 0  # the client's send sequence number of the latest transmission
         self.wait_ready = False  # wait for a new instance instead of failing (see _retry)
-        self.parked = False  # waiting in CallEngine._parked for an instance to appear
+        self.parked = False  # parked in CallEngine._waiting until an instance appears
+        # The method flags this client knew for a call by name (0: nothing yet), compared
+        # with the answer's to learn them; -1 when a local Service defines the method.
+        self.learn = -1
 
 
 
@@ -125,7 +133,10 @@ class CallEngine:
         self._pending: PendingTable[_Call] = PendingTable()
         self._by_socket: dict[SocketAddr, set[_Call]] = {}
         self._ids = CallIds(int.from_bytes(os.urandom(8), "big"))
-        self._meta: dict[tuple[object, str], tuple[int, str, MethodInfo | None]] = {}
+        # (service as given, method) -> (type, name, idempotent, importance, learn flags)
+        self._meta: dict[tuple[object, str], Meta] = {}
+        # (type, method) -> REPLY flags describing a method this client calls by name only
+        self._learned: dict[tuple[int, str], int] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -140,23 +151,20 @@ class CallEngine:
         # returned: possibly started) and which will come back as well (sent later).
         self._send_seq = 0
         self._pings: dict[int, int] = {}  # ping nonce -> send sequence number
-        # Waiting for publications of a type: futures woken by the next one (wait_for,
-        # wait_ready calls at start), and wait_ready calls parked during failover.
-        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
-        self._parked: dict[int, list[_Call]] = {}
+        self._waiting: Waiting[_Call] = Waiting()  # wait_for() and wait_ready calls
         self._stats = dict.fromkeys(
             ("calls", "replies", "failures", "retries", "failovers", "peer_lost", "timeouts", "cancelled",
              "notifications", "streams", "pings", "malformed"), 0)  # fmt: skip
 
 
-    def _new_call(self, kind: int, stype: int, method: str, args: Any, kwargs: Any, info: MethodInfo | None,
-                  deadline: float | None, instance: int | None, credit: int | None, now: float) -> _Call:  # fmt: skip
+    def _new_call(self, kind: int, stype: int, method: str, args: Any, kwargs: Any, idempotent: bool,
+                  imp: Importance, learn: int, deadline: float | None, instance: int | None, credit: int | None,
+                  now: float) -> _Call:  # fmt: skip
         cid = self._ids()
-        idempotent = info.idempotent if info is not None else False
         flags = _KIND_FLAGS[kind] | (_IDEMPOTENT if idempotent else 0)
         frame = encode_call(self._codec, cid, stype, method, args, kwargs, remaining(deadline, now), flags, credit)
-        imp = info.importance if info is not None else Importance.LOW
         call = _Call(cid, kind, stype, method, frame, idempotent, imp, deadline, instance)
+        call.learn = learn
         if kind == _ONEWAY:
             deadline = now + NOTIFY_RETRY_WINDOW_S
         self._pending.add(cid, call, deadline)
@@ -164,6 +172,18 @@ class CallEngine:
             self._arm(deadline)
         self._stats["calls"] += 1
         return call
+
+    def _learn(self, call: _Call, flags: int) -> None:
+        """An answer described the method of ``call`` (made by name only): remember it for
+        the next calls of that method, unless they pass options of their own."""
+        parsed = parse_method_flags(flags)
+        if parsed is None:
+            return
+        idempotent, imp = parsed
+        self._learned[(call.type, call.method)] = flags
+        for key, meta in list(self._meta.items()):
+            if meta[0] == call.type and key[1] == call.method and meta[4] >= 0:
+                self._meta[key] = (meta[0], meta[1], idempotent, Importance(imp), flags)
 
     # -- sending and bookkeeping --------------------------------------------------------------
 
@@ -206,7 +226,7 @@ class CallEngine:
     def _fail(self, call: _Call, exc: BaseException, *, cancel: bool) -> None:
         self._untrack(call)
         if call.parked:
-            self._unpark(call)
+            self._waiting.unpark(call)
         if cancel:
             self._send_cancel(call)
         self._link.abort_call(call.socket, call.cid)
@@ -258,7 +278,7 @@ class CallEngine:
             if call.kind == _ONEWAY:
                 self._untrack(call)
                 if call.parked:
-                    self._unpark(call)
+                    self._waiting.unpark(call)
                     log.warning("notification %s could not be delivered: no instance appeared within %.0f s",
                                 call.method, NOTIFY_RETRY_WINDOW_S)  # fmt: skip
                 continue
@@ -291,7 +311,8 @@ class CallEngine:
                 # or wait for a new one to be published (until the deadline).
                 sock = self._pick_fresh(call)
                 if sock is None:
-                    self._park(call)
+                    call.socket = None
+                    self._waiting.park(call)
                     return
             elif call.attempts < call.max_attempts:
                 m = self._resolver.view(call.type)
@@ -319,71 +340,23 @@ class CallEngine:
                       outstanding=self._by_socket)  # fmt: skip
         return None if sock is None or sock in call.tried else sock
 
-    def _park(self, call: _Call) -> None:
-        call.parked = True
-        call.socket = None
-        self._parked.setdefault(call.type, []).append(call)
-
-    def _unpark(self, call: _Call) -> None:
-        call.parked = False
-        calls = self._parked.get(call.type)
-        if calls is not None and call in calls:
-            calls.remove(call)
-            if not calls:
-                del self._parked[call.type]
-
     def _published(self, stype: int, sock: SocketAddr) -> None:
-        """Resolver callback: ``sock`` published something of ``stype``."""
-        waiters = self._waiters.pop(stype, None)
-        if waiters is not None:
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_result(None)
-        parked = self._parked.pop(stype, None)
-        if parked is not None:
-            for call in parked:
-                call.parked = False
-                if self._pending.get(call.cid) is not call:
-                    continue
-                fresh = self._pick_fresh(call)
-                if fresh is None:
-                    self._park(call)  # not for its instance
-                    continue
-                self._stats["retries"] += 1
-                if call.stream is not None:
-                    call.stream.reset()
-                self._send_to(call, fresh)
+        """Resolver callback: ``sock`` published something of ``stype``: wake the waiters,
+        re-send parked calls that can go to a socket they have not tried."""
+        for call in self._waiting.published(stype):
+            if self._pending.get(call.cid) is not call:
+                continue
+            fresh = self._pick_fresh(call)
+            if fresh is None:
+                self._waiting.park(call)  # not for its instance
+                continue
+            self._stats["retries"] += 1
+            if call.stream is not None:
+                call.stream.reset()
+            self._send_to(call, fresh)
 
     async def _changed(self, stype: int, deadline: float | None, what: str) -> None:
-        """Wait for the next publication of ``stype``; DeadlineExceeded at ``deadline``."""
-        loop = self._loop
-        assert loop is not None
-        fut: asyncio.Future[None] = loop.create_future()
-        waiters = self._waiters.setdefault(stype, [])
-        waiters.append(fut)
-        try:
-            if deadline is None:
-                await fut
-                return
-            delay = deadline - loop.time()
-            if delay > 0:
-                with anyio.move_on_after(delay):
-                    await fut
-            if not fut.done():
-                raise DeadlineExceeded(f"deadline passed while waiting for an instance of {what}")
-        finally:
-            if not fut.done():
-                fut.cancel()
-                if fut in waiters:
-                    waiters.remove(fut)
-
-    def _close_waiters(self) -> None:
-        for futs in self._waiters.values():
-            for fut in futs:
-                if not fut.done():
-                    fut.set_exception(ClosedError("client closed"))
-        self._waiters.clear()
-        self._parked.clear()
+        await self._waiting.changed(self._loop, stype, deadline, what)  # type: ignore[arg-type]
 
     def _calls_on(self, sock: SocketAddr) -> list[_Call]:
         return list(self._by_socket.get(sock, ()))
@@ -476,6 +449,8 @@ class CallEngine:
             if call is None:
                 return  # late duplicate (after failover) or abandoned
             self._untrack(call)
+            if flags != call.learn and call.learn >= 0:
+                self._learn(call, flags)
             fut = call.fut
             if fut is None or fut.done():
                 return
@@ -499,6 +474,8 @@ class CallEngine:
                     return
             else:
                 st.end(aux)
+                if flags != call.learn and call.learn >= 0:
+                    self._learn(call, flags)
             if st.complete:
                 self._pending.pop(cid)
                 self._untrack(call)
