@@ -9,6 +9,13 @@ peer but never acknowledged when its link went down.
 
 One bearer, one link per peer. The node FSM gates reception while a peer is coming up or
 going down exactly as the kernel's ``tipc_node_check_state`` does for a single link.
+Discovery and the peer table are :class:`~.node_peers.PeerDiscovery`, which :class:`Node`
+extends.
+
+The per-packet calls have lean variants for the shell: :meth:`Node.rcv` fills an
+:class:`Output` the shell reuses, :meth:`Node.xmit` takes messages the shell built itself
+(no re-validation) and appends packets to a list; an in-sequence payload packet on an
+established link takes a fast path through :meth:`.link.Link.rcv` with the same effects.
 
 Deviations from the kernel, all deliberate:
 
@@ -25,9 +32,10 @@ Deviations from the kernel, all deliberate:
 from __future__ import annotations
 
 import struct
+
 from ...addr import node_addr_from_id
 from ...errors import LocalProtocolError, ProtocolError
-from .discover import ADVERTISED_CAPABILITIES, Discoverer, DiscoveryMsg, parse_discovery
+from .discover import ADVERTISED_CAPABILITIES, Discoverer
 from .fragment import fragment
 from .link import TIPC_MAX_IF_NAME, Link
 from .link_fsm import (
@@ -53,9 +61,6 @@ from .link_fsm import (
 from .media import MediaAddr
 from .msg import (
     BASIC_H_SIZE,
-    DSC_REQ_MSG,
-    DSC_RESP_MSG,
-    DSC_TRIAL_MSG,
     INT_H_SIZE,
     LINK_CONFIG,
     LINK_PROTOCOL,
@@ -63,7 +68,6 @@ from .msg import (
     MAX_USER_MSG_SIZE,
     MIN_H_SIZE,
     NODE_ID_LEN,
-    RESET_MSG,
     SHORT_H_SIZE,
     STATE_MSG,
     TIPC_VERSION,
@@ -81,6 +85,7 @@ from .node_api import (
     PeerInfo,
     PeerUp,
 )
+from .node_peers import NODE_CLEANUP_AFTER, Peer, PeerDiscovery
 
 __all__ = [
     "MediaAddr",
@@ -96,8 +101,6 @@ __all__ = [
     "NODE_CLEANUP_AFTER",
 ]
 
-NODE_CLEANUP_AFTER = 300.0  #: a peer down this long (s) is forgotten, as in the kernel
-_INVALID_SIG = 0x10000
 _W0 = struct.Struct(">I")
 _W3 = struct.Struct(">I")
 _PREV_DEST = struct.Struct(">I8xI12xI")  # words 0, 3 (prevnode) and 7 (destnode)
@@ -105,37 +108,7 @@ _W0_3 = struct.Struct(">I8xI")  # words 0 and 3, for 24-byte messages
 _LINK_UP = LINK_ESTABLISHED | LINK_SYNCHING
 
 
-class _Peer:
-    """``struct tipc_node`` for one bearer."""
-
-    __slots__ = ("addr", "identity", "caps", "signature", "state", "link", "media", "up",
-                 "next_tick", "delete_at")
-
-    def __init__(self, addr: int, identity: bytes, caps: int, now: float) -> None:
-        self.addr = addr
-        self.identity = identity
-        self.caps = caps
-        self.signature = _INVALID_SIG
-        self.state = SELF_DOWN_PEER_LEAVING
-        self.link: Link | None = None
-        self.media: MediaAddr | None = None
-        self.up = False  # node_is_up: has an active link
-        self.next_tick: float | None = None
-        self.delete_at = now + NODE_CLEANUP_AFTER
-
-
-def _mix(*values: int) -> int:
-    """A small integer hash (splitmix-style) for link session numbers; no ``random``."""
-    x = 0x9E3779B9
-    for v in values:
-        x = (x ^ (v & 0xFFFFFFFF)) * 0x85EBCA6B & 0xFFFFFFFF
-        x ^= x >> 13
-        x = x * 0xC2B2AE35 & 0xFFFFFFFF
-        x ^= x >> 16
-    return x
-
-
-class Node:
+class Node(PeerDiscovery):
     """One userspace TIPC node on one UDP bearer.
 
     ``node_id`` (up to 16 bytes, zero-padded) is the node identity; the node address is
@@ -186,7 +159,7 @@ class Node:
             own_addr=self.own_addr, node_id=self.node_id, media=media, netid=netid,
             signature=self._signature, capabilities=capabilities, now=now,
         )
-        self._peers: dict[int, _Peer] = {}
+        self._peers: dict[int, Peer] = {}
         self._links_created = 0
         self._stopped = False
         self._stats: dict[str, int] = dict.fromkeys(_NODE_STAT_KEYS, 0)
@@ -397,7 +370,7 @@ class Node:
             _W3.pack_into(buf, 28, peer)
         return bytes(buf)
 
-    def _emit(self, p: _Peer, xmitq: list[bytes], out: Output) -> None:
+    def _emit(self, p: Peer, xmitq: list[bytes], out: Output) -> None:
         if xmitq and p.media is not None:
             out.packets.extend((p.media, x) for x in xmitq)
 
@@ -434,7 +407,7 @@ class Node:
             if rc & TIPC_LINK_DOWN_EVT:
                 self._node_link_down(p, link.failure_reason or "link failure", now, out)  # type: ignore[arg-type]
 
-    def _check_state(self, p: _Peer, packet: bytes, user: int) -> bool:
+    def _check_state(self, p: Peer, packet: bytes, user: int) -> bool:
         """``tipc_node_check_state`` for a node with a single link."""
         link = p.link
         assert link is not None
@@ -456,12 +429,12 @@ class Node:
             return False
         return True
 
-    def _node_fsm(self, p: _Peer, evt: int) -> None:
+    def _node_fsm(self, p: Peer, evt: int) -> None:
         p.state, legal = node_fsm(p.state, evt)
         if not legal:
             self._stats["illegal_node_evt"] += 1
 
-    def _node_link_up(self, p: _Peer, now: float, out: Output) -> None:
+    def _node_link_up(self, p: Peer, now: float, out: Output) -> None:
         """``__tipc_node_link_up``: the link is ESTABLISHED; the peer node is up."""
         link = p.link
         assert link is not None
@@ -481,7 +454,7 @@ class Node:
         assert p.media is not None
         out.events.append(PeerUp(p.addr, p.identity, p.media))
 
-    def _node_link_down(self, p: _Peer, reason: str, now: float, out: Output) -> None:
+    def _node_link_down(self, p: Peer, reason: str, now: float, out: Output) -> None:
         """``tipc_node_link_down``: reset the link, tell the peer, return what was not acked."""
         link = p.link
         assert link is not None
@@ -516,7 +489,7 @@ class Node:
         link.set_abort_limit(tol // intv)
         return intv / 1000
 
-    def _node_timeout(self, p: _Peer, now: float, out: Output) -> None:
+    def _node_timeout(self, p: Peer, now: float, out: Output) -> None:
         """``tipc_node_timeout``."""
         link = p.link
         if link is None:
@@ -533,120 +506,6 @@ class Node:
         if rc & TIPC_LINK_DOWN_EVT:
             self._node_link_down(p, link.failure_reason or "link failure", now, out)
         p.next_tick = now + intv
-
-    # -- discovery ---------------------------------------------------------------------------
-
-    def _disc_rcv(self, packet: bytes, src: MediaAddr, now: float, out: Output) -> None:
-        """``tipc_disc_rcv`` up to ``tipc_node_check_dest``."""
-        self._stats["disc_received"] += 1
-        d = parse_discovery(packet)
-        if d.media_is_multicast:
-            self._stats["malformed"] += 1  # "Rcv corrupt discovery message"
-            return
-        media = d.media if d.media[0] not in ("0.0.0.0", "::") else src
-        if media == self.media and d.node_id == self.node_id:
-            return  # our own request, looped back
-        if d.netid != self.netid:
-            self._stats["netid_mismatch"] += 1
-            return
-        if d.mtype == DSC_TRIAL_MSG:
-            sugg = self._try_addr(d.node_id, d.addr)
-            if sugg:
-                out.packets.append((media, self._disc.trial_fail(d.addr, sugg)))
-            return
-        if d.mtype not in (DSC_REQ_MSG, DSC_RESP_MSG) or not d.addr:
-            return  # TRIAL_FAIL (we never trial) or nonsense
-        if d.addr == self.own_addr:
-            detail = "another node uses our address" if d.node_id != self.node_id else "another process uses our identity"
-            self._dupl(out, d.addr, d.node_id, media, detail)
-            return
-        if d.dest_domain not in (0, self.own_addr):
-            return
-        if self._check_dest(d, media, now, out) and d.mtype == DSC_REQ_MSG:
-            out.packets.append((media, self._disc.response(d.addr)))
-
-    def _dupl(self, out: Output, addr: int, ident: bytes, media: MediaAddr, detail: str) -> None:
-        self._stats["duplicate_addr"] += 1
-        out.events.append(DuplicateAddress(addr, ident, media, detail))
-
-    def _try_addr(self, ident: bytes, addr: int) -> int:
-        """``tipc_node_try_addr``: a free address to suggest if ``addr`` is taken, else 0."""
-        p = self._peers.get(addr)
-        taken = addr == self.own_addr or (p is not None and p.identity != ident)
-        if not taken:
-            return 0
-        sugg = (addr ^ _mix(self._signature, addr)) or 1
-        while sugg == self.own_addr or sugg in self._peers or not sugg:
-            sugg = (sugg + 1) & 0xFFFFFFFF
-        return sugg
-
-    def _check_dest(self, d: DiscoveryMsg, media: MediaAddr, now: float, out: Output) -> bool:
-        """``tipc_node_check_dest``: create/refresh the peer; return whether to respond."""
-        p = self._peers.get(d.addr)
-        if p is None:
-            p = self._peers[d.addr] = _Peer(d.addr, d.node_id, d.capabilities, now)
-        elif p.identity != d.node_id:
-            if p.link is not None and p.link.is_up:
-                self._dupl(out, d.addr, d.node_id, media, f"address also used by {p.identity!r}")
-                return False
-            p.identity = d.node_id  # the old owner is gone; the address changes hands
-            p.signature = _INVALID_SIG
-        if p.caps != d.capabilities:
-            p.caps = d.capabilities
-            if p.link is not None:
-                p.link.peer_caps = d.capabilities
-        link = p.link
-        link_up = link is not None and link.is_up
-        link_is_reset = link is not None and link.is_reset
-        addr_match = link is not None and p.media == media
-        sign_match = d.signature == p.signature
-        respond = accept_addr = reset = False
-        if sign_match and addr_match:
-            respond = not link_up  # all fine / the link will come up in due time
-        elif sign_match and not addr_match:
-            if link_up:  # same signature, other media while up: clone or moved peer
-                self._dupl(out, d.addr, d.node_id, media, f"signature seen at {p.media} and {media}")
-            else:
-                accept_addr = respond = reset = True
-        elif addr_match:  # peer rebooted (new signature) at the same address
-            p.signature = d.signature
-            respond = not link_up
-        elif link_up:  # new signature at another address while the link is up
-            self._dupl(out, d.addr, d.node_id, media, f"peer at {p.media} also announced from {media}")
-        else:  # new peer, or rebooted with a new address
-            p.signature = d.signature
-            accept_addr = respond = reset = True
-        if not accept_addr:
-            return respond
-        if link is None:
-            link = self._create_link(p, now)
-            link_is_reset = True
-        p.media = media
-        if reset and not link_is_reset:
-            self._node_link_down(p, "peer changed its media address", now, out)
-        if link.state != LINK_ESTABLISHING and not link.in_session:
-            xmitq: list[bytes] = []
-            link.build_proto_msg(RESET_MSG, xmitq)  # start at once instead of at the next tick
-            self._emit(p, xmitq, out)
-        return respond
-
-    def _create_link(self, p: _Peer, now: float) -> Link:
-        self._links_created += 1
-        link = Link(
-            own_addr=self.own_addr,
-            peer_addr=p.addr,
-            session=_mix(self._signature, p.addr, self._links_created) & 0xFFFF,
-            mtu=self.mtu,
-            tolerance_ms=self.tolerance_ms,
-            window=self.window,
-            peer_caps=p.caps,
-            if_name=self.if_name,
-        )
-        link.reset()
-        link.fsm(LINK_RESET_EVT)
-        p.link = link
-        p.next_tick = now + self._keepalive(link)
-        return link
 
 
 _NODE_STAT_KEYS = (
