@@ -24,10 +24,10 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator, Union
 
 from .addr import Scope, ServiceRange
-from .errors import AddressError, TransportUnavailable
+from .errors import AddressError, TransportUnavailable, UsageError
 from .rpc.chunks import DEFAULT_MAX_FRAME, DEFAULT_WINDOW
 from .rpc.client import Client
-from .rpc.membership import Policy
+from .rpc.membership import Policy, policy_of
 from .rpc.server import Server
 from .rpc.service import Service
 from .transport.base import Transport
@@ -204,12 +204,12 @@ async def serve(
     ``.drain()``).
     """
     if not services:
-        raise ValueError("serve() needs at least one Service")
+        raise UsageError("serve() needs at least one Service")
     for svc in services:
         if not isinstance(svc, Service):
             raise TypeError(f"serve() takes Service objects, got {svc!r}")
     if instance is not None and instances is not None:
-        raise ValueError("pass either instance= or instances=, not both")
+        raise UsageError("pass either instance= or instances=, not both")
     names: list[ServiceRange] = []
     for svc in services:
         if isinstance(instances, ServiceRange):
@@ -238,7 +238,7 @@ async def connect(
     ``policy``: ``"round_robin"`` (default), ``"local_first"`` or ``"least_outstanding"``;
     ``default_timeout``: seconds for calls that pass no ``timeout``.
     """
-    pol = Policy(policy)
+    pol = policy_of(policy)
     async with _transport(transport) as t:
         async with Client(t, policy=pol, default_timeout=default_timeout, max_frame=max_frame, window=window) as client:
             yield client

@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "TipcRpcError",
     "AddressError",
+    "UsageError",
     "ProtocolError",
     "LocalProtocolError",
     "RemoteProtocolError",
@@ -40,6 +41,11 @@ class TipcRpcError(Exception):
 
 class AddressError(TipcRpcError, ValueError):
     """A malformed address, scope, or a type reserved by TIPC (< 64)."""
+
+
+class UsageError(TipcRpcError, ValueError):
+    """An API was called with a bad value: an unknown option value, a number out of range,
+    options that exclude each other. (A value of the wrong type raises ``TypeError``.)"""
 
 
 class ProtocolError(TipcRpcError):

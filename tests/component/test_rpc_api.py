@@ -111,8 +111,48 @@ async def test_argument_validation() -> None:
     assert not any(api._SHARED.values())
 
 
+async def test_misuse_raises_typed_errors(memory_cluster: MemoryCluster) -> None:
+    """Bad values: UsageError (also a ValueError) or AddressError; wrong types: TypeError."""
+    for bad in ({"instance": 1, "instances": range(3)}, {}):
+        with pytest.raises(tipcrpc.UsageError):
+            async with tipcrpc.serve(*([svc] if bad else []), transport=memory_cluster.node(), **bad):
+                pass  # pragma: no cover
+    with pytest.raises(tipcrpc.UsageError, match="round_robin"):
+        async with tipcrpc.connect(memory_cluster.node(), policy="bogus"):
+            pass  # pragma: no cover
+    with pytest.raises(tipcrpc.UsageError, match="max_concurrency"):
+        async with tipcrpc.serve(svc, transport=memory_cluster.node(), max_concurrency=0):
+            pass  # pragma: no cover
+    with pytest.raises(tipcrpc.UsageError, match="importance"):
+        tipcrpc.Service("test.rpc.api.bad").method(importance="urgent")
+    async with memory_cluster.node() as node, tipcrpc.connect(node, policy="LOCAL_FIRST") as client:
+        assert client.policy is tipcrpc.Policy.LOCAL_FIRST
+        for reserved in (0, 1, 5, 63, 2**32):
+            with pytest.raises(tipcrpc.AddressError, match="reserved"):
+                await client.call(reserved, "m")
+        with pytest.raises(tipcrpc.AddressError):
+            await client.call("", "m")
+        with pytest.raises(tipcrpc.UsageError, match="either key"):
+            await client.call(svc, "hello", "x", key="k", instance=1)
+        with pytest.raises(tipcrpc.AddressError, match="instance"):
+            await client.call(svc, "hello", "x", instance=-1)
+        with pytest.raises(tipcrpc.AddressError, match="instance"):
+            await client.call_all(svc, "hello", "x", instance=2**32)
+        with pytest.raises(TypeError):
+            await client.call(svc, "hello", "x", instance="1")
+        with pytest.raises(TypeError):
+            await client.call(1.5, "m")  # type: ignore[arg-type]
+        with pytest.raises(tipcrpc.UsageError, match="credit"):
+            client.stream(svc, "hello", credit=0)
+        with pytest.raises(tipcrpc.UsageError, match="count"):
+            await client.wait_for(svc, count=0)
+        with pytest.raises(tipcrpc.UsageError, match="importance"):
+            await client.call(svc, "hello", "x", importance="urgent")
+        assert issubclass(tipcrpc.UsageError, ValueError) and issubclass(tipcrpc.UsageError, tipcrpc.TipcRpcError)
+
+
 def test_public_names() -> None:
     for name in ("Service", "serve", "connect", "Client", "Server", "Stub", "FanoutResult", "CallStream",
                  "Watch", "Policy", "register_ext", "PeerLost", "ServiceUnreachable", "RemoteException",
-                 "ServiceUp", "SNAPSHOT_COMPLETE", "ServiceAddr", "Scope", "Importance"):  # fmt: skip
+                 "ServiceUp", "SNAPSHOT_COMPLETE", "ServiceAddr", "Scope", "Importance", "UsageError"):  # fmt: skip
         assert hasattr(tipcrpc, name), name

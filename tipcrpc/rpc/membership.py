@@ -25,9 +25,9 @@ import hashlib
 from typing import Callable, Iterable, Mapping
 
 from ..addr import U32_MAX, ServiceRange, SocketAddr
-from ..errors import AddressError
+from ..errors import AddressError, UsageError
 
-__all__ = ["Policy", "Membership", "key_to_instance", "merge_ranges"]
+__all__ = ["Policy", "policy_of", "Membership", "key_to_instance", "merge_ranges"]
 
 
 class Policy(str, enum.Enum):
@@ -36,6 +36,21 @@ class Policy(str, enum.Enum):
     ROUND_ROBIN = "round_robin"
     LOCAL_FIRST = "local_first"
     LEAST_OUTSTANDING = "least_outstanding"
+
+
+def policy_of(value: Policy | str) -> Policy:
+    """Parse a policy name (any case) or :class:`Policy`; :class:`UsageError` if unknown."""
+    if isinstance(value, Policy):
+        return value
+    if isinstance(value, str):
+        try:
+            return Policy(value.strip().lower())
+        except ValueError:
+            pass
+    else:
+        raise TypeError(f"policy must be a Policy or a string, got {value!r}")
+    names = ", ".join(p.value for p in Policy)
+    raise UsageError(f"unknown policy {value!r}; choose one of {names}")
 
 
 def merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

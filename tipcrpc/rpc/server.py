@@ -49,6 +49,7 @@ from ..errors import (
     Status,
     TipcRpcError,
     TransportError,
+    UsageError,
 )
 from ..events import NodeDown
 from ..transport.base import Delivery, DeliveryFailure, Name, Returned, Transport
@@ -122,7 +123,7 @@ class Server:
         from ..codec import Codec
 
         if max_concurrency < 1 or max_queued < 0:
-            raise ValueError("max_concurrency must be >= 1 and max_queued >= 0")
+            raise UsageError(f"max_concurrency must be >= 1 and max_queued >= 0, got {max_concurrency} and {max_queued}")
         self.transport = transport
         self.services = list(services)
         self.names = list(names)
@@ -135,7 +136,7 @@ class Server:
         self._flags: dict[MethodInfo, int] = {}
         for svc in self.services:
             if svc.type in self._methods:
-                raise ValueError(f"two services share type {svc.type}: serve them on different endpoints")
+                raise UsageError(f"two services share type {svc.type}: serve them on different endpoints")
             self._methods[svc.type] = dict(svc.methods)
             for info in svc.methods.values():
                 self._flags[info] = method_flags(info.idempotent, info.importance)

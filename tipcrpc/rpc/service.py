@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, TypeVar, overload
 
 from ..addr import RESERVED_TYPES, U32_MAX, Importance, service_type
-from ..errors import AddressError, InvalidArguments
+from ..errors import AddressError, InvalidArguments, UsageError
 
 __all__ = ["MethodKind", "MethodInfo", "Service", "importance_of", "lookup_service"]
 
@@ -67,7 +67,7 @@ def importance_of(value: Importance | str | int) -> Importance:
             return Importance(value)
         except ValueError:
             pass
-    raise ValueError(f"importance must be one of low, medium, high, critical (or an Importance), got {value!r}")
+    raise UsageError(f"importance must be one of low, medium, high, critical (or an Importance, or 0..3), got {value!r}")
 
 
 def _kind_of(func: Callable[..., Any]) -> MethodKind:
@@ -198,9 +198,9 @@ class Service:
                 raise TypeError(f"@method needs a function, got {f!r}")
             mname = name if name is not None else getattr(f, "__name__", None)
             if not isinstance(mname, str) or not mname:
-                raise ValueError(f"cannot derive a method name from {f!r}; pass name=")
+                raise UsageError(f"cannot derive a method name from {f!r}; pass name=")
             if mname in self._methods:
-                raise ValueError(f"service {self.name!r} already has a method {mname!r}")
+                raise UsageError(f"service {self.name!r} already has a method {mname!r}")
             sig = inspect.signature(f)
             self._methods[mname] = MethodInfo(
                 name=mname,

@@ -10,8 +10,8 @@ from typing import Any, Mapping
 
 import anyio
 
-from ...addr import Importance, ServiceRange, SocketAddr, service_type
-from ...errors import ClosedError, DeadlineExceeded, ServiceUnreachable, TipcRpcError
+from ...addr import RESERVED_TYPES, U32_MAX, Importance, ServiceRange, SocketAddr, service_type
+from ...errors import AddressError, ClosedError, DeadlineExceeded, ServiceUnreachable, TipcRpcError, UsageError
 from ..membership import Membership, key_to_instance
 from ..resolver import Resolver
 from ..frames import parse_method_flags
@@ -128,7 +128,7 @@ class Client(CallEngine):
         ``wait_ready``, ``idempotent``, ``importance`` as for :meth:`call`.
         """
         if not 1 <= credit <= 0xFFFF:
-            raise ValueError("credit must be in 1..65535")
+            raise UsageError(f"credit must be in 1..65535, got {credit}")
 
         async def start(state: StreamState) -> _Call:
             call = await self._start(_STREAM, service, method, args, kwargs, timeout, key, instance, credit,
@@ -162,6 +162,8 @@ class Client(CallEngine):
         (and ``idempotent``, sent along but never acted on here) as for :meth:`call`.
         """
         stype, _name, idem, imp, learn = self._method_options(service, method, idempotent, importance)
+        if instance is not None:
+            _check_instance(instance)
         loop = self._running_loop()
         now = loop.time()
         deadline = self._deadline(timeout, now)
@@ -209,7 +211,7 @@ class Client(CallEngine):
         if isinstance(count, bool) or not isinstance(count, int):
             raise TypeError(f"count must be an int, got {count!r}")
         if count < 1:
-            raise ValueError(f"count must be at least 1, got {count}")
+            raise UsageError(f"count must be at least 1, got {count}")
         stype, _name = self._service_type(service)
         loop = self._running_loop()
         now = loop.time()
@@ -244,8 +246,15 @@ class Client(CallEngine):
         if isinstance(service, Service):
             return service.type, service.name
         if isinstance(service, str):
+            if not service:
+                raise AddressError("a service name must be a non-empty string")
             return service_type(service), service
         if isinstance(service, int) and not isinstance(service, bool):
+            if not RESERVED_TYPES <= service <= U32_MAX:
+                raise AddressError(
+                    f"service type must be in {RESERVED_TYPES}..{U32_MAX} (types below {RESERVED_TYPES} "
+                    f"are reserved by TIPC), got {service}"
+                )
             return service, str(service)
         raise TypeError(f"service must be a Service, a name or a type number, got {service!r}")
 
@@ -310,8 +319,10 @@ class Client(CallEngine):
             now = loop.time()
             if deadline is not None and now >= deadline:  # resolving took it all: do not send
                 raise DeadlineExceeded(f"{method}: deadline passed while resolving {self._label(service)}")
-        if key is not None and instance is not None:
-            raise ValueError("pass either key= or instance=, not both")
+        if instance is not None:
+            _check_instance(instance)
+            if key is not None:
+                raise UsageError("pass either key= or instance=, not both")
         while True:
             target = key_to_instance(key, m.ranges()) if key is not None else instance
             sock = None if key is not None and target is None else \
@@ -338,3 +349,9 @@ class Client(CallEngine):
         self._send_to(call, sock)
         return call
 
+
+def _check_instance(instance: object) -> None:
+    if isinstance(instance, bool) or not isinstance(instance, int):
+        raise TypeError(f"instance must be an int, got {instance!r}")
+    if not 0 <= instance <= U32_MAX:
+        raise AddressError(f"an instance must be in 0..{U32_MAX}, got {instance}")

@@ -47,7 +47,7 @@ from ..frames import (
     parse_method_flags,
     peek_header,
 )
-from ..membership import Policy
+from ..membership import Policy, policy_of
 from ..protocol import CallIds, PendingTable, failure_to_exception, remaining
 from ..resolver import Resolver
 from ..runtime import Background, FrameLink
@@ -126,7 +126,7 @@ class CallEngine:
         from ...codec import Codec
 
         self.transport = transport
-        self.policy = Policy(policy)
+        self.policy = policy_of(policy)
         self.default_timeout = default_timeout
         self._codec = Codec()
         self._link = FrameLink(max_message=transport.max_message, max_frame=max_frame, window=window)
