@@ -92,3 +92,32 @@ def test_importance_parsing() -> None:
     for bad in ("urgent", 7, None):
         with pytest.raises(ValueError):
             importance_of(bad)  # type: ignore[arg-type]
+
+
+class Account:
+    """A module-level class, referenced by a (string) annotation below."""
+
+
+def test_invalid_arguments_show_the_signature_as_written() -> None:
+    # This module uses `from __future__ import annotations`: every annotation is a string.
+    svc = Service("test.unit.signature")
+
+    @svc.method
+    def transfer(account: str, amount: int, *, to: Account | None = None) -> dict[str, int]:
+        return {}
+
+    @svc.method
+    def later(x: NotDefinedAnywhere, y: int = 1) -> None:  # type: ignore[name-defined]  # noqa: F821
+        return None
+
+    with pytest.raises(InvalidArguments) as info:
+        svc.methods["transfer"].bind(["alice"], {})
+    message = info.value.message
+    assert message.startswith("transfer(account: str, amount: int, *, to: ")
+    assert "Account | None = None) -> dict[str, int]: missing a required argument: 'amount'" in message
+    assert "'str'" not in message and "'int'" not in message
+    assert info.value.details["signature"] == message.split(": missing")[0].removeprefix("transfer")
+    with pytest.raises(InvalidArguments) as info:
+        svc.methods["later"].bind([], {"z": 1})
+    # the annotation cannot be evaluated: shown verbatim, still without quotes
+    assert info.value.message.startswith("later(x: NotDefinedAnywhere, y: int = 1) -> None: ")

@@ -35,7 +35,7 @@ from typing import Any, Callable, Mapping, TypeVar, overload
 from ..addr import RESERVED_TYPES, U32_MAX, Importance, service_type
 from ..errors import AddressError, InvalidArguments, UsageError
 
-__all__ = ["MethodKind", "MethodInfo", "Service", "importance_of", "lookup_service"]
+__all__ = ["MethodKind", "MethodInfo", "Service", "importance_of", "lookup_service", "render_signature"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -95,9 +95,21 @@ class MethodInfo:
     _simple_arity: int | None = field(repr=False)
     #: ``kind.streaming``, precomputed for the per-call path.
     streaming: bool = field(init=False, repr=False)
+    # The signature as text for error messages, rendered on first need (see signature_text).
+    _text: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "streaming", self.kind.streaming)
+
+    @property
+    def signature_text(self) -> str:
+        """The signature as a reader wrote it: ``(account: str, amount: int) -> None``, also
+        under ``from __future__ import annotations`` (whose annotations are strings)."""
+        text = self._text
+        if text is None:
+            text = render_signature(self.func, self.signature)
+            object.__setattr__(self, "_text", text)
+        return text
 
     def bind(self, args: list[Any] | tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         """Check that ``args``/``kwargs`` fit the signature; :class:`InvalidArguments` if not."""
@@ -106,10 +118,42 @@ class MethodInfo:
         try:
             self.signature.bind(*args, **kwargs)
         except TypeError as exc:
+            sig = self.signature_text
             raise InvalidArguments(
-                f"{self.name}{self.signature}: {exc}",
-                details={"method": self.name, "signature": str(self.signature), "error": str(exc)},
+                f"{self.name}{sig}: {exc}",
+                details={"method": self.name, "signature": sig, "error": str(exc)},
             ) from None
+
+
+class _Verbatim:
+    """An annotation that prints as the text it holds (``repr`` without quotes)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def render_signature(func: Callable[..., Any], sig: inspect.Signature) -> str:
+    """``str(sig)`` with string annotations evaluated (``account: str``, not ``'str'``).
+
+    Annotations are strings under ``from __future__ import annotations``; they are
+    evaluated in ``func``'s module when possible; when that fails (a name only imported
+    under ``TYPE_CHECKING``, say) they are shown verbatim, still without quotes.
+    """
+    try:
+        return str(inspect.signature(func, eval_str=True))
+    except Exception:  # NameError, SyntaxError, ... from evaluating someone's annotations
+        pass
+
+    def plain(annotation: Any) -> Any:
+        return _Verbatim(annotation) if isinstance(annotation, str) else annotation
+
+    params = [p.replace(annotation=plain(p.annotation)) for p in sig.parameters.values()]
+    return str(sig.replace(parameters=params, return_annotation=plain(sig.return_annotation)))
 
 
 def _simple_arity(sig: inspect.Signature) -> int | None:
