@@ -352,16 +352,17 @@ class SocketLayer:
                     return
             self.stats["returns_dropped"] += 1
             return
-        mtype = h.mtype
-        dest: Destination
-        if mtype == _NAMED:
-            dest = self._name(h.name_type, h.name_instance)
-        elif mtype == _MCAST:
-            dest = self._range(h.name_type, h.name_instance, h.name_upper)
-        else:
-            dest = self._src(h.orig_node, h.orig_port)
+        dest = self._sent_to(h, h.orig_node, h.orig_port)  # a return's ports are swapped
         self.stats["messages_returned"] += 1
         ep._deliver(Returned(data, dest, _FAILURES.get(h.errcode, DeliveryFailure.NO_PORT)))
+
+    def _sent_to(self, h: M.DataHeader, node: int, port: int) -> Destination:
+        """What a message of ours was addressed to: its name, its range, or ``<node:port>``."""
+        if h.mtype == _NAMED:
+            return self._name(h.name_type, h.name_instance)
+        if h.mtype == _MCAST:
+            return self._range(h.name_type, h.name_instance, h.name_upper)
+        return self._src(node, port)
 
     def _undeliverable(self, m: bytes, reason: DeliveryFailure) -> None:
         """A message of ours the link could not deliver: return it to its port locally."""
@@ -378,13 +379,5 @@ class SocketLayer:
             self.stats["returns_dropped"] += 1
             return
         data = m[h.hsize : h.size][:RETURNED_DATA_MAX]
-        mtype = h.mtype
-        dest: Destination
-        if mtype == _NAMED:
-            dest = self._name(h.name_type, h.name_instance)
-        elif mtype == _MCAST:
-            dest = self._range(h.name_type, h.name_instance, h.name_upper)
-        else:
-            dest = self._src(h.dest_node, h.dest_port)
         self.stats["messages_returned"] += 1
-        ep._deliver(Returned(data, dest, reason))
+        ep._deliver(Returned(data, self._sent_to(h, h.dest_node, h.dest_port), reason))
