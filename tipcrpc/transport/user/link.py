@@ -193,7 +193,9 @@ class Link(LinkProtocol):
         # _send_new, inlined: this runs once per message sent.
         seqno = self.snd_nxt
         transmq.append([seqno, pkt, pkt, now + UC_RETR_TIME, 0, 0.0])
-        xmitq.append(self._stamp(pkt, seqno))
+        buf = bytearray(pkt)  # _stamp, inlined
+        _ACK_SEQ.pack_into(buf, 6, (self.bc_rcv_nxt - 1) & 0xFFFF, (((self.rcv_nxt - 1) & 0xFFFF) << 16) | seqno)
+        xmitq.append(bytes(buf))
         self.rcv_unacked = 0
         self.snd_nxt = (seqno + 1) & 0xFFFF
         st = self.stats
@@ -288,31 +290,14 @@ class Link(LinkProtocol):
         user = (w0 >> 25) & 0xF
         if user == LINK_PROTOCOL:
             return self._proto_rcv(packet, now, xmitq)
+        if user <= CRITICAL_IMPORTANCE:
+            sent = self.rcv_in_seq(w2, now)
+            if sent is not None:
+                delivered.append(packet)
+                if sent:
+                    xmitq.extend(sent)
+                return 0
         self.silent_intv_cnt = 0
-        if (
-            user <= CRITICAL_IMPORTANCE
-            and (w2 & 0xFFFF) == self.rcv_nxt
-            and self.state == LINK_ESTABLISHED
-            and not self.deferdq
-        ):
-            # Fast path: the next payload packet in sequence, nothing deferred. The same
-            # steps as the loop below, for the case that is nearly every packet.
-            transmq = self.transmq
-            if transmq:
-                acked = w2 >> 16
-                if ((acked - transmq[0][0]) & 0xFFFF) < 32768:  # less_eq(head seqno, acked)
-                    transmq.popleft()
-                    while transmq and ((acked - transmq[0][0]) & 0xFFFF) < 32768:
-                        transmq.popleft()
-                    if self.backlogq:
-                        self._advance_backlog(now, xmitq)
-            self.rcv_nxt = (self.rcv_nxt + 1) & 0xFFFF
-            self.stats["recv_pkts"] += 1
-            delivered.append(packet)
-            self.rcv_unacked += 1
-            if self.rcv_unacked >= TIPC_MIN_LINK_WIN:
-                self.build_state_msg(xmitq)
-            return 0
         rc = 0
         released = 0
         pkt: bytes | None = packet
@@ -348,6 +333,38 @@ class Link(LinkProtocol):
         if released:
             self._advance_backlog(now, xmitq)
         return rc
+
+    def rcv_in_seq(self, w2: int, now: float) -> list[bytes] | tuple[()] | None:
+        """The fast path of :meth:`rcv` for a payload packet whose word 2 is ``w2``.
+
+        When the packet is the next in sequence on an established link with nothing
+        deferred — nearly every packet — do what :meth:`rcv` would (release what it
+        acknowledges, advance the backlog, count it for the next ack) and return the packets
+        to send (usually none); the caller delivers the packet. Otherwise change nothing and
+        return ``None``: the caller uses :meth:`rcv`.
+        """
+        if (w2 & 0xFFFF) != self.rcv_nxt or self.state != LINK_ESTABLISHED or self.deferdq:
+            return None
+        self.silent_intv_cnt = 0
+        xmitq: list[bytes] | tuple[()] = ()
+        transmq = self.transmq
+        if transmq:
+            acked = w2 >> 16
+            if ((acked - transmq[0][0]) & 0xFFFF) < 32768:  # less_eq(head seqno, acked)
+                transmq.popleft()
+                while transmq and ((acked - transmq[0][0]) & 0xFFFF) < 32768:
+                    transmq.popleft()
+                if self.backlogq:
+                    xmitq = []
+                    self._advance_backlog(now, xmitq)
+        self.rcv_nxt = (self.rcv_nxt + 1) & 0xFFFF
+        self.stats["recv_pkts"] += 1
+        self.rcv_unacked += 1
+        if self.rcv_unacked >= TIPC_MIN_LINK_WIN:
+            if not xmitq:
+                xmitq = []
+            self.build_state_msg(xmitq)  # type: ignore[arg-type]
+        return xmitq
 
     def _input(self, pkt: bytes, user: int, now: float, delivered: list[bytes]) -> int:
         """``tipc_data_input`` + ``tipc_link_input``: hand a sequenced packet upwards."""
