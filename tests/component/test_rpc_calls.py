@@ -186,6 +186,27 @@ async def test_watch_snapshot_then_live(memory_cluster: MemoryCluster) -> None:
                 assert seen == {a.own_node.addr, b.own_node.addr}
 
 
+async def test_an_abandoned_watch_cancels_its_subscription(memory_cluster: MemoryCluster) -> None:
+    async with nodes(memory_cluster, "a") as (a,):
+        async with tipcrpc.serve(calc, instance=1, transport=a), tipcrpc.connect(a) as client:
+            assert await client.call(calc, "whoami", "x") == "x"  # the client's own subscriptions are in place
+            base = a.statistics()["subscriptions"]
+            with anyio.fail_after(2.0):
+                async for ev in client.watch(calc):  # no `async with`: leaving the loop drops it
+                    assert isinstance(ev, tipcrpc.ServiceUp)
+                    break
+                while a.statistics()["subscriptions"] > base:
+                    await asyncio.sleep(0)  # the subscription is cancelled by a task
+                kept = client.watch(calc)  # held in a variable: may be resumed after a break
+                async for ev in kept:
+                    break
+                assert await anext(kept) is tipcrpc.SNAPSHOT_COMPLETE
+                assert a.statistics()["subscriptions"] == base + 1
+                del kept, ev
+                while a.statistics()["subscriptions"] > base:
+                    await asyncio.sleep(0)
+
+
 async def test_notify_runs_on_the_server(memory_cluster: MemoryCluster) -> None:
     svc = tipcrpc.Service("test.rpc.notify")
     got: asyncio.Queue[str] = asyncio.Queue()

@@ -104,9 +104,14 @@ class StreamState:
 
 
 class CallStream:
-    """The items of a streaming call, in order. Use ``async with`` so leaving early cancels
-    the server's handler at once (a plain ``async for ... break`` also does, when the
-    stream object is garbage-collected)."""
+    """The items of a streaming call, in order.
+
+    Leaving an ``async with`` block (normally, by ``break`` or an exception) cancels the
+    server's handler if it still runs; so does ``aclose()``, and so does discarding the
+    stream object — in CPython at once, e.g. when ``async for x in client.stream(...)`` is
+    left by ``break``. A stream kept in a variable stays open (another loop may resume it)
+    until it is closed or collected.
+    """
 
     def __init__(self, client: Client, start: Callable[[StreamState], Awaitable[_Call]], credit: int) -> None:
         self._client = client
@@ -116,7 +121,6 @@ class CallStream:
         self._done = False
         self._credit = credit
         self._unacked = 0
-        self._starting: asyncio.Future[None] | None = None
 
     async def _ensure_started(self) -> None:
         if self._call is None:
@@ -260,7 +264,13 @@ WatchItem = Union[ServiceUp, ServiceDown, NodeUp, NodeDown, SnapshotComplete]
 
 
 class Watch:
-    """An async iterator over topology changes; an async context manager too."""
+    """An async iterator over topology changes; an async context manager too.
+
+    Its subscription is cancelled by ``aclose()``, at the end of an ``async with`` block,
+    and when the watch object is discarded — in CPython at once, e.g. when ``async for ev
+    in client.watch(...)`` is left by ``break``. A watch kept in a variable stays
+    subscribed (another loop may resume it) until it is closed or collected.
+    """
 
     def __init__(self, transport: Transport, type: int, name: str | None) -> None:
         self._transport = transport
@@ -305,4 +315,19 @@ class Watch:
         sub, self._sub = self._sub, None
         if sub is not None:
             await sub.aclose()
+
+    def __del__(self) -> None:
+        sub = self._sub
+        if sub is None:
+            return
+        try:  # best effort: collected while its event loop runs (the usual case)
+            task = asyncio.get_running_loop().create_task(sub.aclose())
+        except RuntimeError:
+            return
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
+
+
+# Subscriptions being cancelled on behalf of collected watches (strong refs until done).
+_CLOSING: set[asyncio.Task[None]] = set()
 
