@@ -13,15 +13,21 @@
 For the string kinds the process shares **one** transport per kind and event loop: it is
 opened by the first ``serve()``/``connect()`` that needs it and closed when the last one
 exits, so a server and a client in one process meet on the same node.
+
+The shared ``"user"`` transport takes its options from the environment (read when it is
+opened), since ``serve()``/``connect()`` cannot pass them: ``TIPCRPC_USER_PEERS``
+(comma-separated ``ip[:port]``), ``TIPCRPC_USER_LOCAL_IP``, ``TIPCRPC_USER_PORT``,
+``TIPCRPC_NETID`` and ``TIPCRPC_TOLERANCE_MS`` (see :func:`user_options_from_env`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import weakref
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Union
+from typing import Any, AsyncIterator, Mapping, Union
 
 from .addr import Scope, ServiceRange
 from .errors import AddressError, TransportUnavailable, UsageError
@@ -32,7 +38,7 @@ from .rpc.server import Server
 from .rpc.service import Service
 from .transport.base import Transport
 
-__all__ = ["serve", "connect", "TransportSpec", "resolve_transport_kind", "TRANSPORT_KINDS"]
+__all__ = ["serve", "connect", "TransportSpec", "resolve_transport_kind", "user_options_from_env", "TRANSPORT_KINDS"]
 
 TransportSpec = Union[str, Transport]
 TRANSPORT_KINDS = ("kernel", "user", "memory")
@@ -85,6 +91,60 @@ def resolve_transport_kind(spec: str) -> str:
     return kind
 
 
+def _env_ip(var: str, text: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(text.strip()))
+    except ValueError:
+        raise UsageError(f"${var}: {text.strip()!r} is not an IPv4 address") from None
+
+
+def _env_int(var: str, text: str, lo: int, hi: int) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise UsageError(f"${var}: {text.strip()!r} is not an integer") from None
+    if not lo <= value <= hi:
+        raise UsageError(f"${var}: {value} is outside {lo}..{hi}")
+    return value
+
+
+def user_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for the shared ``UserTransport``, from the environment.
+
+    ``TIPCRPC_USER_PEERS`` — comma-separated ``ip[:port]`` (port 6118 if omitted): replicast
+    peers; ``TIPCRPC_USER_LOCAL_IP`` — the bearer's IPv4 address; ``TIPCRPC_USER_PORT`` —
+    its UDP port (1–65535); ``TIPCRPC_NETID`` — the cluster id (1–9999);
+    ``TIPCRPC_TOLERANCE_MS`` — link tolerance (50–30000). Unset or empty variables are left
+    to ``UserTransport``'s defaults; a bad value raises :class:`~tipcrpc.errors.UsageError`
+    naming the variable.
+    """
+    env = os.environ if environ is None else environ
+    opts: dict[str, Any] = {}
+    text = env.get("TIPCRPC_USER_PEERS", "").strip()
+    if text:
+        peers = []
+        for item in (p.strip() for p in text.split(",")):
+            if not item:
+                continue
+            host, sep, port = item.partition(":")
+            ip = _env_ip("TIPCRPC_USER_PEERS", host)
+            peers.append((ip, _env_int("TIPCRPC_USER_PEERS", port, 1, 65535) if sep else _DEFAULT_UDP_PORT))
+        opts["peers"] = peers
+    text = env.get("TIPCRPC_USER_LOCAL_IP", "").strip()
+    if text:
+        opts["local_ip"] = _env_ip("TIPCRPC_USER_LOCAL_IP", text)
+    for var, key, lo, hi in (("TIPCRPC_USER_PORT", "port", 1, 65535), ("TIPCRPC_NETID", "netid", 1, 9999),
+                             ("TIPCRPC_TOLERANCE_MS", "tolerance_ms", 50, 30_000)):  # fmt: skip
+        text = env.get(var, "").strip()
+        if text:
+            opts[key] = _env_int(var, text, lo, hi)
+    return opts
+
+
+#: TIPC's UDP bearer port (the userspace transport's default), for peers given without one.
+_DEFAULT_UDP_PORT = 6118
+
+
 def _make_transport(kind: str) -> Transport:
     if kind == "memory":
         from .transport.memory import default_cluster
@@ -97,7 +157,7 @@ def _make_transport(kind: str) -> Transport:
             return KernelTransport()
         from .transport.user import UserTransport
 
-        return UserTransport()
+        return UserTransport(**user_options_from_env())
     except ImportError as exc:
         raise TransportUnavailable(
             f"the {kind!r} transport is not available in this installation ({exc}); "

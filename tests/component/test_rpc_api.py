@@ -156,3 +156,56 @@ def test_public_names() -> None:
                  "Watch", "Policy", "register_ext", "PeerLost", "ServiceUnreachable", "RemoteException",
                  "ServiceUp", "SNAPSHOT_COMPLETE", "ServiceAddr", "Scope", "Importance", "UsageError"):  # fmt: skip
         assert hasattr(tipcrpc, name), name
+
+
+def test_user_transport_options_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "TIPCRPC_USER_PEERS": " 10.0.0.2, 10.0.0.3:7000 ,",
+        "TIPCRPC_USER_LOCAL_IP": "10.0.0.1",
+        "TIPCRPC_USER_PORT": "6119",
+        "TIPCRPC_NETID": "42",
+        "TIPCRPC_TOLERANCE_MS": "500",
+    }
+    assert api.user_options_from_env(env) == {
+        "peers": [("10.0.0.2", 6118), ("10.0.0.3", 7000)],
+        "local_ip": "10.0.0.1",
+        "port": 6119,
+        "netid": 42,
+        "tolerance_ms": 500,
+    }
+    assert api.user_options_from_env({"TIPCRPC_NETID": " "}) == {}
+    for var, value in [("TIPCRPC_USER_PEERS", "10.0.0.2:http"), ("TIPCRPC_USER_PEERS", "example.org"),
+                       ("TIPCRPC_USER_PEERS", "10.0.0.2:0"), ("TIPCRPC_USER_LOCAL_IP", "::1"),
+                       ("TIPCRPC_USER_PORT", "70000"), ("TIPCRPC_NETID", "0"), ("TIPCRPC_NETID", "x"),
+                       ("TIPCRPC_TOLERANCE_MS", "10")]:  # fmt: skip
+        with pytest.raises(tipcrpc.UsageError, match=var):
+            api.user_options_from_env({var: value})
+
+    # _make_transport hands them to UserTransport
+    import tipcrpc.transport.user as user_pkg
+
+    got: dict[str, object] = {}
+    monkeypatch.setattr(user_pkg, "UserTransport", lambda **kw: got.update(kw) or "made")
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert api._make_transport("user") == "made"
+    assert got == api.user_options_from_env(env)
+    monkeypatch.setenv("TIPCRPC_NETID", "10000")
+    with pytest.raises(tipcrpc.UsageError, match=r"\$TIPCRPC_NETID: 10000 is outside 1..9999"):
+        api._make_transport("user")
+
+
+async def test_shared_user_transport_configured_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import socket
+
+    pytest.importorskip("tipcrpc.transport.user")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free a moment ago; the transport binds it next
+    monkeypatch.setenv("TIPCRPC_USER_PORT", str(port))
+    monkeypatch.setenv("TIPCRPC_NETID", str(1000 + os.getpid() % 8999))  # a private cluster
+    monkeypatch.setenv("TIPCRPC_TOLERANCE_MS", "800")
+    async with tipcrpc.serve(svc, transport="user"), tipcrpc.connect("user") as client:
+        assert client.transport.local_media == ("127.0.0.1", port)  # type: ignore[attr-defined]
+        assert await client.call(svc, "hello", "env", timeout=5.0) == "hello env"
