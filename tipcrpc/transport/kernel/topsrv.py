@@ -27,6 +27,7 @@ import asyncio
 import errno
 import itertools
 import logging
+import os
 import socket
 from collections import deque
 from typing import TYPE_CHECKING, Callable, Deque, Dict, Optional, Tuple
@@ -221,7 +222,7 @@ class TopologyClient:
         assert self._loop is not None
         sock = self._new_socket(socket.SOCK_SEQPACKET)
         try:
-            await self._loop.sock_connect(sock, wire.topsrv_sockaddr())
+            await _connect(self._loop, sock, wire.topsrv_sockaddr())
         except OSError as exc:
             sock.close()
             raise KernelError(exc.errno or errno.EIO, f"connecting to the topology server: {exc.strerror}") from None
@@ -420,3 +421,26 @@ class TopologyClient:
     @property
     def subscriptions(self) -> int:
         return len(self._subs)
+
+
+async def _connect(loop: asyncio.AbstractEventLoop, sock: socket.socket, addr: tuple[int, ...]) -> None:
+    """Connect a non-blocking socket, waiting for writability if the kernel says EINPROGRESS.
+
+    Not ``loop.sock_connect``: uvloop resolves every address through ``getaddrinfo``, which
+    rejects AF_TIPC tuples (``TypeError: host must be a str or bytes``).
+    """
+    try:
+        sock.connect(addr)
+        return
+    except (BlockingIOError, InterruptedError):
+        pass
+    ready: asyncio.Future[None] = loop.create_future()
+    fd = sock.fileno()
+    loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        loop.remove_writer(fd)
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        raise OSError(err, os.strerror(err))
