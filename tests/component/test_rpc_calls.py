@@ -258,7 +258,6 @@ async def test_malformed_datagrams_do_not_stop_the_server(memory_cluster: Memory
             raw = await b.open_endpoint(inbox)
             codec = Codec()
             junk = [
-                b"",
                 b"\x01",
                 b"\xff" * 40,
                 HEADER.pack(9, Kind.CALL, 0, 0, calc.type, 1) + b"\x90",  # future version

@@ -26,8 +26,8 @@ IMPORTANCES = frozenset(int(i) for i in Importance)
 def check_payload(data: Any, limit: int, importance: Any) -> bytes:
     """``data`` as immutable bytes, checked against ``limit``; ``importance`` checked too.
 
-    Raises :class:`LocalProtocolError` for a payload that is not bytes-like or an unknown
-    importance, :class:`FrameTooLarge` above ``limit``. A ``bytearray``/``memoryview`` is
+    Raises :class:`LocalProtocolError` for a payload that is not bytes-like or empty, or an
+    unknown importance, :class:`FrameTooLarge` above ``limit``. A ``bytearray``/``memoryview`` is
     copied (the caller may reuse its buffer).
     """
     if data.__class__ is not bytes:
@@ -37,6 +37,10 @@ def check_payload(data: Any, limit: int, importance: Any) -> bytes:
             raise LocalProtocolError(f"data must be bytes-like, got {type(data).__name__}")
     if len(data) > limit:
         raise FrameTooLarge(f"{len(data)}-byte message exceeds the {limit}-byte limit")
+    if not data:
+        # Kernel parity: tipc_recvmsg() silently discards a message with no data and no
+        # error code, so an empty datagram could never arrive anywhere.
+        raise LocalProtocolError("data must not be empty (TIPC cannot deliver an empty datagram)")
     if importance not in IMPORTANCES:
         raise LocalProtocolError(f"importance must be one of {sorted(IMPORTANCES)}, got {importance!r}")
     return data

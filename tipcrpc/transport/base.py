@@ -124,7 +124,10 @@ class Endpoint(Protocol):
         ...
 
     def send(self, dest: Destination, data: bytes, *, importance: Importance = Importance.LOW) -> None:
-        """Queue ``data`` for ``dest``; never drops it silently.
+        """Queue ``data`` (1 to :attr:`Transport.max_message` bytes) for ``dest``; never drops it silently.
+
+        Raises :class:`~tipcrpc.errors.LocalProtocolError` for empty ``data`` (the kernel
+        discards empty datagrams without a trace, so no transport accepts them).
 
         Raises :class:`~tipcrpc.errors.ServiceUnreachable` when no publication matches a
         :class:`ServiceAddr`/:class:`ServiceRange` destination, or when a

@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from ...addr import U32_MAX, NodeInfo, Scope, ServiceAddr, ServiceRange, SocketAddr
-from ...errors import ClosedError, FrameTooLarge, ServiceUnreachable
+from ...errors import LocalProtocolError, ClosedError, FrameTooLarge, ServiceUnreachable
 from ...transport.base import Delivery, DeliveryFailure, Endpoint, Returned, Transport
 from ..harness import ClusterHarness
 from .helpers import _open, _payload, _timeout, snapshot, wait_published
@@ -203,12 +203,14 @@ class MessagingConformance:
                 sender.send(name, big + b"!")
             with pytest.raises(FrameTooLarge):
                 sender.send(receiver.address, big + b"!")
+            with pytest.raises(LocalProtocolError):
+                sender.send(receiver.address, b"")  # the kernel would discard it silently
             sender.send(name, big)
-            sender.send(receiver.address, b"")
+            sender.send(receiver.address, b"1")
             got = await inbox.get()
             assert isinstance(got, Delivery) and got.data == big
-            empty = await inbox.get()
-            assert isinstance(empty, Delivery) and empty.data == b""
+            one = await inbox.get()
+            assert isinstance(one, Delivery) and one.data == b"1"
 
     async def test_per_pair_order(self, harness: ClusterHarness, stype: int) -> None:
         with anyio.fail_after(_timeout(harness)):

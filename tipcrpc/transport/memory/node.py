@@ -132,7 +132,7 @@ class MemoryEndpoint(EndpointBase):
         if self._closed:
             raise ClosedError(f"endpoint {self._address} is closed")
         limit = self._node._cluster.max_message
-        if data.__class__ is not bytes or importance not in IMPORTANCES or len(data) > limit:
+        if data.__class__ is not bytes or importance not in IMPORTANCES or not 0 < len(data) <= limit:
             data = check_payload(data, limit, importance)
         self._node._send(self._address, dest, data)
 

@@ -85,7 +85,7 @@ class UserEndpoint(EndpointBase):
         """Queue ``data`` for ``dest`` (anycast, multicast or direct); see the contract."""
         if self._closed:
             raise ClosedError(f"endpoint {self._address} is closed")
-        if data.__class__ is not bytes or importance not in IMPORTANCES or len(data) > MAX_MESSAGE:
+        if data.__class__ is not bytes or importance not in IMPORTANCES or not 0 < len(data) <= MAX_MESSAGE:
             data = check_payload(data, MAX_MESSAGE, importance)
         self._stack.send(self._port, dest, data, importance)
 
