@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import os
 import secrets
 import socket
@@ -54,6 +55,10 @@ _NEW, _OPEN, _CLOSED = 0, 1, 2
 #: Packets queued in the links (sent window + backlog, all peers) above which
 #: :meth:`UserEndpoint.drain` waits: about 1.4 MB at the default MTU.
 DRAIN_HIGH_WATER = 1024
+#: Default link MTU on loopback: below the 65 507-byte UDP limit with room for headers.
+LOOPBACK_MTU = 60_000
+#: Default link MTU elsewhere: one Ethernet frame after IP/UDP headers, no IP fragmentation.
+WIRE_MTU = 1400
 
 
 def default_identity() -> str:
@@ -126,7 +131,10 @@ class UserTransport:
     * ``multicast`` — loopback multicast discovery; default: on iff ``local_ip`` is loopback.
     * ``netid`` — cluster id (1..9999, default 4711): only nodes with the same id link up.
     * ``tolerance_ms`` — link tolerance (failure detection for peers not on this host).
-    * ``window`` / ``mtu`` — link send window (packets) and maximum packet size.
+    * ``window`` / ``mtu`` — link send window (packets) and maximum packet size; the link
+      uses the smaller of both ends' ``mtu``. Default: 60 000 bytes on loopback (fewer
+      fragments: a 1 MiB payload costs ~3 ms instead of ~22 ms at 1 400), else 1 400 (fits an
+      Ethernet frame, no IP fragmentation).
     * ``liveness`` — same-host fast failure detection (default on, Linux only).
     * ``discovery_wait`` — the most :meth:`open` waits for links to settle (seconds).
     * ``bearer_factory`` — testing hook: called with the packet callback, returns a bearer
@@ -146,7 +154,7 @@ class UserTransport:
         netid: int = 4711,
         tolerance_ms: int = 1500,
         window: int = 50,
-        mtu: int = 1400,
+        mtu: int | None = None,
         liveness: bool = True,
         discovery_wait: float = 0.1,
         discovery_port: int = DEFAULT_PORT,
@@ -161,6 +169,8 @@ class UserTransport:
             raise AddressError("identity must be a non-empty string")
         self._node_id = node_id_of(self._identity)
         self._discovery_wait = discovery_wait
+        if mtu is None:
+            mtu = LOOPBACK_MTU if ipaddress.ip_address(local_ip).is_loopback else WIRE_MTU
         media: Bearer
         if bearer_factory is not None:
             media = bearer_factory(self._on_packet)
