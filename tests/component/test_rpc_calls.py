@@ -282,3 +282,21 @@ async def test_malformed_datagrams_do_not_stop_the_server(memory_cluster: Memory
             assert server.statistics()["malformed"] >= 6
             assert await client.call(calc, "add", 1, 2) == 3
             await raw.aclose()
+
+
+async def test_sequential_calls_keep_the_per_socket_bookkeeping(memory_cluster: MemoryCluster) -> None:
+    """The per-call path hashes the destination socket once: the set of calls in flight to a
+    socket stays in place between calls (emptied, not deleted) until the socket goes."""
+    async with nodes(memory_cluster, "srv", "cli") as (srv, cli):
+        async with tipcrpc.connect(cli) as client:
+            async with tipcrpc.serve(calc, transport=srv) as server:
+                await wait_instances(client, calc, 1)
+                assert await client.call(calc, "whoami", "a") == "a"
+                calls = client._by_socket[server.address]
+                for i in range(10):
+                    assert await client.call(calc, "whoami", str(i)) == str(i)
+                    assert client._by_socket[server.address] is calls and not calls
+            memory_cluster.kill(srv)
+            with anyio.fail_after(5.0):
+                while server.address in client._by_socket:
+                    await asyncio.sleep(0)  # node down prunes it

@@ -304,16 +304,15 @@ class Client(CallEngine):
             m = await resolver.ready(stype, deadline, now)
         return m
 
-    async def _start(self, kind: int, service: Service | str | int, method: str, args: tuple[Any, ...],
-                     kwargs: dict[str, Any], timeout: float | None, key: object, instance: int | None,
-                     credit: int | None, wait_ready: bool, idempotent: bool | None,
-                     importance: Importance | str | int | None, state: StreamState | None = None) -> _Call:  # fmt: skip
-        stype, _name, idem, imp, learn = self._method_options(service, method, idempotent, importance)
-        loop = self._running_loop()
-        now = loop.time()
-        deadline = self._deadline(timeout, now) if kind != _STREAM else (None if timeout is None else now + timeout)
-        resolver = self._resolver
-        m = resolver.view(stype)  # type: ignore[union-attr]
+    async def _route(self, service: Service | str | int, stype: int, method: str, deadline: float | None, now: float,
+                     key: object, instance: int | None,
+                     wait_ready: bool) -> tuple[Membership, SocketAddr, int | None, float]:  # fmt: skip
+        """The first socket for a call off the common path: resolve the type first if needed,
+        route by ``key``/``instance``, and (``wait_ready``) wait for an instance. Returns the
+        membership, the socket, the instance the call targets and the time."""
+        loop = self._loop
+        assert loop is not None
+        m = self._resolver.view(stype)  # type: ignore[union-attr]
         if not m.ready:
             m = await self._ready(stype, deadline, now)
             now = loop.time()
@@ -328,7 +327,7 @@ class Client(CallEngine):
             sock = None if key is not None and target is None else \
                 m.pick(self.policy, instance=target, own_node=self._own_node, outstanding=self._by_socket)  # fmt: skip
             if sock is not None:
-                break
+                return m, sock, target, now
             if not wait_ready:
                 if key is not None and target is None:
                     raise ServiceUnreachable(f"no instance of {self._label(service)} is published")
@@ -336,8 +335,32 @@ class Client(CallEngine):
                 raise ServiceUnreachable(f"no publication of {self._label(service)}{where}")
             await self._changed(stype, deadline, self._label(service))
             now = loop.time()
-        call = self._new_call(kind, stype, method, args, kwargs, idem, imp, learn, deadline, target, credit, now)
-        call.max_attempts = max(len(m), 1) + 1
+
+    async def _start(self, kind: int, service: Service | str | int, method: str, args: tuple[Any, ...],
+                     kwargs: dict[str, Any], timeout: float | None, key: object, instance: int | None,
+                     credit: int | None, wait_ready: bool, idempotent: bool | None,
+                     importance: Importance | str | int | None, state: StreamState | None = None) -> _Call:  # fmt: skip
+        # The per-call path: everything uncommon (overrides, resolving, key or instance
+        # routing, no instance yet) is in the slower helpers.
+        meta = self._meta.get((service, method))
+        if meta is None or idempotent is not None or importance is not None:
+            meta = self._method_options(service, method, idempotent, importance)
+        stype, _name, idem, imp, learn = meta
+        loop = self._loop
+        if loop is None or self._closed:
+            loop = self._running_loop()  # raises ClosedError
+        now = loop.time()
+        t = timeout if timeout is not None or kind == _STREAM else self.default_timeout
+        deadline = None if t is None else now + t
+        m = self._resolver.view(stype)  # type: ignore[union-attr]
+        if m.ready and key is None and instance is None:
+            sock = m.pick(self.policy, own_node=self._own_node, outstanding=self._by_socket)
+        else:
+            sock = None
+        if sock is None:
+            m, sock, instance, now = await self._route(service, stype, method, deadline, now, key, instance, wait_ready)
+        call = self._new_call(kind, stype, method, args, kwargs, idem, imp, learn, deadline, instance, credit, now)
+        call.max_attempts = len(m) + 1
         call.wait_ready = wait_ready
         if kind == _UNARY:
             call.fut = loop.create_future()

@@ -81,7 +81,7 @@ class _Call:
     __slots__ = (
         "cid", "kind", "fut", "type", "method", "frame", "idempotent", "importance", "socket",
         "tried", "attempts", "max_attempts", "deadline", "instance", "stream", "overloads", "sent",
-        "wait_ready", "parked", "learn",
+        "wait_ready", "parked", "learn", "tracked",
     )  # fmt: skip
 
     def __init__(self, cid: int, kind: int, type: int, method: str, frame: bytes, idempotent: bool,
@@ -108,6 +108,7 @@ class _Call:
         # The method flags this client knew for a call by name (0: nothing yet), compared
         # with the answer's to learn them; -1 when a local Service defines the method.
         self.learn = -1
+        self.tracked: set[_Call] | None = None  # CallEngine._by_socket[socket], while sent there
 
 
 
@@ -131,6 +132,9 @@ class CallEngine:
         self._codec = Codec()
         self._link = FrameLink(max_message=transport.max_message, max_frame=max_frame, window=window)
         self._pending: PendingTable[_Call] = PendingTable()
+        # Calls in flight per socket. Emptied sets stay (a sequential caller would otherwise
+        # insert and delete one per call, hashing the socket four times); _prune_sockets
+        # drops them when the socket goes and in housekeeping.
         self._by_socket: dict[SocketAddr, set[_Call]] = {}
         self._ids = CallIds(int.from_bytes(os.urandom(8), "big"))
         # (service as given, method) -> (type, name, idempotent, importance, learn flags)
@@ -193,9 +197,9 @@ class CallEngine:
         call.attempts += 1
         calls = self._by_socket.get(sock)
         if calls is None:
-            self._by_socket[sock] = {call}
-        else:
-            calls.add(call)
+            calls = self._by_socket[sock] = set()
+        calls.add(call)
+        call.tracked = calls
         self._send_seq = call.sent = self._send_seq + 1
         try:
             self._link.send(sock, call.frame, call.importance)
@@ -210,13 +214,15 @@ class CallEngine:
             self._finish(call, exc)
 
     def _untrack(self, call: _Call) -> None:
-        sock = call.socket
-        if sock is not None:
-            calls = self._by_socket.get(sock)
-            if calls is not None:
-                calls.discard(call)
-                if not calls:
-                    del self._by_socket[sock]
+        calls = call.tracked
+        if calls is not None:
+            calls.discard(call)
+            call.tracked = None
+
+    def _prune_sockets(self, node: int | None = None) -> None:
+        """Forget the emptied call sets (of ``node``'s sockets, or all)."""
+        for sock in [s for s, c in self._by_socket.items() if not c and (node is None or s.node == node)]:
+            del self._by_socket[sock]
 
     def _finish(self, call: _Call, exc: BaseException) -> None:
         """Remove ``call`` and fail it with ``exc`` (no CANCEL)."""
@@ -371,6 +377,8 @@ class CallEngine:
             if before is not None and (call.sent > before or self._link.sending_to(sock, call.cid)):
                 continue
             self._retry(call, never_started=False)
+        if not self._by_socket.get(sock, True):
+            del self._by_socket[sock]
 
     def _socket_withdrawn(self, stype: int, sock: SocketAddr) -> None:
         for call in self._calls_on(sock):
@@ -387,6 +395,7 @@ class CallEngine:
         for sock in [s for s in self._by_socket if s.node == node]:
             for call in self._calls_on(sock):
                 self._retry(call, never_started=False)
+        self._prune_sockets(node)
 
     def _probe(self, call: _Call) -> None:
         endpoint = self._link.endpoint
@@ -569,6 +578,7 @@ class CallEngine:
         """Garbage-collect stale partial frames (e.g. replies from peers that vanished)."""
         while True:
             await anyio.sleep(self._link.reassembler.ttl / 2)
+            self._prune_sockets()
             for _peer, cid in self._link.expire(self._loop.time()):  # type: ignore[union-attr]
                 call = self._pending.get(cid)
                 if call is not None:
