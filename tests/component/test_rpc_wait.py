@@ -176,3 +176,30 @@ async def test_a_call_whose_deadline_passed_while_resolving_is_not_sent(
             with pytest.raises(tipcrpc.DeadlineExceeded, match="while resolving"):
                 await client.call(svc, "hello", "late", timeout=0.05)
             assert server.statistics()["received"] == 0
+
+
+async def test_a_cancelled_waiting_call_leaves_nothing_behind(memory_cluster: MemoryCluster) -> None:
+    gate, started = asyncio.Event(), asyncio.Event()
+    svc2 = tipcrpc.Service("test.rpc.wait.cancel")
+
+    @svc2.method(idempotent=True)
+    async def get() -> str:
+        started.set()
+        await gate.wait()
+        return "x"
+
+    async with nodes(memory_cluster, "a", "cli") as (a, cli):
+        async with tipcrpc.connect(cli) as client:
+            async with tipcrpc.serve(svc2, transport=a):
+                await client.wait_for(svc2)
+                call = asyncio.create_task(client.call(svc2, "get", wait_ready=True))
+                await started.wait()
+                memory_cluster.kill(a)
+                with anyio.fail_after(5.0):
+                    while not client._waiting._parked:
+                        await asyncio.sleep(0)  # the node-down event parks the call
+                call.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await call
+                assert not client._waiting._parked and client.statistics()["outstanding"] == 0
+                gate.set()

@@ -15,7 +15,9 @@ the moment the client learns something, never on a timer:
   ping means ``PeerLost``, a PONG saying the call is in progress (a graceful drain) means
   keep waiting, probing again every :data:`PROBE_INTERVAL_S`.
 
-A call is sent at most ``instances + 1`` times and never past its deadline. Re-sends reuse
+A call is sent at most ``instances + 1`` times and never past its deadline. A call made
+with ``wait_ready`` that may move but finds no instance it has not tried is parked
+(:mod:`.waiting`) and re-sent when a new instance is published, until its deadline. Re-sends reuse
 the call id; a late duplicate reply is ignored. Deadlines live in one
 :class:`~tipcrpc.rpc.protocol.PendingTable` driven by a single loop timer; a deadline that
 passes fails the call with :class:`~tipcrpc.errors.DeadlineExceeded` and sends CANCEL, as

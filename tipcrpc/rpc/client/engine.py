@@ -260,6 +260,8 @@ class CallEngine:
         if self._pending.pop(call.cid) is not None:
             self._stats["cancelled"] += 1
             self._untrack(call)
+            if call.parked:
+                self._waiting.unpark(call)
             self._link.abort_call(call.socket, call.cid)
             self._send_cancel(call)
 
