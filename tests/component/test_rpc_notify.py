@@ -140,3 +140,25 @@ async def test_undeliverable_notification_without_another_instance_is_logged(
                 await hold
     assert notes.got == []
     assert any("notification note could not be delivered" in r.getMessage() for r in caplog.records)
+
+
+async def test_notification_reaching_a_closing_server_is_resent(memory_cluster: MemoryCluster) -> None:
+    """Once the drain is over the endpoint closes; with the kernel transport that takes a
+    while (queued datagrams are flushed), and what still arrives is refused and re-sent."""
+    name = "test.rpc.notify.closing"
+    notes, gate, held = Notes(), asyncio.Event(), asyncio.Event()
+    async with nodes(memory_cluster, "a", "b") as (a, b):
+        async with tipcrpc.serve(define(name, "a", notes, gate, held), transport=a) as srv, \
+                tipcrpc.serve(define(name, "b", notes, gate, held), transport=b), \
+                tipcrpc.connect(a, policy="local_first") as client:  # fmt: skip
+            await wait_instances(client, name, 2)
+            srv._draining = srv._closing = True  # as between the drain's end and the close
+            with anyio.fail_after(5.0):
+                await client.notify(name, "note", 1)
+                await notes.wait_for(1)
+            assert notes.got == [("b", 1)]
+            with anyio.fail_after(5.0):
+                assert await client.call(name, "note", 2) is None  # a call is refused and moves too
+            assert notes.got == [("b", 1), ("b", 2)]
+            assert srv.statistics()["received"] == 2 and client.statistics()["retries"] == 2
+            srv._draining = srv._closing = False
