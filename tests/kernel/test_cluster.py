@@ -112,6 +112,20 @@ async def _started_on(server: ServerProc, n: int) -> None:
         assert line.startswith("STARTED"), line
 
 
+# In the emulated guest the first datagram to a server process that has just started has been
+# seen to take 0.4–4.3 s (once more than 10 s) to reach its socket: sendto succeeds and no
+# Returned, Withdrawn or NodeDown follows, so the RPC layer has nothing to react to (traced with
+# client, server and loop-lag diagnostics; the kernel side is not yet explained). The tests
+# below measure failover, not that start-up artefact, so every instance is reached once first,
+# untimed and with a generous deadline.
+WARMUP_TIMEOUT_S = 60.0
+
+
+async def _warm_up(client: tipcrpc.Client, svc: tipcrpc.Service, n: int) -> None:
+    results = await client.call_all(svc, "whoami", timeout=WARMUP_TIMEOUT_S)
+    assert len(results) == n and all(r.ok for r in results), results
+
+
 @pytest.fixture
 async def client_transport(eth_cluster: EthCluster) -> AsyncIterator[KernelTransport]:
     await anyio.to_thread.run_sync(eth_cluster.restore_all)
@@ -131,9 +145,10 @@ async def _failover_scenario(cluster: EthCluster | UdpCluster, client_transport:
     servers = await _start([(victim_node, "victim"), (survivor_node, "survivor")], name)
     victim, survivor = servers
     try:
-        with anyio.fail_after(60):
+        with anyio.fail_after(WARMUP_TIMEOUT_S + 60):
             async with tipcrpc.connect(client_transport) as client, client.watch(svc) as watch:
                 await _wait_up(watch, {victim.address, survivor.address})  # type: ignore[arg-type]
+                await _warm_up(client, svc, 2)
                 who = [await client.call(svc, "whoami", timeout=10) for _ in range(10)]
                 assert set(who) == {"victim", "survivor"}, who  # calls spread over both
 
@@ -197,10 +212,11 @@ async def test_udp_bearer_call_and_watch(udp_cluster: UdpCluster) -> None:
     client_node, server_node = udp_cluster.nodes
     (server,) = await _start([(server_node, "udp-server")], name)
     try:
-        with anyio.fail_after(60):
+        with anyio.fail_after(WARMUP_TIMEOUT_S + 60):
             async with KernelTransport(netns=client_node.netns) as t, tipcrpc.connect(t) as client, \
                     client.watch(svc) as watch:
                 await _wait_up(watch, {server.address})  # type: ignore[arg-type]
+                await _warm_up(client, svc, 1)
                 assert await client.call(svc, "whoami", timeout=10) == "udp-server"
                 assert await client.call(svc, "echo", b"x" * 200_000, timeout=20) == b"x" * 200_000
                 t0 = time.perf_counter()
