@@ -93,7 +93,7 @@ def python_blocks(path: Path) -> list[Block]:
 
 
 def doc_files() -> list[Path]:
-    return sorted(DOCS.glob("*.md"))
+    return [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
 
 
 def all_blocks() -> list[Block]:
@@ -173,7 +173,7 @@ def test_doc_blocks_are_marked() -> None:
 _LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
-@pytest.mark.parametrize("doc", [*doc_files(), ROOT / "README.md"], ids=lambda p: p.name)
+@pytest.mark.parametrize("doc", doc_files(), ids=lambda p: p.name)
 def test_relative_links_resolve(doc: Path) -> None:
     broken = []
     for target in _LINK.findall(doc.read_text(encoding="utf-8")):
