@@ -64,14 +64,13 @@ from .frames import (
     encode_failure,
     encode_pong,
     encode_reply,
-    encode_stream_end,
-    encode_stream_item,
     method_flags,
     peek_header,
 )
 from .protocol import PendingTable, exception_to_failure
 from .runtime import Background, FrameLink
 from .service import MethodInfo, MethodKind, Service
+from .serving import Active, produce_stream
 
 __all__ = ["Server"]
 
@@ -82,26 +81,6 @@ _CANCEL, _DEADLINE, _SHUTDOWN, _CLIENT_LOST = 1, 2, 3, 4
 _ONEWAY, _STREAM = int(Flag.ONEWAY), int(Flag.STREAM)  # plain ints: IntFlag ops are slow
 _SYNC = MethodKind.SYNC
 _REPLY_KINDS = frozenset({Kind.REPLY, Kind.FAILURE, Kind.STREAM_ITEM, Kind.STREAM_END, Kind.CHUNK})
-
-
-class _Active:
-    """A call being served or waiting in the backlog."""
-
-    __slots__ = ("seq", "source", "cid", "info", "args", "kwargs", "oneway", "task", "reason", "credit", "waiter")
-
-    def __init__(self, seq: int, source: SocketAddr, cid: int, info: MethodInfo, args: list[Any],
-                 kwargs: dict[str, Any], oneway: bool, credit: int) -> None:  # fmt: skip
-        self.seq = seq
-        self.source = source
-        self.cid = cid
-        self.info = info
-        self.args = args
-        self.kwargs = kwargs
-        self.oneway = oneway
-        self.task: asyncio.Task[None] | None = None
-        self.reason: int | None = None
-        self.credit = credit
-        self.waiter: asyncio.Future[None] | None = None
 
 
 class Server:
@@ -142,9 +121,9 @@ class Server:
                 self._flags[info] = method_flags(info.idempotent, info.importance)
         self._codec = Codec()
         self._link = FrameLink(max_message=transport.max_message, max_frame=max_frame, window=window)
-        self._active: dict[tuple[SocketAddr, int], _Active] = {}
-        self._deadlines: PendingTable[_Active] = PendingTable()
-        self._backlog: deque[_Active] = deque()
+        self._active: dict[tuple[SocketAddr, int], Active] = {}
+        self._deadlines: PendingTable[Active] = PendingTable()
+        self._backlog: deque[Active] = deque()
         self._running = 0
         self._seq = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -279,7 +258,7 @@ class Server:
             return
         self._fail(source, cid, status, message, details)
 
-    def _reply(self, a: _Active, result: Any) -> None:
+    def _reply(self, a: Active, result: Any) -> None:
         try:
             frame = encode_reply(self._codec, a.cid, result, self._flags[a.info])
         except CodecError as exc:
@@ -426,7 +405,7 @@ class Server:
             self._stats["received"] -= 1
             return  # a re-sent duplicate of a call in progress (inline calls never are)
         self._seq += 1
-        a = _Active(self._seq, source, cid, info, args, kwargs, oneway, credit or 0)
+        a = Active(self._seq, source, cid, info, args, kwargs, oneway, credit or 0)
         self._active[key] = a
         if remaining is not None:
             deadline = self._loop.time() + remaining  # type: ignore[union-attr]
@@ -466,11 +445,11 @@ class Server:
 
     # -- running calls ------------------------------------------------------------------------
 
-    def _spawn(self, a: _Active) -> None:
+    def _spawn(self, a: Active) -> None:
         self._running += 1
         a.task = self._loop.create_task(self._run(a))  # type: ignore[union-attr]
 
-    async def _run(self, a: _Active) -> None:
+    async def _run(self, a: Active) -> None:
         info = a.info
         try:
             if info.kind.streaming:
@@ -505,46 +484,18 @@ class Server:
         finally:
             self._finished(a)
 
-    async def _run_stream(self, a: _Active) -> None:
-        loop = self._loop
-        codec = self._codec
-        imp = a.info.importance
-        gen = a.info.func(*a.args, **a.kwargs)
-        is_async = a.info.kind is MethodKind.ASYNC_STREAM
-        seq = 0
-        try:
-            while True:
-                try:
-                    item = await gen.__anext__() if is_async else next(gen)
-                except (StopAsyncIteration, StopIteration):
-                    break
-                while a.credit <= 0:
-                    a.waiter = loop.create_future()  # type: ignore[union-attr]
-                    try:
-                        await a.waiter
-                    finally:
-                        a.waiter = None
-                a.credit -= 1
-                try:
-                    frame = encode_stream_item(codec, a.cid, seq, item)
-                except CodecError as exc:
-                    self._fail_exc(a.source, a.cid, a.oneway, a.info, exc)
-                    return
-                self._send(a.source, frame, imp)
-                seq += 1
-            self._stats["completed"] += 1
-            self._send(a.source, encode_stream_end(a.cid, seq, self._flags[a.info]), imp)
-        finally:
-            if is_async:
-                await gen.aclose()
-            else:
-                gen.close()
+    async def _run_stream(self, a: Active) -> None:
+        def fail(exc: CodecError) -> None:
+            self._fail_exc(a.source, a.cid, a.oneway, a.info, exc)
 
-    def _forget(self, a: _Active) -> None:
+        if await produce_stream(a, self._codec, self._send, fail, self._flags[a.info]):
+            self._stats["completed"] += 1
+
+    def _forget(self, a: Active) -> None:
         self._active.pop((a.source, a.cid), None)
         self._deadlines.pop(a.seq)
 
-    def _finished(self, a: _Active) -> None:
+    def _finished(self, a: Active) -> None:
         self._forget(a)
         self._running -= 1
         self._start_backlog()
@@ -558,7 +509,7 @@ class Server:
             if self._active.get((a.source, a.cid)) is a and a.reason is None:
                 self._spawn(a)
 
-    def _cancel(self, a: _Active, reason: int) -> None:
+    def _cancel(self, a: Active, reason: int) -> None:
         if a.reason is not None:
             return
         a.reason = reason
