@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tipcrpc.addr import LINK_STATE, NODE_STATE, U32_MAX, Scope, ServiceAddr, ServiceRange
+from tipcrpc.addr import Scope, ServiceAddr, ServiceRange
 from tipcrpc.errors import AddressError, ClosedError, ServiceUnreachable
 from tipcrpc.events import SNAPSHOT_COMPLETE, LinkDown, LinkUp, NodeDown, NodeUp, Published, Withdrawn
 from tipcrpc.testing import Inbox
@@ -22,26 +22,9 @@ from tipcrpc.transport.base import Delivery, DeliveryFailure, Returned
 from tipcrpc.transport.memory import (
     LinkFaults,
     MemoryCluster,
-    MemoryTransport,
 )
 
-T = 1000  # service type used throughout
-TIMEOUT = 5.0
-ALL_NODES = ServiceRange(NODE_STATE, 0, U32_MAX)
-ALL_LINKS = ServiceRange(LINK_STATE, 0, U32_MAX)
-
-
-async def _ep(t: MemoryTransport) -> tuple[Any, Inbox]:
-    inbox = Inbox()
-    return await t.open_endpoint(inbox), inbox
-
-
-async def _cluster(n: int, **kwargs: Any) -> tuple[MemoryCluster, list[MemoryTransport]]:
-    cluster = MemoryCluster(**kwargs)
-    nodes = [cluster.node(f"n{i}") for i in range(n)]
-    for node in nodes:
-        await node.open()
-    return cluster, nodes
+from memory_helpers import ALL_LINKS, ALL_NODES, TIMEOUT, T, _cluster, _ep  # noqa: E402
 
 
 # ---------------------------------------------------------------------- kill

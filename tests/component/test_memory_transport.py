@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tipcrpc.addr import NODE_STATE, U32_MAX, Scope, ServiceAddr, ServiceRange, node_addr_from_id
+from tipcrpc.addr import Scope, ServiceAddr, ServiceRange, node_addr_from_id
 from tipcrpc.errors import AddressError, ClosedError, LocalProtocolError, TransportError
 from tipcrpc.events import SNAPSHOT_COMPLETE, NodeDown, NodeUp, Published, SubFilter, Withdrawn
 from tipcrpc.testing import Inbox, MemoryHarness
@@ -25,22 +25,7 @@ from tipcrpc.transport.memory import (
     reset_default_cluster,
 )
 
-T = 1000  # service type used throughout
-TIMEOUT = 5.0
-ALL_NODES = ServiceRange(NODE_STATE, 0, U32_MAX)
-
-
-async def _ep(t: MemoryTransport) -> tuple[Any, Inbox]:
-    inbox = Inbox()
-    return await t.open_endpoint(inbox), inbox
-
-
-async def _cluster(n: int, **kwargs: Any) -> tuple[MemoryCluster, list[MemoryTransport]]:
-    cluster = MemoryCluster(**kwargs)
-    nodes = [cluster.node(f"n{i}") for i in range(n)]
-    for node in nodes:
-        await node.open()
-    return cluster, nodes
+from memory_helpers import ALL_NODES, T, _cluster, _ep  # noqa: E402
 
 
 # ---------------------------------------------------------------------- nodes and identities
