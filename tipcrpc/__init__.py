@@ -13,6 +13,9 @@
             await client.call("demo.calc", "add", 1, 2)
 """
 
+import os as _os
+
+from . import logs as _logs
 from .addr import Importance, NodeInfo, Scope, ServiceAddr, ServiceRange, SocketAddr, service_type
 from .api import connect, serve
 from .codec import register_ext
@@ -25,3 +28,5 @@ from .rpc.service import Service
 from .rpc.stub import CallStream, FanoutResult, Stub, Watch
 
 __version__ = "0.1.0"
+
+_logs.configure_from_env(_os.environ)

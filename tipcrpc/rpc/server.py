@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import perf_counter as _clock
 from collections import deque
 from typing import Any, Iterable, Mapping
 
@@ -46,6 +47,7 @@ from ..errors import (
     FrameTooLarge,
     InvalidArguments,
     ProtocolError,
+    RpcError,
     Status,
     TipcRpcError,
     TransportError,
@@ -69,6 +71,8 @@ from .frames import (
 )
 from .protocol import PendingTable, exception_to_failure
 from .runtime import Background, FrameLink
+from ..metrics import Metrics
+from .reflection import Reflection
 from .service import MethodInfo, MethodKind, Service
 from .serving import Active, produce_stream
 
@@ -104,8 +108,12 @@ class Server:
         if max_concurrency < 1 or max_queued < 0:
             raise UsageError(f"max_concurrency must be >= 1 and max_queued >= 0, got {max_concurrency} and {max_queued}")
         self.transport = transport
-        self.services = list(services)
-        self.names = list(names)
+        # ops hook (tipcrpc.rpc.reflection): every server also serves describe/health, and
+        # records per-method metrics (tipcrpc.metrics) — keep these lines when rewriting.
+        self._reflection = Reflection(self)
+        self.metrics = Metrics("server")
+        self.services = [*services, self._reflection.service]
+        self.names = [*names, self._reflection.name]
         self.scope = Scope(scope)
         self.max_concurrency = max_concurrency
         self.max_queued = max_queued
@@ -113,12 +121,14 @@ class Server:
         self._methods: dict[int, dict[str, MethodInfo]] = {}
         # Flags of every REPLY/STREAM_END: the method's options, for clients calling by name.
         self._flags: dict[MethodInfo, int] = {}
+        self._labels: dict[MethodInfo, tuple[str, str]] = {}  # (service, method) for metrics
         for svc in self.services:
             if svc.type in self._methods:
                 raise UsageError(f"two services share type {svc.type}: serve them on different endpoints")
-            self._methods[svc.type] = dict(svc.methods)
-            for info in svc.methods.values():
+            self._methods[svc.type] = {**svc.methods, **self._reflection.reserved(svc)}
+            for info in self._methods[svc.type].values():
                 self._flags[info] = method_flags(info.idempotent, info.importance)
+                self._labels[info] = (svc.name, info.name)
         self._codec = Codec()
         self._link = FrameLink(max_message=transport.max_message, max_frame=max_frame, window=window)
         self._active: dict[tuple[SocketAddr, int], Active] = {}
@@ -173,13 +183,21 @@ class Server:
             raise ClosedError("server is not started")
         return self._link.endpoint.address
 
-    def statistics(self) -> Mapping[str, int]:
-        """Counters (received, completed, failed, cancelled, busy, ...) and gauges (active, queued)."""
-        stats = dict(self._stats)
+    def statistics(self) -> Mapping[str, Any]:
+        """Counters (received, completed, failed, cancelled, busy, ...), gauges (active,
+        queued) and ``methods``: per-method calls, errors and latency histogram
+        (:meth:`tipcrpc.metrics.Metrics.snapshot`)."""
+        stats: dict[str, Any] = dict(self._stats)
         stats["active"] = self._running
         stats["queued"] = len(self._backlog)
         stats["overload_resends"] = self._link.overload_resends
+        stats["methods"] = self.metrics.snapshot()
         return stats
+
+    @property
+    def draining(self) -> bool:
+        """Whether :meth:`drain` has begun (names withdrawn, new calls refused)."""
+        return self._draining
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Withdraw the names, then wait up to ``timeout`` (default ``drain_timeout``) seconds for
@@ -252,9 +270,12 @@ class Server:
 
     def _fail_exc(self, source: SocketAddr, cid: int, oneway: bool, info: MethodInfo, exc: BaseException) -> None:
         status, message, details = exception_to_failure(exc)
+        # A typed RpcError is the handler's answer; anything else is a bug worth a traceback.
+        log.log(logging.INFO if isinstance(exc, RpcError) else logging.WARNING, "%s %s (from %s) raised %s: %s",
+                "notification" if oneway else "call", info.name, source, type(exc).__name__, exc,
+                exc_info=not isinstance(exc, RpcError))  # fmt: skip
         if oneway:
             self._stats["failed"] += 1
-            log.warning("notification %s raised %s: %s", info.name, type(exc).__name__, exc)
             return
         self._fail(source, cid, status, message, details)
 
@@ -382,12 +403,15 @@ class Server:
             return
         if info.kind is _SYNC:
             # Inline: no task, no bookkeeping — the cheapest path there is.
+            t0 = _clock()
             try:
                 result = info.func(*args, **kwargs)
             except Exception as exc:
+                self._record(info, t0, type(exc).__name__)
                 self._fail_exc(source, cid, oneway, info, exc)
                 return
             if not hasattr(result, "__await__"):
+                self._record(info, t0, None)
                 if oneway:
                     self._stats["completed"] += 1
                     return
@@ -451,16 +475,19 @@ class Server:
 
     async def _run(self, a: Active) -> None:
         info = a.info
+        t0, error = _clock(), "CancelledError"
         try:
             if info.kind.streaming:
                 self._stats["streams"] += 1
-                await self._run_stream(a)
+                if await self._run_stream(a):
+                    error = None
             else:
                 if info.kind is MethodKind.SYNC:  # the awaitable a sync function returned
                     result = await a.args[0]
                 else:
                     result = await info.func(*a.args, **a.kwargs)
                 if a.reason is None:
+                    error = None
                     if a.oneway:
                         self._stats["completed"] += 1
                     else:
@@ -470,6 +497,7 @@ class Server:
             if reason is None:
                 raise  # not our doing (loop shutdown): let it propagate
             if reason == _DEADLINE:
+                error = "DeadlineExceeded"
                 self._stats["deadline_exceeded"] += 1
                 if not a.oneway:
                     self._fail(a.source, a.cid, Status.DEADLINE_EXCEEDED, f"{info.name}: deadline exceeded on the server")
@@ -480,16 +508,24 @@ class Server:
             else:
                 self._stats["cancelled"] += 1
         except Exception as exc:
+            error = type(exc).__name__
             self._fail_exc(a.source, a.cid, a.oneway, info, exc)
         finally:
+            self._record(info, t0, error)
             self._finished(a)
 
-    async def _run_stream(self, a: Active) -> None:
+    def _record(self, info: MethodInfo, t0: float, error: str | None) -> None:
+        """ops hook: one finished handler run, into the per-method metrics."""
+        self.metrics.record(self._labels[info], _clock() - t0, error)
+
+    async def _run_stream(self, a: Active) -> bool:
         def fail(exc: CodecError) -> None:
             self._fail_exc(a.source, a.cid, a.oneway, a.info, exc)
 
         if await produce_stream(a, self._codec, self._send, fail, self._flags[a.info]):
             self._stats["completed"] += 1
+            return True
+        return False
 
     def _forget(self, a: Active) -> None:
         self._active.pop((a.source, a.cid), None)
