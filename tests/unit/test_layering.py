@@ -48,6 +48,7 @@ LAYERS: list[tuple[str, int]] = [
     ("tipcrpc.cli", 5),
     ("tipcrpc.testing", 5),
     ("tipcrpc.api", 5),
+    ("tipcrpc.exporter", 5),
     ("tipcrpc.__init__", 5),
     ("tipcrpc.__main__", 5),
 ]

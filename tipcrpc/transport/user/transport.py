@@ -41,6 +41,7 @@ from ...addr import Importance, NodeInfo, Scope, ServiceAddr, ServiceRange, Sock
 from ...errors import AddressError, ClosedError
 from ...events import SubFilter
 from ...nametable.endpoint import IMPORTANCES, EndpointBase, alloc_port, check_payload
+from ...nametable.table import Publication
 from ...nametable.topsrv import TopologySubscription
 from ..base import MAX_MESSAGE, Destination, MessageHandler
 from .stack import Stack
@@ -310,6 +311,11 @@ class UserTransport:
         if self._state != _OPEN or self._stack.topsrv is None:
             raise ClosedError("the transport is not open")
         return self._stack.topsrv.subscribe(target, filter)
+
+    def name_table(self) -> list[Publication]:
+        """Every publication this node knows, by type then age (``tipc nametable show``)."""
+        table = self._stack.table
+        return table.publications() if table is not None and self._state == _OPEN else []
 
     def statistics(self) -> Mapping[str, int]:
         """Counters: messages/bytes sent and received, returned, UDP datagrams, links..."""
