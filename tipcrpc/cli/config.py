@@ -307,7 +307,7 @@ async def _nametable(args: Any) -> list[dict[str, Any]]:
         if args.names and any(p[0] == REFLECTION_TYPE for p in pubs):
             try:
                 async with tipcrpc.connect(t) as client:
-                    for r in await client.call_all(REFLECTION, "describe", timeout=args.timeout):
+                    for r in await client.options(timeout=args.timeout).call_all(REFLECTION, "describe"):
                         for svc in (r.value or {}).get("services", []) if r.error is None else []:
                             names[svc["type"]] = svc["service"]
             except TipcRpcError:

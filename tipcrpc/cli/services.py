@@ -88,7 +88,7 @@ def _range_text(lo: int, hi: int) -> str:
 async def _ls(args: Any) -> list[dict[str, Any]]:
     async with client_of(args) as (_t, client):
         try:
-            results = await client.call_all(REFLECTION, "describe", args.service, timeout=args.timeout)
+            results = await client.options(timeout=args.timeout).call_all(REFLECTION, "describe", args.service)
         except ServiceUnreachable:
             return []
     merged: dict[str, dict[str, Any]] = {}
@@ -144,7 +144,7 @@ async def _call(args: Any) -> int:
         route["key"] = parse_value(args.key)
     async with client_of(args) as (_t, client):
         try:
-            described = await client.call(service, DESCRIBE, **route)
+            described = await client.options(**route).call(service, DESCRIBE)
         except MethodNotFound:
             described = None  # a server without reflection: call blind
         except ServiceUnreachable:
@@ -158,11 +158,12 @@ async def _call(args: Any) -> int:
                                      f"{', '.join(sorted(methods)) or '(none)'}")  # fmt: skip
         idempotent = info["idempotent"] if info is not None else None
         if info is not None and info["streaming"]:
-            async with client.stream(service, args.method, *values, idempotent=idempotent, **route, **kwargs) as items:
+            caller = client.options(idempotent=idempotent, **route)
+            async with caller.stream(service, args.method, *values, **kwargs) as items:
                 async for item in items:
                     print(json_line(item), flush=True)
             return 0
-        result = await client.call(service, args.method, *values, idempotent=idempotent, **route, **kwargs)
+        result = await client.options(idempotent=idempotent, **route).call(service, args.method, *values, **kwargs)
         print(json.dumps(result, sort_keys=True, default=lambda v: v.hex() if isinstance(v, bytes) else repr(v)))
     return 0
 
@@ -263,7 +264,7 @@ async def _ping(args: Any) -> list[dict[str, Any]]:
         route["instance"] = args.instance
     async with client_of(args) as (_t, client):
         try:
-            results = await client.call_all(service, HEALTH, **route)
+            results = await client.options(**route).call_all(service, HEALTH)
         except ServiceUnreachable:
             raise _unreachable(service) from None
         rows: dict[tuple[int, int], dict[str, Any]] = {}
@@ -284,7 +285,7 @@ async def _ping(args: Any) -> list[dict[str, Any]]:
                 break
             t0 = perf_counter()
             try:
-                h = await client.call(service, HEALTH, idempotent=True, **route)
+                h = await client.options(idempotent=True, **route).call(service, HEALTH)
             except tipcrpc.TipcRpcError:
                 break
             rtt = (perf_counter() - t0) * 1000.0

@@ -41,6 +41,7 @@ import inspect
 from typing import Any, Callable, Mapping, Protocol, Sequence, Union
 
 from ..addr import Importance, Scope, ServiceAddr, ServiceRange, SocketAddr, service_type
+from .frames import method_flags
 from .service import MethodInfo, MethodKind, Service
 
 __all__ = [
@@ -67,6 +68,13 @@ HEALTH = "tipcrpc.health"
 SERVING, DRAINING = "serving", "draining"
 
 Name = Union[ServiceAddr, ServiceRange]
+
+
+class _TableView(Protocol):
+    """What :meth:`Reflection.install` changes in a serve table."""
+
+    methods: dict[int, dict[str, MethodInfo]]
+    flags: dict[MethodInfo, int]
 
 
 class _ServerView(Protocol):
@@ -131,12 +139,14 @@ def _info(name: str, func: Callable[..., Any], doc: str) -> MethodInfo:
 class Reflection:
     """The reflection service and the reserved methods of one server (see the module docstring).
 
-    The server adds :attr:`service` to what it serves, :attr:`name` to what it publishes,
-    and :meth:`reserved` to each served service's methods.
+    The server adds :attr:`service` to what it serves and :attr:`name` to what it publishes,
+    then calls :meth:`install` with its serve table. :attr:`labels` maps every method it
+    serves to ``(service name, method name)`` (the per-method metrics' keys).
     """
 
     def __init__(self, server: _ServerView) -> None:
         self._server = server
+        self.labels: dict[MethodInfo, tuple[str, str]] = {}
         svc = self.service = Service(REFLECTION)
         self.name: Name = ServiceRange.of(REFLECTION_TYPE, 0)
 
@@ -181,6 +191,18 @@ class Reflection:
         out.update(active=stats.get("active", 0), queued=stats.get("queued", 0),
                    services=[s.name for s in self._user_services()])  # fmt: skip
         return out
+
+    def install(self, table: _TableView) -> None:
+        """Add :data:`DESCRIBE` and :data:`HEALTH` to every served type of ``table`` (a
+        :class:`~tipcrpc.rpc.serve_table.ServeTable`: ``methods`` by type, ``flags`` by
+        method) and fill :attr:`labels`."""
+        for svc in self._server.services:
+            methods = table.methods.setdefault(svc.type, dict(svc.methods))
+            methods.update(self.reserved(svc))
+            for info in methods.values():
+                if info not in table.flags:
+                    table.flags[info] = method_flags(info.idempotent, info.importance)
+                self.labels[info] = (svc.name, info.name)
 
     def reserved(self, svc: Service) -> dict[str, MethodInfo]:
         """:data:`DESCRIBE` and :data:`HEALTH` for ``svc`` (minus names it defines itself),
