@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Any, Callable, Sequence
 
@@ -25,6 +26,7 @@ from tipcrpc.errors import (
     UsageError,
 )
 
+from .. import logs
 from . import config, services
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_UNAVAILABLE", "EXIT_INTERRUPTED"]
@@ -186,6 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # --help of a subcommand, or --version
             return int(exc.code or 0)
+        # The command is an application: it shows tipcrpc's log (warnings; for `serve`
+        # also INFO: links, publications, drain) unless TIPCRPC_LOG chose a level.
+        if not os.environ.get(logs.ENV_VAR, "").strip():
+            logs.configure("info" if args.func is services.serve else "warning")
         return int(args.func(args))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -225,7 +225,7 @@ async def _watch(args: Any) -> int:
                 source = await transport.subscribe(ServiceRange(stype, lower, upper))
             else:
                 source = client.watch(args.target)
-        seen = 0
+        changes, live = 0, False
         async with source:
             async for ev in source:
                 row = _event_row(ev)
@@ -235,9 +235,10 @@ async def _watch(args: Any) -> int:
                 if row["event"] == "snapshot_complete":
                     if args.snapshot:
                         return 0
+                    live = True
                     continue
-                seen += 1
-                if args.count is not None and seen >= args.count:
+                changes += live
+                if args.count is not None and changes >= args.count:
                     return 0
     return 0
 

@@ -163,6 +163,8 @@ class Server:
             await anyio.sleep(0)
             for name in self.names:
                 await endpoint.publish(name, self.scope)
+            log.info("serving %s at %s", ", ".join(f"{s.name} {n}" for s, n in zip(self.services, self.names)),
+                     endpoint.address)  # fmt: skip
         except BaseException:
             with anyio.CancelScope(shield=True):
                 self._closed = True
@@ -206,6 +208,8 @@ class Server:
         table = self._table
         if not table.draining:
             table.drain()
+            log.info("draining %s: names withdrawn, %d calls in progress", endpoint and endpoint.address,
+                     len(table.active))  # fmt: skip
             if endpoint is not None:
                 for name in self.names:
                     try:

@@ -23,6 +23,7 @@ import logging
 from typing import Any, Iterable
 
 from ...addr import LINK_STATE, NODE_STATE, Scope, ServiceRange
+from ...logs import Throttle
 from ...nametable.table import NameTable
 from ...nametable.topsrv import TopologyServer
 from ..base import DeliveryFailure
@@ -36,6 +37,8 @@ from .udp_media import Bearer
 __all__ = ["Port", "Stack"]
 
 log = logging.getLogger("tipcrpc.user")
+#: At most one log line per this many seconds about dropped malformed packets.
+DROP_LOG_INTERVAL_S = 10.0
 
 _CLUSTER = int(Scope.CLUSTER)
 _NODE = int(Scope.NODE)
@@ -84,6 +87,10 @@ class Stack(SocketLayer):
         self._rx_out: Output | None = Output()
         self._peer_up_waiters: list[asyncio.Future[None]] = []
         self._drain_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        # Malformed/unsupported packets are counted per packet (statistics()) and reported
+        # from the timer, at most once per DROP_LOG_INTERVAL_S: a flood costs no log lines.
+        self._drop_log = Throttle(DROP_LOG_INTERVAL_S)
+        self._drops_logged = 0
         self._init_sockets()
         self.stats: dict[str, int] = {
             "messages_sent": 0,
@@ -222,7 +229,19 @@ class Stack(SocketLayer):
         self._timer_at = None
         if self._closed or self.node is None:
             return
-        self._process(self.node.timeout(self.loop.time()))  # type: ignore[union-attr]
+        now = self.loop.time()  # type: ignore[union-attr]
+        self._process(self.node.timeout(now))  # type: ignore[union-attr]
+        self._log_drops(now)
+
+    def _log_drops(self, now: float) -> None:
+        node = self.node
+        if node is None:
+            return
+        dropped = node.statistics().get("malformed", 0) + self.stats["malformed_dropped"] + self.stats["unsupported_dropped"]
+        if dropped > self._drops_logged and self._drop_log.allow(now) is not None:
+            log.warning("node %08x: dropped %d malformed or unsupported packets (%d in all; see statistics())",
+                        self.own, dropped - self._drops_logged, dropped)  # fmt: skip
+            self._drops_logged = dropped
 
     def _arm(self) -> None:
         at = self.node.next_timeout()  # type: ignore[union-attr]
@@ -334,6 +353,7 @@ class Stack(SocketLayer):
         peer = ev.addr
         self.up[peer] = ev.identity
         self.stats["peers_up_total"] += 1
+        log.info("node %08x: link up to node %08x (id %s) at %s:%d", self.own, peer, ev.identity.hex(), *ev.media)
         # Link-state publication (node scope, as tipc_node_write_unlock does): {2, peer}.
         self.table.insert(LINK_STATE, peer, peer, _NODE, peer, LINK_ID, LINK_ID)  # type: ignore[union-attr]
         for m in self.distr.node_up(peer, self._mtu):  # type: ignore[union-attr]
@@ -352,6 +372,7 @@ class Stack(SocketLayer):
         if self.up.pop(peer, None) is None:
             return
         self.stats["peers_lost_total"] += 1
+        log.info("node %08x: link down to node %08x: %s", self.own, peer, ev.reason)
         if self.liveness is not None:
             self.liveness.unwatch(peer)
         self.table.remove(LINK_STATE, peer, peer, peer, LINK_ID)  # type: ignore[union-attr]
