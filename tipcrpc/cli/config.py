@@ -123,25 +123,26 @@ async def _node_events(t: Any) -> list[int]:
 
 def node_list(args: Any) -> int:
     if transport_kind(args) == "kernel":
+        # the kernel's node dump, as `tipc node list` prints it (peers; this node is not in it)
         with _netlink(args) as nl:
-            own = nl.net().addr
-            rows = [{"address": hexaddr(n.addr), "up": n.up, "self": n.addr == own} for n in nl.nodes()]
+            rows = [{"identity": n.identity, "address": hexaddr(n.addr), "up": n.up} for n in nl.nodes()]
     else:
         rows = asyncio.run(_user_nodes(args))
     rows.sort(key=lambda r: int(r["address"], 16))
     if args.json:
         emit_json(rows)
     else:
-        table(["Node", "State"], [(r["address"] + (" (this node)" if r["self"] else ""),
-                                   "up" if r["up"] else "down") for r in rows])  # fmt: skip
+        table(["Node Identity", "Hash", "State"],
+              [(r["identity"] or "-", r["address"], "up" if r["up"] else "down") for r in rows])  # fmt: skip
     return 0
 
 
 async def _user_nodes(args: Any) -> list[dict[str, Any]]:
+    # peers only, like the kernel's list; their identities travel in link set-up, which the
+    # userspace transport does not expose: "" here
     async with joined(args) as t:
         own = t.own_node.addr
-        nodes = set(await _node_events(t)) | {own}
-        return [{"address": hexaddr(n), "up": True, "self": n == own} for n in nodes]
+        return [{"identity": "", "address": hexaddr(n), "up": True} for n in await _node_events(t) if n != own]
 
 
 def node_get_identity(args: Any) -> int:
@@ -279,8 +280,8 @@ def nametable_show(args: Any) -> int:
         emit_json(rows)
     else:
         table(["Type", "Lower", "Upper", "Scope", "Port", "Node", "Service"],
-              [(r["type"], r["lower"], r["upper"], r["scope"], r["port"], r["node"], r["service"] or "")
-               for r in rows])  # fmt: skip
+              [(r["type"], r["lower"], r["upper"], r["scope"], r["port"], r["node_identity"] or r["node"],
+                r["service"] or "") for r in rows])  # fmt: skip
     return 0
 
 
@@ -298,9 +299,13 @@ async def _nametable(args: Any) -> list[dict[str, Any]]:
             nl = AsyncTipcNetlink(netns=args.netns)
             try:
                 pubs = [(p.type, p.lower, p.upper, p.scope, p.port, p.node) for p in await nl.name_table()]
+                net = await nl.net()
+                identities = {n.addr: n.identity for n in await nl.nodes() if n.identity}
+                identities[net.addr] = net.identity
             finally:
                 nl.close()
         else:
+            identities = {t.own_node.addr: t.own_node.identity}
             # the userspace node's scope numbers are the kernel's (TIPC_CLUSTER_SCOPE=2, NODE=3)
             pubs = [(p.type, p.lower, p.upper, p.scope, p.port, p.node) for p in t.name_table()]  # type: ignore[attr-defined]
         names = dict(_KNOWN)
@@ -313,7 +318,8 @@ async def _nametable(args: Any) -> list[dict[str, Any]]:
             except TipcRpcError:
                 pass  # names are a courtesy: the table is printed without them
     return [{"type": ty, "lower": lo, "upper": up, "scope": _SCOPES.get(sc, str(sc)), "port": port,
-             "node": hexaddr(node), "service": names.get(ty)} for ty, lo, up, sc, port, node in pubs]  # fmt: skip
+             "node": hexaddr(node), "node_identity": identities.get(node) or None, "service": names.get(ty)}
+            for ty, lo, up, sc, port, node in pubs]  # fmt: skip
 
 
 __all__ = ["status", "node_list", "node_get_identity", "node_set_identity", "node_set_netid", "bearer_enable",

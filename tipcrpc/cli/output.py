@@ -8,8 +8,8 @@ from typing import Any, Sequence, TextIO
 
 
 def hexaddr(addr: int) -> str:
-    """A node address as ``tipc`` prints hashes: lower-case hex, no prefix."""
-    return f"{addr:x}"
+    """A node address as ``tipc`` prints hashes: 8 lower-case hex digits, no prefix."""
+    return f"{addr:08x}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | None = None) -> None:

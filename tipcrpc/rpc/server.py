@@ -208,7 +208,7 @@ class Server:
         table = self._table
         if not table.draining:
             table.drain()
-            log.info("draining %s: names withdrawn, %d calls in progress", endpoint and endpoint.address,
+            log.info("draining %s: withdrawing its names, %d calls in progress", endpoint and endpoint.address,
                      len(table.active))  # fmt: skip
             if endpoint is not None:
                 for name in self.names:

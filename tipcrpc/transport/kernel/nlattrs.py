@@ -269,10 +269,12 @@ class LinkInfo:
 
 @dataclass(frozen=True, slots=True)
 class NodeState:
-    """A node this node knows about (itself included) and whether it is up."""
+    """A node this node knows about and whether it is up (``identity``: as ``tipc node list``
+    prints it, ``""`` if the kernel did not say)."""
 
     addr: int
     up: bool
+    identity: str = ""
 
 
 @dataclass(frozen=True, slots=True)
