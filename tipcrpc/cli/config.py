@@ -124,8 +124,12 @@ async def _node_events(t: Any) -> list[int]:
 def node_list(args: Any) -> int:
     if transport_kind(args) == "kernel":
         # the kernel's node dump, as `tipc node list` prints it (peers; this node is not in it)
+        from tipcrpc.transport.kernel.probe import node_identities
+
         with _netlink(args) as nl:
-            rows = [{"identity": n.identity, "address": hexaddr(n.addr), "up": n.up} for n in nl.nodes()]
+            nodes = nl.nodes()
+        ids = node_identities([n.addr for n in nodes], args.netns)
+        rows = [{"identity": ids.get(n.addr, ""), "address": hexaddr(n.addr), "up": n.up} for n in nodes]
     else:
         rows = asyncio.run(_user_nodes(args))
     rows.sort(key=lambda r: int(r["address"], 16))
@@ -295,15 +299,14 @@ async def _nametable(args: Any) -> list[dict[str, Any]]:
     async with joined(args) as t:
         if t.kind == "kernel":
             from tipcrpc.transport.kernel.netlink import AsyncTipcNetlink
+            from tipcrpc.transport.kernel.probe import node_identities
 
             nl = AsyncTipcNetlink(netns=args.netns)
             try:
                 pubs = [(p.type, p.lower, p.upper, p.scope, p.port, p.node) for p in await nl.name_table()]
-                net = await nl.net()
-                identities = {n.addr: n.identity for n in await nl.nodes() if n.identity}
-                identities[net.addr] = net.identity
             finally:
                 nl.close()
+            identities = node_identities({p[5] for p in pubs}, args.netns)
         else:
             identities = {t.own_node.addr: t.own_node.identity}
             # the userspace node's scope numbers are the kernel's (TIPC_CLUSTER_SCOPE=2, NODE=3)

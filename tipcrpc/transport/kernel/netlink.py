@@ -206,9 +206,7 @@ class AsyncTipcNetlink(AsyncGenericNetlinkSocket):
         for m in await self._request(CMD_NODE_GET, [], "list nodes", dump=True):
             n = m.get_attr("TIPC_NLA_NODE")
             if n is not None:
-                nid = n.get_attr("TIPC_NLA_NODE_ID")
-                out.append(NodeState(n.get_attr("TIPC_NLA_NODE_ADDR") or 0, bool(n.get_attr("TIPC_NLA_NODE_UP")),
-                                     nodeid_to_identity(bytes(nid)) if nid else ""))  # fmt: skip
+                out.append(NodeState(n.get_attr("TIPC_NLA_NODE_ADDR") or 0, bool(n.get_attr("TIPC_NLA_NODE_UP"))))
         return out
 
     async def remove_peer(self, addr: int) -> None:

@@ -269,12 +269,10 @@ class LinkInfo:
 
 @dataclass(frozen=True, slots=True)
 class NodeState:
-    """A node this node knows about and whether it is up (``identity``: as ``tipc node list``
-    prints it, ``""`` if the kernel did not say)."""
+    """A node this node knows about (itself included) and whether it is up."""
 
     addr: int
     up: bool
-    identity: str = ""
 
 
 @dataclass(frozen=True, slots=True)

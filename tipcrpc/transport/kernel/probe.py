@@ -17,13 +17,13 @@ import errno
 import fcntl
 import socket
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from ...errors import TransportUnavailable
 from . import netns as _netns
 from . import wire
 
-__all__ = ["KernelProbe", "probe", "require", "own_node_of", "MODULE_HINT", "BEARER_HINT"]
+__all__ = ["KernelProbe", "probe", "require", "own_node_of", "node_identities", "MODULE_HINT", "BEARER_HINT"]
 
 MODULE_HINT = (
     "kernel TIPC module not loaded: run `modprobe tipc`; to load it at boot add `tipc` to "
@@ -46,6 +46,21 @@ class KernelProbe:
     addr: int = 0  #: this node's 32-bit address (0: no bearer yet)
     identity: str = ""  #: this node's identity ("" if never set and no bearer)
     diagnostics: List[str] = field(default_factory=list)  #: usable, but worth knowing
+
+
+def node_identities(addrs: Iterable[int], netns: Optional[str] = None) -> Dict[int, str]:
+    """The identities of nodes by 32-bit address, as ``tipc`` prints them (``SIOCGETNODEID``
+    on a TIPC socket, which knows this node and every peer it has seen); unknown ones are
+    left out."""
+    out: Dict[int, str] = {}
+    with _netns.create_socket(netns, wire.AF_TIPC, socket.SOCK_RDM) as sock:
+        for addr in set(addrs):
+            try:
+                res = fcntl.ioctl(sock.fileno(), wire.SIOCGETNODEID, wire.NODEID_REQ.pack(addr, b""))
+            except OSError:
+                continue  # EADDRNOTAVAIL: a node this one does not know
+            out[addr] = wire.nodeid_to_identity(wire.NODEID_REQ.unpack(res)[1])
+    return out
 
 
 def own_node_of(sock: socket.socket) -> Tuple[int, str]:
