@@ -83,6 +83,23 @@ _SYNC = MethodKind.SYNC
 _REPLY_KINDS = frozenset({Kind.REPLY, Kind.FAILURE, Kind.STREAM_ITEM, Kind.STREAM_END, Kind.CHUNK})
 
 
+class _InThread:
+    """An awaitable that runs ``func(*args, **kwargs)`` in the loop's thread pool when awaited.
+
+    Nothing starts before the call's task awaits it (a call refused as busy never runs), and
+    an awaitable that is never awaited leaves no warning behind, unlike a coroutine.
+    """
+
+    __slots__ = ("func", "args", "kwargs")
+
+    def __init__(self, func: Any, args: Any, kwargs: Any) -> None:
+        self.func, self.args, self.kwargs = func, args, kwargs
+
+    def __await__(self) -> Any:
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(None, lambda: self.func(*self.args, **self.kwargs)).__await__()
+
+
 class Server:
     """Serves ``services`` on one endpoint of ``transport`` under ``names`` (use :func:`tipcrpc.serve`)."""
 
@@ -98,8 +115,12 @@ class Server:
         drain_timeout: float = 10.0,
         max_frame: int = DEFAULT_MAX_FRAME,
         window: int = DEFAULT_WINDOW,
+        sync_handlers: str = "inline",
     ) -> None:
         from ..codec import Codec
+
+        if sync_handlers not in ("inline", "thread"):
+            raise UsageError(f"sync_handlers must be 'inline' or 'thread', got {sync_handlers!r}")
 
         if max_concurrency < 1 or max_queued < 0:
             raise UsageError(f"max_concurrency must be >= 1 and max_queued >= 0, got {max_concurrency} and {max_queued}")
@@ -110,6 +131,7 @@ class Server:
         self.max_concurrency = max_concurrency
         self.max_queued = max_queued
         self.drain_timeout = drain_timeout
+        self._sync_in_thread = sync_handlers == "thread"
         self._methods: dict[int, dict[str, MethodInfo]] = {}
         # Flags of every REPLY/STREAM_END: the method's options, for clients calling by name.
         self._flags: dict[MethodInfo, int] = {}
@@ -380,7 +402,12 @@ class Server:
             else:
                 self._fail(source, cid, Status.DEADLINE_EXCEEDED, "deadline passed before the call arrived")
             return
-        if info.kind is _SYNC:
+        if info.kind is _SYNC and self._sync_in_thread:
+            # sync_handlers="thread": run in the loop's default thread pool, as a task (so
+            # the concurrency limit, deadlines and cancellation apply; a cancelled call's
+            # thread still runs to its end — threads cannot be interrupted).
+            args, kwargs = [_InThread(info.func, args, kwargs)], {}
+        elif info.kind is _SYNC:
             # Inline: no task, no bookkeeping — the cheapest path there is.
             try:
                 result = info.func(*args, **kwargs)
