@@ -20,6 +20,7 @@ from .errors import *  # noqa: F401,F403
 from .events import *  # noqa: F401,F403
 from .rpc.client import Client
 from .rpc.membership import Policy
+from .rpc.remote_errors import remote_exception
 from .rpc.server import Server
 from .rpc.service import Service
 from .rpc.stub import CallStream, FanoutResult, Stub, Watch
