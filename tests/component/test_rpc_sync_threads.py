@@ -41,9 +41,9 @@ async def test_a_blocking_sync_handler_does_not_stop_the_others() -> None:
     with anyio.fail_after(10):
         async with tipcrpc.serve(svc, transport="memory", sync_handlers="thread") as server:
             async with tipcrpc.connect("memory") as client:
-                blocked = asyncio.create_task(client.call(svc, "wait_for_gate", timeout=10))
+                blocked = asyncio.create_task(client.options(timeout=10).call(svc, "wait_for_gate"))
                 for _ in range(3):  # served while wait_for_gate() holds a pool thread
-                    assert await client.call(svc, "quick", timeout=5) != threading.main_thread().name
+                    assert await client.options(timeout=5).call(svc, "quick") != threading.main_thread().name
                 assert not blocked.done()
                 gate.set()
                 assert await blocked != threading.main_thread().name

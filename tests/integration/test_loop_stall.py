@@ -97,15 +97,15 @@ async def _blocked_server_survives(tag: str, *, liveness: bool, offset: int) -> 
             t0 = time.perf_counter()
             # Same link, in order: block() runs first and stops the server's loop; the
             # whoami() calls wait in its socket behind it.
-            blocked = asyncio.create_task(client.call(name, "block", BLOCK_S, timeout=BLOCK_S + 20))
-            queued = [asyncio.create_task(client.call(name, "whoami", timeout=BLOCK_S + 20)) for _ in range(5)]
+            blocked = asyncio.create_task(client.options(timeout=BLOCK_S + 20).call(name, "block", BLOCK_S))
+            queued = [asyncio.create_task(client.options(timeout=BLOCK_S + 20).call(name, "whoami")) for _ in range(5)]
             results = await asyncio.gather(blocked, *queued, return_exceptions=True)
             elapsed = time.perf_counter() - t0
             assert results == [identity] * 6, results
             assert elapsed >= BLOCK_S, elapsed
             assert not rec.down.is_set(), rec.events
             assert t.statistics()["peers_lost_total"] == 0
-            srv = await client.call(name, "stats", timeout=5.0)
+            srv = await client.options(timeout=5.0).call(name, "stats")
             assert srv["peers_lost_total"] == 0, srv  # the server did not judge us by its own stall
             assert srv["keepalive_sent"] > 0, srv
             assert srv["keepalive_longest_stall_ms"] >= BLOCK_S * 1000 * 0.8, srv
@@ -158,7 +158,7 @@ async def test_control_without_keepalive_a_blocked_loop_is_declared_dead() -> No
             ) as t, tipcrpc.connect(t) as client:
                 rec = _Recorder(client, name)
                 await rec.up.wait()
-                blocked = asyncio.create_task(client.call(name, "block", 4.0, timeout=30))
+                blocked = asyncio.create_task(client.options(timeout=30).call(name, "block", 4.0))
                 await rec.down.wait()
                 with pytest.raises(tipcrpc.PeerLost):
                     await blocked
