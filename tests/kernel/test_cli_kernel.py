@@ -40,7 +40,9 @@ def tipc(netns: str, *args: str) -> str:
 
 def cli(netns: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(DEMO), PYTHONUNBUFFERED="1")
-    proc = subprocess.run([sys.executable, "-m", "tipcrpc", *args, "--transport", "kernel", "--netns", netns],
+    # --timeout: calls in the emulated guest (and its first connections) take seconds, not ms
+    proc = subprocess.run([sys.executable, "-m", "tipcrpc", *args, "--transport", "kernel", "--netns", netns,
+                           "--timeout", "60"],
                           capture_output=True, text=True, timeout=TIMEOUT_S, env=env)  # fmt: skip
     if ok:
         assert proc.returncode == 0, (args, proc.stdout, proc.stderr)

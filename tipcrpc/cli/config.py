@@ -11,6 +11,7 @@ it, and the command says how to set them instead.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from tipcrpc.api import user_options_from_env
@@ -318,8 +319,8 @@ async def _nametable(args: Any) -> list[dict[str, Any]]:
                     for r in await client.options(timeout=args.timeout).call_all(REFLECTION, "describe"):
                         for svc in (r.value or {}).get("services", []) if r.error is None else []:
                             names[svc["type"]] = svc["service"]
-            except TipcRpcError:
-                pass  # names are a courtesy: the table is printed without them
+            except TipcRpcError as exc:  # names are a courtesy: the table is printed without them
+                logging.getLogger("tipcrpc.cli").warning("service names unavailable: %s", exc)
     return [{"type": ty, "lower": lo, "upper": up, "scope": _SCOPES.get(sc, str(sc)), "port": port,
              "node": hexaddr(node), "node_identity": identities.get(node) or None, "service": names.get(ty)}
             for ty, lo, up, sc, port, node in pubs]  # fmt: skip

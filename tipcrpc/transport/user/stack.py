@@ -101,6 +101,7 @@ class Stack(SocketLayer):
         # from the timer, at most once per DROP_LOG_INTERVAL_S: a flood costs no log lines.
         self._drop_log = Throttle(DROP_LOG_INTERVAL_S)
         self._drops_logged = 0
+        self._drops_check = 0.0
         self._init_sockets()
         self.stats: dict[str, int] = {
             "messages_sent": 0,
@@ -265,8 +266,9 @@ class Stack(SocketLayer):
 
     def _log_drops(self, now: float) -> None:
         node = self.node
-        if node is None:
+        if node is None or now < self._drops_check:
             return
+        self._drops_check = now + 1.0  # summing the counters costs: at most once a second
         dropped = node.statistics().get("malformed", 0) + self.stats["malformed_dropped"] + self.stats["unsupported_dropped"]
         if dropped > self._drops_logged and self._drop_log.allow(now) is not None:
             log.warning("node %08x: dropped %d malformed or unsupported packets (%d in all; see statistics())",
