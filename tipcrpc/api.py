@@ -252,6 +252,7 @@ async def serve(
     drain_timeout: float = 10.0,
     max_frame: int = DEFAULT_MAX_FRAME,
     window: int = DEFAULT_WINDOW,
+    send_tracebacks: bool = False,
 ) -> AsyncIterator[Server]:
     """Serve ``services`` from one endpoint until the block exits, then drain and close.
 
@@ -260,7 +261,9 @@ async def serve(
     (``"cluster"`` or ``"node"``). Up to ``max_concurrency`` async handlers run at once, up
     to ``max_queued`` more wait; beyond that calls get ServerBusy. On exit the names are
     withdrawn first, calls in progress get up to ``drain_timeout`` seconds to finish, and
-    then the endpoint closes. Yields the :class:`Server` (``.address``, ``.statistics()``,
+    then the endpoint closes. ``send_tracebacks``: handler exceptions carry their traceback
+    text to the caller (``RemoteException.remote_traceback``; off by default: it may reveal
+    server internals). Yields the :class:`Server` (``.address``, ``.statistics()``,
     ``.drain()``).
     """
     if not services:
@@ -279,7 +282,8 @@ async def serve(
     sc = _scope_of(scope)
     async with _transport(transport) as t:
         server = Server(t, services, names, scope=sc, max_concurrency=max_concurrency, max_queued=max_queued,
-                        drain_timeout=drain_timeout, max_frame=max_frame, window=window)  # fmt: skip
+                        drain_timeout=drain_timeout, max_frame=max_frame, window=window,
+                        send_tracebacks=send_tracebacks)  # fmt: skip
         async with server:
             yield server
 

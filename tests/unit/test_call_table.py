@@ -259,3 +259,15 @@ def test_close_fails_every_call() -> None:
     (cid, _v, err), = done(table)
     assert cid == call.id and err is not None and err.__name__ == "ClosedError"
     assert sends(table) == [(S1, F.Kind.CANCEL, call.id)]
+
+
+def test_timers_of_finished_calls_do_not_pile_up() -> None:
+    table, _m = setup(S1)
+    for i in range(10_000):
+        call = start(table, S1, deadline=1000.0 + i, now=float(i))
+        table.frame(S1, reply(call.id, i), float(i))
+        table.timeout(float(i))
+    assert len(table._timers) < 200 and len(table) == 0
+    table.out.sends.clear()
+    table.out.done.clear()
+    assert table.next_timer is None

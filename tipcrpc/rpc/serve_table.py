@@ -48,7 +48,7 @@ from .frames import (
     encode_stream_item,
     method_flags,
 )
-from .protocol import exception_to_failure
+from .remote_errors import exception_to_failure
 from .service import MethodInfo, Service
 
 __all__ = ["Served", "ServeTable", "ServeOutbox", "CANCELLED", "DEADLINE", "SHUTDOWN", "CLIENT_LOST"]
@@ -113,13 +113,14 @@ class ServeTable:
 
     def __init__(self, codec: Codec, services: list[Service], *, max_concurrency: int = 1024,
                  max_queued: int = 8192, address: object = None,
-                 instance_of: Mapping[int, int] | None = None) -> None:  # fmt: skip
+                 instance_of: Mapping[int, int] | None = None, send_tracebacks: bool = False) -> None:  # fmt: skip
         self.codec = codec
         self.max_concurrency = max_concurrency
         self.max_queued = max_queued
         self.address = address  # for messages only
         # service type -> the one instance this server publishes of it (when there is one)
         self.instance_of = dict(instance_of or {})
+        self.send_tracebacks = send_tracebacks  # add handler tracebacks to failures (opt-in)
         self.methods: dict[int, dict[str, MethodInfo]] = {svc.type: dict(svc.methods) for svc in services}
         # Flags of every REPLY/STREAM_END: the method's options, for clients calling by name.
         self.flags: dict[MethodInfo, int] = {
@@ -335,7 +336,7 @@ class ServeTable:
         if s.oneway:
             self.stats["failed"] += 1
             return f"notification {s.info.name} raised {type(exc).__name__}: {exc}"
-        status, message, details = exception_to_failure(exc)
+        status, message, details = exception_to_failure(exc, send_traceback=self.send_tracebacks, codec=self.codec)
         self._failure(s.source, s.cid, status, message, details)
         return None
 

@@ -102,6 +102,7 @@ class Server:
         drain_timeout: float = 10.0,
         max_frame: int = DEFAULT_MAX_FRAME,
         window: int = DEFAULT_WINDOW,
+        send_tracebacks: bool = False,
     ) -> None:
         if max_concurrency < 1 or max_queued < 0:
             raise UsageError(f"max_concurrency must be >= 1 and max_queued >= 0, got {max_concurrency} and {max_queued}")
@@ -124,7 +125,7 @@ class Server:
         single = {t: rs[0][0] for t, rs in ranges.items() if len(rs) == 1 and rs[0][0] == rs[0][1]}
         self._codec = Codec()
         self._table = ServeTable(self._codec, self.services, max_concurrency=max_concurrency, max_queued=max_queued,
-                                 instance_of=single)  # fmt: skip
+                                 instance_of=single, send_tracebacks=send_tracebacks)  # fmt: skip
         self._link = FrameLink(max_message=transport.max_message, max_frame=max_frame, window=window)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
