@@ -65,7 +65,7 @@ class Served:
     """One call accepted by the server: running, or waiting in the backlog."""
 
     __slots__ = ("source", "cid", "info", "args", "kwargs", "oneway", "credit", "deadline", "instance",
-                 "metadata", "reason", "handle", "waiter", "seq", "done", "queued")  # fmt: skip
+                 "metadata", "reason", "handle", "waiter", "seq", "done", "queued", "tracked")  # fmt: skip
 
     def __init__(self, source: SocketAddr, cid: int, info: MethodInfo, args: list[Any], kwargs: dict[str, Any],
                  oneway: bool, credit: int, deadline: float | None, instance: int | None,
@@ -87,6 +87,7 @@ class Served:
         self.seq = 0  # items sent (streams)
         self.done = False
         self.queued = False  # waiting in the backlog
+        self.tracked = False  # in ServeTable.active (see ServeTable.suspended)
 
     def __repr__(self) -> str:
         return f"<Served {self.cid:#x} {self.info.name} from {self.source}>"
@@ -230,17 +231,16 @@ class ServeTable:
             instance = self.instance_of.get(stype)
         s = Served(source, cid, info, args, kwargs, oneway, credit or 0, None, instance, metadata)
         if remaining is not None:
-            s.deadline = deadline = now + remaining
-            self._tseq += 1
-            heapq.heappush(self._timers, (deadline, self._tseq, s))
+            s.deadline = now + remaining
         if info.streaming:
             stats["streams"] += 1
         if self.running < self.max_concurrency:
-            self.active[key] = s
+            # Not tracked yet: a handler that finishes inline needs no entry (nothing else
+            # can reach it meanwhile); the shell calls suspended() if it does not.
             self.running += 1
             self.out.run.append(s)
         elif len(self.backlog) < self.max_queued:
-            self.active[key] = s
+            self._track(s)
             s.queued = True
             self.backlog.append(s)
         else:
@@ -249,6 +249,19 @@ class ServeTable:
             # Answered even for a notification: the client re-sends it to another instance.
             self._failure(source, cid, Status.SERVER_BUSY, f"server at its limit of {self.max_concurrency} calls")
         return None
+
+    def _track(self, s: Served) -> None:
+        s.tracked = True
+        self.active[(s.source, s.cid)] = s
+        if s.deadline is not None:
+            self._tseq += 1
+            heapq.heappush(self._timers, (s.deadline, self._tseq, s))
+
+    def suspended(self, s: Served) -> None:
+        """The handler of ``s`` did not finish inline (it runs on as a task): from now on
+        CANCELs, duplicates, deadlines and lost clients reach it."""
+        if not s.tracked:
+            self._track(s)
 
     def knows(self, source: SocketAddr, cid: int) -> bool:
         """Whether call ``cid`` from ``source`` is in progress (for PING answers)."""
@@ -298,7 +311,8 @@ class ServeTable:
 
     def _end(self, s: Served) -> None:
         s.done = True
-        self.active.pop((s.source, s.cid), None)
+        if s.tracked:
+            self.active.pop((s.source, s.cid), None)
 
     def _release(self, s: Served) -> None:
         """``s`` stopped running: start the next ones from the backlog."""
@@ -387,7 +401,7 @@ class ServeTable:
 
     @property
     def idle(self) -> bool:
-        return not self.active
+        return not self.running and not self.backlog
 
     # -- time ----------------------------------------------------------------------------------
 

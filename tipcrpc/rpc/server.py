@@ -265,12 +265,13 @@ class Server:
             run, out.run = out.run, []
             for s in run:
                 self._start(s)
-        nxt = table.next_timer
-        if nxt is not None and (self._timer is None or nxt < self._timer_at):
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = nxt
-            self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
+        if table._timers:
+            nxt = table.next_timer
+            if nxt is not None and (self._timer is None or nxt < self._timer_at):
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer_at = nxt
+                self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
         if self._idle is not None and table.idle and not self._idle.done():
             self._idle.set_result(None)
 
@@ -391,6 +392,7 @@ class Server:
     def _spawn(self, s: Served, coro: Coroutine[Any, Any, None]) -> None:
         # create_task copies the current context: the handler keeps seeing current_call().
         s.handle = self._loop.create_task(coro)  # type: ignore[union-attr]
+        self._table.suspended(s)
 
     async def _finish(self, s: Served, rest: _Resume) -> None:
         try:
