@@ -253,6 +253,7 @@ async def serve(
     max_frame: int = DEFAULT_MAX_FRAME,
     window: int = DEFAULT_WINDOW,
     send_tracebacks: bool = False,
+    sync_handlers: str = "inline",
 ) -> AsyncIterator[Server]:
     """Serve ``services`` from one endpoint until the block exits, then drain and close.
 
@@ -265,6 +266,11 @@ async def serve(
     text to the caller (``RemoteException.remote_traceback``; off by default: it may reveal
     server internals). Yields the :class:`Server` (``.address``, ``.statistics()``,
     ``.drain()``).
+
+    ``sync_handlers``: ``"inline"`` (default) runs plain ``def`` methods on the event loop —
+    fastest, but they must not block; ``"thread"`` runs them in the loop's thread pool, so a
+    blocking one (I/O, ``time.sleep``, a library without async API) does not stop the
+    others (see the guide, "Blocking handlers").
     """
     if not services:
         raise UsageError("serve() needs at least one Service")
@@ -283,7 +289,7 @@ async def serve(
     async with _transport(transport) as t:
         server = Server(t, services, names, scope=sc, max_concurrency=max_concurrency, max_queued=max_queued,
                         drain_timeout=drain_timeout, max_frame=max_frame, window=window,
-                        send_tracebacks=send_tracebacks)  # fmt: skip
+                        send_tracebacks=send_tracebacks, sync_handlers=sync_handlers)  # fmt: skip
         async with server:
             yield server
 
