@@ -97,6 +97,8 @@ class Stack(SocketLayer):
         self._timer_at: float | None = None
         self._closed = False
         self._rx_out: Output | None = Output()
+        self._names_pending = False  # a flush_names is scheduled
+        self._names_per_msg = max(1, (mtu - 2 * M.INT_H_SIZE) // M.DISTR_ITEM_SIZE)
         self._peer_up_waiters: list[asyncio.Future[None]] = []
         self._drain_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._init_sockets()
@@ -165,6 +167,7 @@ class Stack(SocketLayer):
         """Graceful: the caller has closed the ports already; send RESET, release everything."""
         if self._closed:
             return
+        self.flush_names()  # the withdrawals of the closed ports
         if self.node is not None and self.loop is not None:
             try:
                 out = self.node.stop(self.loop.time())
@@ -371,6 +374,7 @@ class Stack(SocketLayer):
 
     def _peer_up(self, ev: PeerUp) -> None:
         peer = ev.addr
+        self.flush_names()  # staged changes go out before the new peer's bulk snapshot
         self.up[peer] = ev.identity
         self.stats["peers_up_total"] += 1
         # Link-state publication (node scope, as tipc_node_write_unlock does): {2, peer}.
@@ -411,18 +415,35 @@ class Stack(SocketLayer):
 
     # ------------------------------------------------------------------------- names
 
+    # Name changes are applied to the local table at once and distributed at the end of the
+    # event-loop turn (or before the next data message, which must not overtake them), so a
+    # burst of publications travels in a few multi-item messages (see name_distr).
+
     def publish(self, name: ServiceRange, scope: Scope, port: int, key: int) -> None:
-        p, msgs = self.distr.publish(  # type: ignore[union-attr]
-            name.type, name.lower, name.upper, int(scope), port, key, list(self.up)
-        )
-        for dest, m in msgs:
-            self._xmit_internal(dest, m)
+        self.distr.stage_publish(name.type, name.lower, name.upper, int(scope), port, key)  # type: ignore[union-attr]
+        self._names_staged()
 
     def withdraw(self, name: ServiceRange, port: int, key: int) -> None:
         if self._closed:
             return
-        _p, msgs = self.distr.withdraw(name.type, name.lower, name.upper, key, list(self.up))  # type: ignore[union-attr]
-        for dest, m in msgs:
+        self.distr.stage_withdraw(name.type, name.lower, name.upper, key)  # type: ignore[union-attr]
+        self._names_staged()
+
+    def _names_staged(self) -> None:
+        staged = self.distr.staged  # type: ignore[union-attr]
+        if staged >= self._names_per_msg:
+            self.flush_names()  # a full message goes now: the peers start on it while we go on
+        elif staged and not self._names_pending:
+            self._names_pending = True
+            self.loop.call_soon(self.flush_names)  # type: ignore[union-attr]
+
+    def flush_names(self) -> None:
+        """Send the staged name changes to every peer (a no-op when none are staged)."""
+        self._names_pending = False
+        if self._closed or self.distr is None or not self.distr.staged:
+            return
+        # Messages of at most one link MSS: name distribution is never fragmented.
+        for dest, m in self.distr.flush(list(self.up), self._mtu - M.INT_H_SIZE):
             self._xmit_internal(dest, m)
 
     # ------------------------------------------------------------------------- inspection
