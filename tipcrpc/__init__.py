@@ -15,7 +15,7 @@
 
 from .addr import Importance, NodeInfo, Scope, ServiceAddr, ServiceRange, SocketAddr, service_type
 from .api import connect, serve
-from .codec import register_ext
+from .codec import register_dataclass, register_ext
 from .errors import *  # noqa: F401,F403
 from .events import *  # noqa: F401,F403
 from .rpc.client import Client
