@@ -25,9 +25,9 @@ code  Python type               payload
 
 Datetimes: naive stays naive; a fixed offset (``datetime.timezone``, UTC included) arrives
 as that offset (a custom ``tzname`` is not carried); a ``zoneinfo.ZoneInfo`` zone travels by
-its key (``2026-03-29T03:00:00+02:00[Europe/Paris]``, RFC 9557) and arrives as the same
-instant in that zone — the receiver needs the zone in its tz database, else
-:class:`CodecError`. Any other ``tzinfo`` (pytz, dateutil, a ``ZoneInfo`` without a key)
+its key (``2026-10-25T02:30:00+01:00[Europe/Paris]``, RFC 9557) and arrives with the same
+wall time, offset and zone (``fold`` kept where it matters) — the receiver needs the zone in
+its tz database, else :class:`CodecError`. Any other ``tzinfo`` (pytz, dateutil, a ``ZoneInfo`` without a key)
 raises :class:`CodecError`: convert with ``.astimezone(datetime.timezone.utc)`` first.
 
 Dataclasses, enums, named tuples' names and other classes do not travel by themselves: a

@@ -6,7 +6,9 @@ Fixtures:
   seeded with ``--tipcrpc-seed`` (default 0); every node still open is closed afterwards;
 * ``memory_transport`` — an opened node of that cluster.
 
-Both are async fixtures: they need pytest-asyncio (``asyncio_mode = "auto"``).
+Both are async fixtures, declared with ``pytest_asyncio.fixture`` so they work in
+pytest-asyncio's default *strict* mode (mark the tests ``@pytest.mark.asyncio``) as well as
+in ``asyncio_mode = "auto"``.
 
 Kept import-light: it is loaded in every pytest run of any project that has tipcrpc
 installed, so the transport modules are imported only when a fixture is used.
@@ -21,9 +23,12 @@ import pytest
 if TYPE_CHECKING:
     from ..transport.memory import MemoryCluster, MemoryTransport
 
-# Async fixtures are run by pytest-asyncio in ``asyncio_mode = "auto"`` (this project's
-# setting); projects in strict mode can wrap them with ``pytest_asyncio.fixture``.
-_async_fixture = pytest.fixture
+try:
+    # Strict mode (pytest-asyncio's default) only runs async fixtures declared with its own
+    # decorator; auto mode accepts both.
+    from pytest_asyncio import fixture as _async_fixture
+except ImportError:  # pytest-asyncio absent: the fixtures are unusable anyway, keep loading cheap
+    _async_fixture = pytest.fixture
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
