@@ -63,12 +63,12 @@ async def main() -> None:
             assert exc.remote_type == "KeyError" and exc.status is tipcrpc.Status.APPLICATION_ERROR
 
         try:
-            await client.call(bank, "audit", 30.0, timeout=0.1)
+            await client.options(timeout=0.1).call(bank, "audit", 30.0)
         except tipcrpc.DeadlineExceeded as exc:
             print(f"DeadlineExceeded: {exc} (also a TimeoutError: {isinstance(exc, TimeoutError)})")
 
         try:
-            await client.call("example.nobody-serves-this", "anything", timeout=1.0)
+            await client.options(timeout=1.0).call("example.nobody-serves-this", "anything")
         except tipcrpc.ServiceUnreachable as exc:
             print(f"ServiceUnreachable: {exc}")
 

@@ -55,8 +55,10 @@ from .events import (
     WatchEvent,
     Withdrawn,
 )
-from .rpc.client import Client
+from .rpc.client import Caller, Client
+from .rpc.context import CallContext, current_call
 from .rpc.membership import Policy
+from .rpc.options import CallOptions
 from .rpc.remote_errors import remote_exception
 from .rpc.server import Server
 from .rpc.service import Service
@@ -78,7 +80,10 @@ __all__ = [
     "SocketAddr",
     "service_type",
     # serving and calling
+    "CallContext",
+    "CallOptions",
     "CallStream",
+    "Caller",
     "Client",
     "FanoutResult",
     "Policy",
@@ -87,6 +92,7 @@ __all__ = [
     "Stub",
     "Watch",
     "connect",
+    "current_call",
     "serve",
     # values and remote exceptions
     "register_dataclass",
