@@ -272,10 +272,10 @@ def register_dataclass(code: int, cls: type[T] | None = None) -> type[T] | Calla
         raise CodecError(f"register_dataclass needs a dataclass type, got {cls!r}")
     names = tuple(f.name for f in dataclasses.fields(cls) if f.init)
 
-    def enc(value: T) -> bytes:
+    def enc(value: Any) -> bytes:
         return _DEFAULT.encode([getattr(value, n) for n in names])
 
-    def dec(data: bytes) -> T:
+    def dec(data: bytes) -> Any:
         fields = _DEFAULT.decode(data)
         if type(fields) is not list or len(fields) != len(names):
             raise CodecError(f"{cls.__qualname__}: expected an array of {len(names)} fields")
@@ -374,10 +374,12 @@ class Codec:
             if self._busy:
                 # Re-entrant use (an extension encoder encoding a nested value): the shared
                 # packer is mid-buffer, so use a fresh one.
-                return msgpack.packb(value, default=self._default, use_bin_type=True)
+                nested: bytes = msgpack.packb(value, default=self._default, use_bin_type=True)
+                return nested
             self._busy = True
             try:
-                return self._packer.pack(value)
+                packed: bytes = self._packer.pack(value)
+                return packed
             finally:
                 self._busy = False
         except CodecError:

@@ -16,19 +16,26 @@ installed, so the transport modules are imported only when a fixture is used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, TypeVar, cast
 
 import pytest
 
 if TYPE_CHECKING:
     from ..transport.memory import MemoryCluster, MemoryTransport
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+_fixture: Callable[..., Any]
 try:
     # Strict mode (pytest-asyncio's default) only runs async fixtures declared with its own
     # decorator; auto mode accepts both.
-    from pytest_asyncio import fixture as _async_fixture
+    from pytest_asyncio import fixture as _fixture
 except ImportError:  # pytest-asyncio absent: the fixtures are unusable anyway, keep loading cheap
-    _async_fixture = pytest.fixture
+    _fixture = pytest.fixture
+
+
+def _async_fixture(func: F) -> F:
+    return cast(F, _fixture(func))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
