@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Iterable
 
 from ...addr import LINK_STATE, NODE_STATE, Scope, ServiceRange
@@ -27,6 +28,7 @@ from ...nametable.table import NameTable
 from ...nametable.topsrv import TopologyServer
 from ..base import DeliveryFailure
 from . import msg as M
+from .keepalive import DEFAULT_STALL_LIMIT, Keepalive
 from .liveness import Liveness
 from .name_distr import NameDistributor
 from .node import DuplicateAddress, NoLink, Node, Output, PeerDown, PeerUp
@@ -44,6 +46,9 @@ _NODE = int(Scope.NODE)
 LINK_ID = 0
 #: Packets of these users may create peers or move timers: the node's timer is re-armed.
 _TIMER_USERS = frozenset((M.LINK_CONFIG, M.LINK_PROTOCOL))
+#: A node timer this late (seconds) means the loop was blocked: read what waits in the
+#: socket before the timer judges the peers' silence.
+_LATE_TIMER = 0.1
 
 
 class Stack(SocketLayer):
@@ -60,6 +65,8 @@ class Stack(SocketLayer):
         window: int,
         mtu: int,
         liveness: bool,
+        keepalive: bool = True,
+        stall_limit: float | None = DEFAULT_STALL_LIMIT,
     ) -> None:
         self.node_id = node_id
         self.media = media
@@ -69,6 +76,9 @@ class Stack(SocketLayer):
         self._window = window
         self._mtu = mtu
         self._use_liveness = liveness
+        self._use_keepalive = keepalive
+        self._stall_limit = stall_limit
+        self.keepalive: Keepalive | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.node: Node | None = None
         self.own = 0
@@ -135,6 +145,14 @@ class Stack(SocketLayer):
                 netid=self.netid, own_addr=self.own, node_id=self.node_id, on_peer_lost=self._on_peer_lost
             )
             self.liveness.open(loop)
+        if self._use_keepalive and getattr(self.media, "thread_safe_send", False):
+            self.keepalive = Keepalive(
+                name=f"tipcrpc-keepalive-{self.own:08x}",
+                links=self.node.links_up,
+                send=self.media.send,
+                stall_limit=self._stall_limit,
+            )
+            self.keepalive.start()
         self._process(self.node.timeout(now))
 
     def stop(self) -> None:
@@ -158,6 +176,8 @@ class Stack(SocketLayer):
 
     def _teardown(self) -> None:
         self._closed = True
+        if self.keepalive is not None:
+            self.keepalive.stop()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -218,10 +238,20 @@ class Stack(SocketLayer):
                 self._rx_out = out
 
     def _on_timer(self) -> None:
+        due = self._timer_at
         self._timer = None
         self._timer_at = None
         if self._closed or self.node is None:
             return
+        if due is not None and self.loop.time() - due > _LATE_TIMER:  # type: ignore[union-attr]
+            # The loop was blocked: the peers' packets (their STATE messages) wait in the
+            # socket. Process them first, or the silence counters would judge the peers by
+            # our own stall (whatever order the event loop runs timers and I/O in).
+            drain = getattr(self.media, "drain_pending", None)
+            if drain is not None:
+                drain()
+            if self._closed:
+                return
         self._process(self.node.timeout(self.loop.time()))  # type: ignore[union-attr]
 
     def _arm(self) -> None:
@@ -244,6 +274,8 @@ class Stack(SocketLayer):
         """Act on one node Output: events, deliveries, returns, packets; re-arm the timer."""
         if self._closed:
             return
+        if self.keepalive is not None:
+            self.keepalive.last_beat = time.monotonic()  # the loop runs: no keepalive needed
         # Packets first: they were produced before anything we do in reaction (a link's
         # first STATE must precede the bulk name distribution sent on PeerUp).
         if out.packets:
@@ -395,6 +427,8 @@ class Stack(SocketLayer):
             out.update(self.distr.stats)
         if self.liveness is not None:
             out.update(self.liveness.stats)
+        if self.keepalive is not None:
+            out.update(self.keepalive.stats)
         if self.node is not None:
             try:
                 for k, v in dict(self.node.statistics()).items():
