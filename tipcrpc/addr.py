@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import AddressError
 
@@ -31,6 +32,7 @@ __all__ = [
     "NodeInfo",
     "service_type",
     "node_addr_from_id",
+    "TIPC_UDP_PORT",
 ]
 
 U32_MAX = 0xFFFF_FFFF
@@ -38,6 +40,7 @@ RESERVED_TYPES = 64  #: types below this are TIPC's own and cannot be published 
 NODE_STATE = 0  #: type under which every node publishes its own address (node up/down)
 TOP_SRV = 1  #: the topology server's service type
 LINK_STATE = 2  #: type under which working links are published (link up/down)
+TIPC_UDP_PORT = 6118  #: IANA port of TIPC's UDP bearer (discovery, and the default bearer port)
 
 
 def _check_u32(what: str, value: int) -> int:
@@ -117,16 +120,25 @@ class ServiceRange:
         return f"{{{self.type},{self.lower},{self.upper}}}"
 
 
-@dataclass(frozen=True, slots=True)
-class SocketAddr:
-    """Exactly one socket: ``{node, port}`` (the kernel calls the port a *reference*)."""
-
+class _SocketAddrFields(NamedTuple):
     node: int
     port: int
 
-    def __post_init__(self) -> None:
-        _check_u32("node address", self.node)
-        _check_u32("port", self.port)
+
+class SocketAddr(_SocketAddrFields):
+    """Exactly one socket: ``{node, port}`` (the kernel calls the port a *reference*).
+
+    A tuple underneath: hashing and comparing — done several times per message, as a dict
+    key of every table that tracks a peer socket — run in C.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, node: int, port: int) -> SocketAddr:
+        if node.__class__ is not int or port.__class__ is not int or not (0 <= node <= U32_MAX and 0 <= port <= U32_MAX):
+            _check_u32("node address", node)
+            _check_u32("port", port)
+        return tuple.__new__(cls, (node, port))
 
     def __str__(self) -> str:
         return f"<{self.node:08x}:{self.port}>"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..addr import Scope, ServiceAddr, ServiceRange, check_publishable
 from ..errors import AddressError
+from .trusted import range_of
 
 __all__ = ["as_range", "check_scope", "Bindings"]
 
@@ -21,7 +22,10 @@ def as_range(name: object) -> ServiceRange:
 
     Raises :class:`AddressError` for anything else.
     """
-    if isinstance(name, ServiceRange):
+    r = range_of(name)
+    if r is not None:
+        return r
+    if isinstance(name, ServiceRange):  # a subclass
         return name
     if isinstance(name, ServiceAddr):
         return name.as_range()
@@ -32,10 +36,12 @@ def check_scope(scope: object) -> Scope:
     """``scope`` as a :class:`Scope`; raises :class:`AddressError` if it is not one."""
     if scope is Scope.CLUSTER or scope is Scope.NODE:
         return scope
-    try:
-        return Scope(scope)  # type: ignore[arg-type]
-    except ValueError:
-        raise AddressError(f"scope must be Scope.NODE or Scope.CLUSTER, got {scope!r}") from None
+    if isinstance(scope, int):
+        try:
+            return Scope(scope)
+        except ValueError:
+            pass
+    raise AddressError(f"scope must be Scope.NODE or Scope.CLUSTER, got {scope!r}")
 
 
 class Bindings:
