@@ -16,7 +16,7 @@ from typing import Any
 
 from tipcrpc.api import user_options_from_env
 from tipcrpc.addr import LINK_STATE, NODE_STATE, TOP_SRV, U32_MAX, ServiceRange
-from tipcrpc.errors import TipcRpcError, TransportUnavailable, UsageError
+from tipcrpc.errors import TipcRpcError, UsageError
 from tipcrpc.events import LinkUp, NodeUp, SnapshotComplete
 from tipcrpc.rpc.reflection import REFLECTION, REFLECTION_TYPE
 
@@ -327,4 +327,4 @@ async def _nametable(args: Any) -> list[dict[str, Any]]:
 
 
 __all__ = ["status", "node_list", "node_get_identity", "node_set_identity", "node_set_netid", "bearer_enable",
-           "bearer_disable", "bearer_list", "link_list", "nametable_show", "TransportUnavailable"]  # fmt: skip
+           "bearer_disable", "bearer_list", "link_list", "nametable_show"]  # fmt: skip

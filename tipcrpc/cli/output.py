@@ -6,6 +6,8 @@ import json
 import sys
 from typing import Any, Sequence, TextIO
 
+__all__ = ["hexaddr", "table", "emit_json", "json_line"]
+
 
 def hexaddr(addr: int) -> str:
     """A node address as ``tipc`` prints hashes: 8 lower-case hex digits, no prefix."""

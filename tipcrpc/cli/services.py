@@ -37,6 +37,9 @@ from tipcrpc.rpc.reflection import DESCRIBE, HEALTH, REFLECTION
 from .output import emit_json, hexaddr, json_line, table
 from .session import client_of, make_transport, transport_kind
 
+__all__ = ["ls", "call", "watch", "ping", "serve", "service_arg", "parse_value", "parse_kwargs", "load_services",
+           "parse_instances"]
+
 _TARGET = re.compile(r"^(\d+)(?::(\d+)(?::(\d+))?)?$")
 
 

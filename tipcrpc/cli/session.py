@@ -31,6 +31,8 @@ from tipcrpc.errors import TransportUnavailable, UsageError
 from tipcrpc.events import LinkUp, NodeUp, SnapshotComplete
 from tipcrpc.transport.base import Transport
 
+__all__ = ["transport_kind", "make_transport", "settle", "joined", "client_of"]
+
 
 def transport_kind(args: Any) -> str:
     """``"kernel"`` or ``"user"`` from ``--transport`` (``auto``: $TIPCRPC_TRANSPORT, else
