@@ -70,10 +70,11 @@ from .frames import (
     peek_header,
 )
 from .membership import Membership, Policy
-from .protocol import CallIds, failure_to_exception
+from .remote_errors import failure_to_exception
 
 __all__ = [
     "Call",
+    "CallIds",
     "CallTable",
     "Outbox",
     "StreamState",
@@ -111,6 +112,22 @@ _REPLY, _FAILURE, _ITEM, _END, _PONG = int(Kind.REPLY), int(Kind.FAILURE), int(K
     int(Kind.STREAM_END), int(Kind.PONG)  # fmt: skip
 _CALL, _CHUNK, _PING = int(Kind.CALL), int(Kind.CHUNK), int(Kind.PING)
 _unpack_header = HEADER.unpack_from
+_U64 = 0xFFFF_FFFF_FFFF_FFFF
+
+
+class CallIds:
+    """A 64-bit call-id counter starting at ``start`` (pass a random seed), skipping 0."""
+
+    __slots__ = ("_next",)
+
+    def __init__(self, start: int = 1) -> None:
+        self._next = (start & _U64) or 1
+
+    def __call__(self) -> int:
+        cid = self._next
+        nxt = (cid + 1) & _U64
+        self._next = nxt or 1
+        return cid
 
 
 class StreamState:

@@ -120,6 +120,7 @@ class Server:
         drain_timeout: float = 10.0,
         max_frame: int = DEFAULT_MAX_FRAME,
         window: int = DEFAULT_WINDOW,
+        send_tracebacks: bool = False,
         sync_handlers: str = "inline",
     ) -> None:
         if sync_handlers not in ("inline", "thread"):
@@ -146,7 +147,7 @@ class Server:
         single = {t: rs[0][0] for t, rs in ranges.items() if len(rs) == 1 and rs[0][0] == rs[0][1]}
         self._codec = Codec()
         self._table = ServeTable(self._codec, self.services, max_concurrency=max_concurrency, max_queued=max_queued,
-                                 instance_of=single)  # fmt: skip
+                                 instance_of=single, send_tracebacks=send_tracebacks)  # fmt: skip
         self._link = FrameLink(max_message=transport.max_message, max_frame=max_frame, window=window)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -286,12 +287,13 @@ class Server:
             run, out.run = out.run, []
             for s in run:
                 self._start(s)
-        nxt = table.next_timer
-        if nxt is not None and (self._timer is None or nxt < self._timer_at):
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = nxt
-            self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
+        if table._timers:
+            nxt = table.next_timer
+            if nxt is not None and (self._timer is None or nxt < self._timer_at):
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer_at = nxt
+                self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
         if self._idle is not None and table.idle and not self._idle.done():
             self._idle.set_result(None)
 
@@ -417,6 +419,7 @@ class Server:
     def _spawn(self, s: Served, coro: Coroutine[Any, Any, None]) -> None:
         # create_task copies the current context: the handler keeps seeing current_call().
         s.handle = self._loop.create_task(coro)  # type: ignore[union-attr]
+        self._table.suspended(s)
 
     async def _finish(self, s: Served, rest: _Resume) -> None:
         try:

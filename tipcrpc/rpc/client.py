@@ -1,9 +1,13 @@
-"""The public :class:`Client` (layer L4): the event-loop shell around the call table.
+"""The RPC client (layer L4): the event-loop shell around the call table.
 
-The rules live in :class:`~tipcrpc.rpc.call_table.CallTable` (pure); this shell owns the
-endpoint, the futures callers await, one loop timer and the subscriptions, feeds the table
-what happens and does what its outbox says. Replies resolve their future directly in the
-endpoint callback: no task per call.
+Every call is sent straight to one chosen **socket address** (see :mod:`.resolver` and
+:mod:`.membership`), so the client always knows which instance holds it. The rules that
+move a call elsewhere — the moment the client learns something, never on a timer — are in
+the pure :class:`~tipcrpc.rpc.call_table.CallTable`; :class:`Client` owns the endpoint, the
+futures callers await, one loop timer and the subscriptions, feeds the table what happens
+and does what its outbox says. Replies resolve their future directly in the endpoint
+callback: no task per call. :class:`Caller` carries call options (``client.options(...)``)
+apart from the method's arguments.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from typing import Any, Mapping, Union
 
 import anyio
 
-from ...addr import RESERVED_TYPES, U32_MAX, Importance, ServiceRange, SocketAddr, service_type
-from ...codec import Codec
-from ...errors import (
+from ..addr import RESERVED_TYPES, U32_MAX, Importance, ServiceRange, SocketAddr, service_type
+from ..codec import Codec
+from ..errors import (
     AddressError,
     ClosedError,
     DeadlineExceeded,
@@ -26,18 +30,18 @@ from ...errors import (
     TipcRpcError,
     UsageError,
 )
-from ...transport.base import Delivery, DeliveryFailure, Returned, Transport
-from ..call_table import FANOUT, ONEWAY, STREAM, UNARY, Call, CallTable
-from ..chunks import DEFAULT_MAX_FRAME, DEFAULT_WINDOW
-from ..frames import HEADER_SIZE, Kind, parse_method_flags
-from ..membership import Membership, Policy, key_to_instance, policy_of
-from ..options import DEFAULT_OPTIONS, CallOptions
-from ..resolver import Resolver
-from ..runtime import Background, FrameLink
-from ..service import Service, lookup_service
-from ..stub import CallStream, FanoutResult, Stub, Watch
+from ..transport.base import Delivery, DeliveryFailure, Returned, Transport
+from .call_table import FANOUT, NOTIFY_RETRY_WINDOW_S, ONEWAY, PROBE_INTERVAL_S, STREAM, UNARY, Call, CallTable
+from .chunks import DEFAULT_MAX_FRAME, DEFAULT_WINDOW
+from .frames import HEADER_SIZE, Kind, parse_method_flags
+from .membership import Membership, Policy, key_to_instance, policy_of
+from .options import DEFAULT_OPTIONS, CallOptions
+from .resolver import Resolver
+from .runtime import Background, FrameLink
+from .service import Service, lookup_service
+from .stub import CallStream, FanoutResult, Stub, Watch
 
-__all__ = ["Client", "Caller"]
+__all__ = ["Client", "Caller", "CallOptions", "FanoutResult", "PROBE_INTERVAL_S", "NOTIFY_RETRY_WINDOW_S"]
 
 log = logging.getLogger("tipcrpc.client")
 
@@ -160,7 +164,12 @@ class Client:
 
         Every argument reaches the method. Routing, deadline and retries follow the client's
         defaults; choose others with :meth:`options`."""
-        return await self._default.call(service, method, *args, **kwargs)
+        call = await self._start(UNARY, DEFAULT_OPTIONS, service, method, args, kwargs)
+        try:
+            return await call.waiter
+        except asyncio.CancelledError:
+            self._abandon(call)  # a no-op if it completed meanwhile
+            raise
 
     def stream(self, service: ServiceRef, method: str, /, *args: Any, **kwargs: Any) -> CallStream:
         """Call a streaming method; iterate the result (``async for``), ideally in ``async with``.
@@ -260,12 +269,13 @@ class Client:
             for stype, method, flags in out.learned:
                 self._learn(stype, method, flags)
             out.learned.clear()
-        nxt = table.next_timer
-        if nxt is not None and (self._timer is None or nxt < self._timer_at):
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = nxt
-            self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
+        if table._timers:
+            nxt = table.next_timer
+            if nxt is not None and (self._timer is None or nxt < self._timer_at):
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer_at = nxt
+                self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
 
     def _on_timer(self) -> None:
         self._timer = None
