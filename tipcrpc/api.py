@@ -242,7 +242,7 @@ def _scope_of(scope: Scope | str) -> Scope:
 
 @asynccontextmanager
 async def serve(
-    *services: Service,
+    *services: Service[Any],
     instance: int | None = None,
     instances: range | ServiceRange | None = None,
     scope: Scope | str = Scope.CLUSTER,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, TypeVar, Union, overload
 
 import anyio
 
@@ -45,7 +45,8 @@ __all__ = ["Client", "Caller", "CallOptions", "FanoutResult", "PROBE_INTERVAL_S"
 
 log = logging.getLogger("tipcrpc.client")
 
-ServiceRef = Union[Service, str, int]
+ServiceRef = Union["Service[Any]", str, int]
+Api = TypeVar("Api")
 #: What a client knows of a method: (service type, label, idempotent, importance, learn) —
 #: ``learn`` is -1 when a local Service defines the method, else the flags learned so far.
 Meta = tuple[int, str, bool, Importance, int]
@@ -187,8 +188,16 @@ class Client:
         ``instances`` options, the part of it that overlaps); one :class:`FanoutResult` each."""
         return await self._default.call_all(service, method, *args, **kwargs)
 
-    def stub(self, service: ServiceRef) -> Stub:
-        """Attribute-style calls: ``await client.stub(calc).add(1, 2)``; see :class:`Stub`."""
+    @overload
+    def stub(self, service: Service[Api]) -> Api: ...
+
+    @overload
+    def stub(self, service: str | int) -> Stub: ...
+
+    def stub(self, service: Service[Any] | str | int) -> Any:
+        """Attribute-style calls: ``await client.stub(calc).add(1, 2)``; see :class:`Stub`.
+
+        For a ``Service(..., interface=CalcAPI)`` the stub is typed as ``CalcAPI``."""
         return self._default.stub(service)
 
     async def wait_for(self, service: ServiceRef, count: int = 1, *,
@@ -304,20 +313,22 @@ class Client:
             return
         loop = self._loop
         if msg.__class__ is Delivery:
-            data, source = msg.data, msg.source  # type: ignore[union-attr]
+            data: bytes | bytearray = msg.data
+            source: SocketAddr = msg.source  # type: ignore[union-attr,unused-ignore]
             kind = data[1] if len(data) >= HEADER_SIZE else 0
             if kind == _CHUNK:
                 cid = int.from_bytes(data[8:16], "big")
                 try:
-                    data = self._link.on_chunk(source, int.from_bytes(data[4:8], "big"), cid, data, loop.time())  # type: ignore[union-attr]
+                    whole = self._link.on_chunk(source, int.from_bytes(data[4:8], "big"), cid, data, loop.time())  # type: ignore[union-attr]
                 except ProtocolError as exc:
                     call = table.calls.get(cid)
                     if call is not None:
                         table.fail(call, exc)
                         self._flush()
                     return
-                if data is None or len(data) < HEADER_SIZE or data[1] == _CHUNK:
+                if whole is None or len(whole) < HEADER_SIZE or whole[1] == _CHUNK:
                     return
+                data = whole
             elif kind == _CHUNK_ACK:
                 try:
                     self._link.on_chunk_ack(source, int.from_bytes(data[4:8], "big"), data)
@@ -647,8 +658,15 @@ class Caller:
         """Like :meth:`Client.call_all`, with these options."""
         return await self.client._call_all(self.opts, service, method, args, kwargs)
 
-    def stub(self, service: ServiceRef) -> Stub:
-        """A :class:`Stub` of ``service`` making its calls with these options."""
+    @overload
+    def stub(self, service: Service[Api]) -> Api: ...
+
+    @overload
+    def stub(self, service: str | int) -> Stub: ...
+
+    def stub(self, service: Service[Any] | str | int) -> Any:
+        """A :class:`Stub` of ``service`` making its calls with these options (typed as the
+        service's ``interface`` when it has one)."""
         return Stub(self, service)
 
 

@@ -115,7 +115,7 @@ class ServeOutbox:
 class ServeTable:
     """Calls being served by one server endpoint (see the module docstring)."""
 
-    def __init__(self, codec: Codec, services: list[Service], *, max_concurrency: int = 1024,
+    def __init__(self, codec: Codec, services: list[Service[Any]], *, max_concurrency: int = 1024,
                  max_queued: int = 8192, address: object = None,
                  instance_of: Mapping[int, int] | None = None, send_tracebacks: bool = False) -> None:  # fmt: skip
         self.codec = codec

@@ -36,7 +36,7 @@ import asyncio
 import contextvars
 import functools
 import logging
-from typing import Any, Coroutine, Generator, Iterable, Mapping
+from typing import Any, Awaitable, Coroutine, Generator, Iterable, Mapping
 
 import anyio
 
@@ -113,7 +113,7 @@ class Server:
     def __init__(
         self,
         transport: Transport,
-        services: Iterable[Service],
+        services: Iterable[Service[Any]],
         names: Iterable[Name],
         *,
         scope: Scope = Scope.CLUSTER,
@@ -344,7 +344,8 @@ class Server:
         if msg.__class__ is not Delivery:
             self._on_returned(msg)  # type: ignore[arg-type]
             return
-        data, source = msg.data, msg.source  # type: ignore[union-attr]
+        data: bytes | bytearray = msg.data
+        source: SocketAddr = msg.source  # type: ignore[union-attr,unused-ignore]
         kind = data[1] if len(data) >= HEADER_SIZE else 0
         if kind == _PING:
             cid = int.from_bytes(data[8:16], "big")
@@ -358,7 +359,7 @@ class Server:
         if kind == _CHUNK:
             cid = int.from_bytes(data[8:16], "big")
             try:
-                data = self._link.on_chunk(source, int.from_bytes(data[4:8], "big"), cid, data, self._loop.time())  # type: ignore[union-attr]
+                whole = self._link.on_chunk(source, int.from_bytes(data[4:8], "big"), cid, data, self._loop.time())  # type: ignore[union-attr]
             except FrameTooLarge as exc:
                 self._send(source, encode_failure(self._codec, cid, Status.TOO_LARGE, str(exc)), Importance.HIGH)
                 return
@@ -366,8 +367,9 @@ class Server:
                 self._table.stats["malformed"] += 1
                 self._send(source, encode_failure(self._codec, cid, Status.PROTOCOL_ERROR, str(exc)), Importance.HIGH)
                 return
-            if data is None:
+            if whole is None:
                 return
+            data = whole
             if len(data) < HEADER_SIZE or data[1] != _CALL:
                 self._table.stats["malformed"] += 1
                 self._send(source, encode_failure(self._codec, cid, Status.PROTOCOL_ERROR, "a chunked frame must be a CALL"),
@@ -448,7 +450,7 @@ class Server:
         s.handle = self._loop.create_task(coro)  # type: ignore[union-attr]
         self._table.suspended(s)
 
-    async def _finish(self, s: Served, rest: _Resume) -> None:
+    async def _finish(self, s: Served, rest: Awaitable[Any]) -> None:
         try:
             result = await rest
         except asyncio.CancelledError:
