@@ -29,10 +29,36 @@ _USER_ONLY_HINT = ("on the userspace transport every process is its own node: se
                    "TIPCRPC_USER_LOCAL_IP / TIPCRPC_USER_PEERS / TIPCRPC_NETID)")  # fmt: skip
 
 
-def _netlink(args: Any) -> Any:
-    from tipcrpc.transport.kernel.netlink import TipcNetlink
+class _Netlink:
+    """Generic netlink for one command, used like ``TipcNetlink`` (``with _netlink(args) as
+    nl: nl.net()``), each operation on a fresh :class:`AsyncTipcNetlink` under
+    :func:`asyncio.run`. pyroute2's synchronous socket (``TipcNetlink``) never returned in
+    the command's process inside the test guest; the asyncio one does."""
 
-    return TipcNetlink(netns=args.netns)
+    def __init__(self, netns: str | None) -> None:
+        self.netns = netns
+
+    def __enter__(self) -> _Netlink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def __getattr__(self, op: str) -> Any:
+        from tipcrpc.transport.kernel.netlink import AsyncTipcNetlink
+
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            nl = AsyncTipcNetlink(netns=self.netns)
+            try:
+                return await getattr(nl, op)(*args, **kwargs)
+            finally:
+                nl.close()
+
+        return lambda *args, **kwargs: asyncio.run(run(*args, **kwargs))
+
+
+def _netlink(args: Any) -> _Netlink:
+    return _Netlink(args.netns)
 
 
 def _kernel_only(args: Any, what: str) -> None:
