@@ -114,7 +114,8 @@ def user_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str,
     ``TIPCRPC_USER_PEERS`` — comma-separated ``ip[:port]`` (port 6118 if omitted): replicast
     peers; ``TIPCRPC_USER_LOCAL_IP`` — the bearer's IPv4 address; ``TIPCRPC_USER_PORT`` —
     its UDP port (1–65535); ``TIPCRPC_NETID`` — the cluster id (1–9999);
-    ``TIPCRPC_TOLERANCE_MS`` — link tolerance (50–30000). Unset or empty variables are left
+    ``TIPCRPC_TOLERANCE_MS`` — link tolerance (50–30000); ``TIPCRPC_CLUSTER_KEY`` — the
+    cluster key (``0x`` + hex, as ``tipc node set key``). Unset or empty variables are left
     to ``UserTransport``'s defaults; a bad value raises :class:`~tipcrpc.errors.UsageError`
     naming the variable.
     """
@@ -138,6 +139,14 @@ def user_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str,
         text = env.get(var, "").strip()
         if text:
             opts[key] = _env_int(var, text, lo, hi)
+    text = env.get("TIPCRPC_CLUSTER_KEY", "").strip()
+    if text:
+        from .transport.user.crypto import parse_cluster_key
+
+        try:
+            opts["cluster_key"] = parse_cluster_key(text)
+        except UsageError as e:
+            raise UsageError(f"$TIPCRPC_CLUSTER_KEY: {e}") from None
     return opts
 
 
