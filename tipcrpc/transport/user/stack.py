@@ -12,8 +12,12 @@ local ports (endpoints), the topology server and the UDP bearer. It
   :class:`~.socket_layer.SocketLayer`, which it mixes in);
 * wakes the endpoints waiting in ``drain`` once the links' queues shrink.
 
-Messages a failing link had sent but not seen acknowledged are *not* returned: their fate is
-unknown (see :meth:`Stack._process`); the NodeDown/Withdrawn events report the loss.
+When a link fails, the messages it had accepted but not seen acknowledged are treated by
+what is provably true of them (see :meth:`Stack._process`): the ones it had transmitted may
+have been delivered, so they are dropped and counted (the NodeDown/Withdrawn events report
+the loss, as the kernel does); the ones it never transmitted — still in its backlog — come
+back to their sending socket as :class:`Returned` with ``NO_NODE``, so a caller may re-send
+even a non-idempotent request elsewhere.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ...nametable.table import NameTable
 from ...nametable.topsrv import TopologyServer
 from ..base import DeliveryFailure
 from . import msg as M
+from .header import buf_user
 from .keepalive import DEFAULT_STALL_LIMIT, Keepalive
 from .liveness import Liveness
 from .name_distr import NameDistributor
@@ -92,6 +97,8 @@ class Stack(SocketLayer):
         self._timer_at: float | None = None
         self._closed = False
         self._rx_out: Output | None = Output()
+        self._names_pending = False  # a flush_names is scheduled
+        self._names_per_msg = max(1, (mtu - 2 * M.INT_H_SIZE) // M.DISTR_ITEM_SIZE)
         self._peer_up_waiters: list[asyncio.Future[None]] = []
         self._drain_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._init_sockets()
@@ -106,6 +113,7 @@ class Stack(SocketLayer):
             "multicast_unmatched": 0,
             "returns_dropped": 0,
             "messages_unacked_at_link_down": 0,
+            "messages_unsent_at_link_down": 0,
             "malformed_dropped": 0,
             "unsupported_dropped": 0,
             "peers_up_total": 0,
@@ -159,6 +167,7 @@ class Stack(SocketLayer):
         """Graceful: the caller has closed the ports already; send RESET, release everything."""
         if self._closed:
             return
+        self.flush_names()  # the withdrawals of the closed ports
         if self.node is not None and self.loop is not None:
             try:
                 out = self.node.stop(self.loop.time())
@@ -215,7 +224,7 @@ class Stack(SocketLayer):
             self._rx_out = None
         try:
             node.rcv(data, src, self.loop.time(), out)  # type: ignore[union-attr]
-            if out.events or out.undelivered or (data[0] >> 1) & 0xF in _TIMER_USERS:
+            if out.events or out.undelivered or out.unsent or buf_user(data) in _TIMER_USERS:
                 self._process(out)
                 return
             # Hot path (payload and name distribution): no peer events, and the node's
@@ -301,11 +310,12 @@ class Stack(SocketLayer):
             # requests that already ran. Like the kernel, drop them and count them; the
             # loss is signalled by the NodeDown/LinkDown/Withdrawn events that come with it.
             self.stats["messages_unacked_at_link_down"] += len(out.undelivered)
-        unsent = getattr(out, "unsent", None)
-        if unsent:
-            # Messages a failing link never transmitted are provably undelivered: return
-            # them (needs a Node that reports them separately).
-            for _peer, m in unsent:
+        if out.unsent:
+            # Never transmitted by the failed link (still in its backlog): provably not
+            # delivered, so the sender gets them back, like a message the kernel rejects
+            # for a node that is gone (tipc_sk_rcv of a NO_NODE reject).
+            self.stats["messages_unsent_at_link_down"] += len(out.unsent)
+            for _peer, m in out.unsent:
                 self._undeliverable(m, DeliveryFailure.NO_NODE)
         if self._drain_waiters:
             self._wake_drained()
@@ -364,6 +374,7 @@ class Stack(SocketLayer):
 
     def _peer_up(self, ev: PeerUp) -> None:
         peer = ev.addr
+        self.flush_names()  # staged changes go out before the new peer's bulk snapshot
         self.up[peer] = ev.identity
         self.stats["peers_up_total"] += 1
         # Link-state publication (node scope, as tipc_node_write_unlock does): {2, peer}.
@@ -408,18 +419,35 @@ class Stack(SocketLayer):
 
     # ------------------------------------------------------------------------- names
 
+    # Name changes are applied to the local table at once and distributed at the end of the
+    # event-loop turn (or before the next data message, which must not overtake them), so a
+    # burst of publications travels in a few multi-item messages (see name_distr).
+
     def publish(self, name: ServiceRange, scope: Scope, port: int, key: int) -> None:
-        p, msgs = self.distr.publish(  # type: ignore[union-attr]
-            name.type, name.lower, name.upper, int(scope), port, key, list(self.up)
-        )
-        for dest, m in msgs:
-            self._xmit_internal(dest, m)
+        self.distr.stage_publish(name.type, name.lower, name.upper, int(scope), port, key)  # type: ignore[union-attr]
+        self._names_staged()
 
     def withdraw(self, name: ServiceRange, port: int, key: int) -> None:
         if self._closed:
             return
-        _p, msgs = self.distr.withdraw(name.type, name.lower, name.upper, key, list(self.up))  # type: ignore[union-attr]
-        for dest, m in msgs:
+        self.distr.stage_withdraw(name.type, name.lower, name.upper, key)  # type: ignore[union-attr]
+        self._names_staged()
+
+    def _names_staged(self) -> None:
+        staged = self.distr.staged  # type: ignore[union-attr]
+        if staged >= self._names_per_msg:
+            self.flush_names()  # a full message goes now: the peers start on it while we go on
+        elif staged and not self._names_pending:
+            self._names_pending = True
+            self.loop.call_soon(self.flush_names)  # type: ignore[union-attr]
+
+    def flush_names(self) -> None:
+        """Send the staged name changes to every peer (a no-op when none are staged)."""
+        self._names_pending = False
+        if self._closed or self.distr is None or not self.distr.staged:
+            return
+        # Messages of at most one link MSS: name distribution is never fragmented.
+        for dest, m in self.distr.flush(list(self.up), self._mtu - M.INT_H_SIZE):
             self._xmit_internal(dest, m)
 
     # ------------------------------------------------------------------------- inspection
