@@ -41,7 +41,7 @@ async def weird(kind: str) -> None:
     if kind == "value":
         raise ValueError(f"bad {kind}")
     if kind == "unencodable":
-        raise ValueError({1, 2})  # a set: args cannot be encoded
+        raise ValueError(object())  # args cannot be encoded
     raise PermissionError(13, "Permission denied", "/vault")
 
 

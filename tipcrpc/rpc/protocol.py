@@ -14,7 +14,7 @@ The frame layout itself lives in :mod:`tipcrpc.rpc.frames`, chunking in
 from __future__ import annotations
 
 import heapq
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Generic, Iterator, TypeVar
 
 from .chunks import *  # noqa: F401,F403
 from .chunks import __all__ as _chunks_all
