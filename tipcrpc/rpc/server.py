@@ -418,7 +418,7 @@ class Server:
         # create_task copies the current context: the handler keeps seeing current_call().
         s.handle = self._loop.create_task(coro)  # type: ignore[union-attr]
 
-    async def _finish(self, s: Served, rest: _Resume) -> None:
+    async def _finish(self, s: Served, rest: _Resume | _InThread) -> None:
         try:
             result = await rest
         except asyncio.CancelledError:

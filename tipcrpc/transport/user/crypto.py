@@ -140,7 +140,7 @@ class ClusterKey:
     the clock). :meth:`seal` may be called from any thread (the keepalive thread too).
     """
 
-    def __init__(self, key: bytes, *, node_id: bytes, first_seqno: int = 1) -> None:
+    def __init__(self, key: str | bytes, *, node_id: bytes, first_seqno: int = 1) -> None:
         key = parse_cluster_key(key)
         self._aead = _aesgcm(key[:-SALT_SIZE])
         self._salt = key[-SALT_SIZE:]
@@ -174,7 +174,8 @@ class ClusterKey:
         if pad:
             packet += bytes(pad)
         self.stats["crypto_tx"] += 1
-        return ehdr + self._aead.encrypt(self._nonce(sender, seq), packet, ehdr)
+        sealed: bytes = self._aead.encrypt(self._nonce(sender, seq), packet, ehdr)
+        return ehdr + sealed
 
     def open(self, data: bytes) -> bytes | None:
         """The TIPC packet inside encryption message ``data``, or ``None`` (dropped, counted)."""
@@ -189,7 +190,7 @@ class ClusterKey:
         ehdr = data[:hsize]
         sender = data[12:hsize]
         try:
-            packet = self._aead.decrypt(self._nonce(sender, data[4:12]), data[hsize:], ehdr)
+            packet: bytes = self._aead.decrypt(self._nonce(sender, data[4:12]), data[hsize:], ehdr)
         except Exception:  # cryptography's InvalidTag: wrong key, forged or corrupted
             st["crypto_rx_badauth"] += 1
             return None
