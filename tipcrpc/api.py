@@ -114,7 +114,11 @@ def user_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str,
     ``TIPCRPC_USER_PEERS`` — comma-separated ``ip[:port]`` (port 6118 if omitted): replicast
     peers; ``TIPCRPC_USER_LOCAL_IP`` — the bearer's IPv4 address; ``TIPCRPC_USER_PORT`` —
     its UDP port (1–65535); ``TIPCRPC_NETID`` — the cluster id (1–9999);
-    ``TIPCRPC_TOLERANCE_MS`` — link tolerance (50–30000). Unset or empty variables are left
+    ``TIPCRPC_TOLERANCE_MS`` — link tolerance (50–30000); ``TIPCRPC_USER_IDENTITY`` — the
+    node identity (stable across restarts: a restarted process rejoins as the same node);
+    ``TIPCRPC_USER_MULTICAST`` — ``1``/``0``: multicast discovery on the bearer's interface
+    (default: on for loopback only); ``TIPCRPC_CLUSTER_KEY`` — the cluster key
+    (``0x`` + hex, as ``tipc node set key``). Unset or empty variables are left
     to ``UserTransport``'s defaults; a bad value raises :class:`~tipcrpc.errors.UsageError`
     naming the variable.
     """
@@ -133,11 +137,29 @@ def user_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str,
     text = env.get("TIPCRPC_USER_LOCAL_IP", "").strip()
     if text:
         opts["local_ip"] = _env_ip("TIPCRPC_USER_LOCAL_IP", text)
+    text = env.get("TIPCRPC_USER_IDENTITY", "").strip()
+    if text:
+        if len(text.encode("utf-8")) > 255:
+            raise UsageError("$TIPCRPC_USER_IDENTITY: longer than 255 bytes")
+        opts["identity"] = text
+    text = env.get("TIPCRPC_USER_MULTICAST", "").strip().lower()
+    if text:
+        if text not in ("0", "1", "yes", "no", "true", "false", "on", "off"):
+            raise UsageError(f"$TIPCRPC_USER_MULTICAST: {text!r} is not one of 1/0, yes/no, true/false, on/off")
+        opts["multicast"] = text in ("1", "yes", "true", "on")
     for var, key, lo, hi in (("TIPCRPC_USER_PORT", "port", 1, 65535), ("TIPCRPC_NETID", "netid", 1, 9999),
                              ("TIPCRPC_TOLERANCE_MS", "tolerance_ms", 50, 30_000)):  # fmt: skip
         text = env.get(var, "").strip()
         if text:
             opts[key] = _env_int(var, text, lo, hi)
+    text = env.get("TIPCRPC_CLUSTER_KEY", "").strip()
+    if text:
+        from .transport.user.crypto import parse_cluster_key
+
+        try:
+            opts["cluster_key"] = parse_cluster_key(text)
+        except UsageError as e:
+            raise UsageError(f"$TIPCRPC_CLUSTER_KEY: {e}") from None
     return opts
 
 
@@ -242,7 +264,7 @@ def _scope_of(scope: Scope | str) -> Scope:
 
 @asynccontextmanager
 async def serve(
-    *services: Service,
+    *services: Service[Any],
     instance: int | None = None,
     instances: range | ServiceRange | None = None,
     scope: Scope | str = Scope.CLUSTER,
@@ -252,6 +274,7 @@ async def serve(
     drain_timeout: float = 10.0,
     max_frame: int = DEFAULT_MAX_FRAME,
     window: int = DEFAULT_WINDOW,
+    send_tracebacks: bool = False,
     sync_handlers: str = "inline",
 ) -> AsyncIterator[Server]:
     """Serve ``services`` from one endpoint until the block exits, then drain and close.
@@ -261,7 +284,9 @@ async def serve(
     (``"cluster"`` or ``"node"``). Up to ``max_concurrency`` async handlers run at once, up
     to ``max_queued`` more wait; beyond that calls get ServerBusy. On exit the names are
     withdrawn first, calls in progress get up to ``drain_timeout`` seconds to finish, and
-    then the endpoint closes. Yields the :class:`Server` (``.address``, ``.statistics()``,
+    then the endpoint closes. ``send_tracebacks``: handler exceptions carry their traceback
+    text to the caller (``RemoteException.remote_traceback``; off by default: it may reveal
+    server internals). Yields the :class:`Server` (``.address``, ``.statistics()``,
     ``.drain()``).
 
     ``sync_handlers``: ``"inline"`` (default) runs plain ``def`` methods on the event loop —
@@ -286,7 +311,7 @@ async def serve(
     async with _transport(transport) as t:
         server = Server(t, services, names, scope=sc, max_concurrency=max_concurrency, max_queued=max_queued,
                         drain_timeout=drain_timeout, max_frame=max_frame, window=window,
-                        sync_handlers=sync_handlers)  # fmt: skip
+                        send_tracebacks=send_tracebacks, sync_handlers=sync_handlers)  # fmt: skip
         async with server:
             yield server
 

@@ -421,6 +421,10 @@ class Stack(SocketLayer):
     def _peer_down(self, ev: PeerDown) -> None:
         peer = ev.addr  # the node has removed it from ``up`` already
         self.stats["peers_lost_total"] += 1
+        forget = getattr(self.media, "forget_peer", None)
+        identity = self.node.identity_of(peer) if forget is not None else None  # type: ignore[union-attr]
+        if identity is not None:  # cluster key: the peer may restart and count from 1 again
+            forget(peer, identity)  # type: ignore[misc]
         if self.liveness is not None:
             self.liveness.unwatch(peer)
         self.table.remove(LINK_STATE, peer, peer, peer, LINK_ID)  # type: ignore[union-attr]
