@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from typing import Any
 
 from ...errors import RemoteProtocolError
 from .fragment import Reassembler, unbundle
@@ -128,8 +129,8 @@ class Link(LinkProtocol):
         self.snd_nxt = 1
         self.snd_nxt_state = 1
         self.checkpoint = 1
-        self.transmq: deque[list] = deque()
-        self.backlogq: deque[list] = deque()
+        self.transmq: deque[list[Any]] = deque()
+        self.backlogq: deque[list[Any]] = deque()
         # receiving
         self.rcv_nxt = 1
         self.rcv_nxt_state = 1
@@ -228,7 +229,7 @@ class Link(LinkProtocol):
         if n > self.stats["max_queue_sz"]:
             self.stats["max_queue_sz"] = n
 
-    def _send_new(self, entry: list, now: float, xmitq: list[bytes]) -> None:
+    def _send_new(self, entry: list[Any], now: float, xmitq: list[bytes]) -> None:
         seqno = self.snd_nxt
         entry[_SEQ] = seqno
         entry[_NXT_RETR] = now + UC_RETR_TIME
@@ -367,7 +368,7 @@ class Link(LinkProtocol):
         if self.rcv_unacked >= TIPC_MIN_LINK_WIN:
             if not xmitq:
                 xmitq = []
-            self.build_state_msg(xmitq)  # type: ignore[arg-type]
+            self.build_state_msg(xmitq)
         return xmitq
 
     def _input(self, pkt: bytes, user: int, now: float, delivered: list[bytes]) -> int:

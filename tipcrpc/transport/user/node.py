@@ -203,7 +203,7 @@ class Node(PeerDiscovery):
                     if sent is not None:
                         out.delivered.append((p.addr, packet))
                         if sent:
-                            self._emit(p, sent, out)  # type: ignore[arg-type]
+                            self._emit(p, sent, out)
                         return
             self._link_rcv(packet, user, w3, now, out)
         except ProtocolError:

@@ -54,13 +54,15 @@ _FAILURES = {int(f): f for f in DeliveryFailure}
 # checks that what the fast path delivers equals, hashes and prints as Delivery(...), which
 # fails if Delivery gains a field this does not set.)
 _new = object.__new__
-_set_data = Delivery.data.__set__  # type: ignore[attr-defined]
-_set_source = Delivery.source.__set__  # type: ignore[attr-defined]
-_set_dest = Delivery.dest.__set__  # type: ignore[attr-defined]
+_set_data = vars(Delivery)["data"].__set__
+_set_source = vars(Delivery)["source"].__set__
+_set_dest = vars(Delivery)["dest"].__set__
 
 
 class Port(Protocol):
     """What the stack needs from a local endpoint."""
+
+    _address: SocketAddr
 
     def _deliver(self, item: Union[Delivery, Returned]) -> None: ...
 
@@ -108,8 +110,7 @@ class SocketLayer:
         if self._names_pending:
             self.flush_names()  # a publication made before this message must not be overtaken
         own = self.own
-        cls = dest.__class__
-        if cls is SocketAddr:
+        if type(dest) is SocketAddr:
             node = dest.node
             # Every value is checked already (endpoint, SocketAddr): no re-check.
             if node in self.up:
@@ -118,7 +119,7 @@ class SocketLayer:
                 self._local_put(direct_msg_trusted(importance, own, port, node, dest.port, data))
             else:  # tipc_node_xmit: EHOSTUNREACH for a node we have no link to
                 raise ServiceUnreachable(f"node {node:08x} of {dest} is not reachable")
-        elif cls is ServiceAddr:
+        elif type(dest) is ServiceAddr:
             found = self.table.lookup_anycast(dest.type, dest.instance, 0)  # type: ignore[union-attr]
             if found is None:
                 raise ServiceUnreachable(f"no publication matches {dest}")
@@ -129,7 +130,7 @@ class SocketLayer:
                 self._local_put(m)
             else:
                 self._xmit(node, m)
-        elif cls is ServiceRange:
+        elif type(dest) is ServiceRange:
             t, lo, hi = dest.type, dest.lower, dest.upper
             nodes = self.table.lookup_mcast_nodes(t, lo, hi)  # type: ignore[union-attr]
             if not nodes:
