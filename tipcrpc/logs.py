@@ -27,7 +27,7 @@ flood costs one line per interval with the count of what was suppressed.
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from typing import Mapping, TextIO
 
 __all__ = ["ENV_VAR", "LEVELS", "Throttle", "configure", "configure_from_env"]
 
@@ -39,7 +39,7 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 logging.getLogger("tipcrpc").addHandler(logging.NullHandler())
 
 
-def configure(level: str, *, stream: object = None) -> logging.Handler:
+def configure(level: str, *, stream: TextIO | None = None) -> logging.Handler:
     """Send tipcrpc's log records at ``level`` (``"debug"``, ``"info"``, ``"warning"``,
     ``"error"``) and above to stderr (or ``stream``); replaces a handler added earlier by
     this function. Returns the handler. ``ValueError`` names the accepted levels."""
@@ -50,9 +50,9 @@ def configure(level: str, *, stream: object = None) -> logging.Handler:
     root = logging.getLogger("tipcrpc")
     for h in [h for h in root.handlers if getattr(h, "_tipcrpc", False)]:
         root.removeHandler(h)
-    handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
+    handler: logging.Handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter(_FORMAT))
-    handler._tipcrpc = True  # type: ignore[attr-defined]
+    handler._tipcrpc = True  # type: ignore[attr-defined]  # marks the handler this function may replace
     root.addHandler(handler)
     root.setLevel(lvl)
     return handler

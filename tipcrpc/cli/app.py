@@ -39,7 +39,7 @@ log = logging.getLogger("tipcrpc.cli")
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error raises instead of exiting (main() decides the exit)."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 

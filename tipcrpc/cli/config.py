@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 from tipcrpc.api import user_options_from_env
 from tipcrpc.addr import LINK_STATE, NODE_STATE, TOP_SRV, U32_MAX, ServiceRange
@@ -127,7 +127,7 @@ async def _user_status(args: Any) -> dict[str, Any]:
     async with joined(args) as t:
         nodes = await _node_events(t)
         return {"identity": t.own_node.identity, "address": hexaddr(t.own_node.addr),
-                "bearer": "%s:%d" % t.local_media, "netid": user_options_from_env().get("netid", 4711),
+                "bearer": "%s:%d" % cast(Any, t).local_media, "netid": user_options_from_env().get("netid", 4711),
                 "peers": [hexaddr(n) for n in nodes if n != t.own_node.addr]}  # fmt: skip
 
 
@@ -253,7 +253,7 @@ def bearer_list(args: Any) -> int:
 
 async def _user_bearer(args: Any) -> list[dict[str, Any]]:
     async with joined(args) as t:
-        ip, port = t.local_media
+        ip, port = cast(Any, t).local_media  # the userspace transport's UDP bearer
         return [{"name": f"udp:{ip}:{port}", "priority": None, "tolerance_ms": None, "window": None, "mtu": None,
                  "note": "this command's own short-lived node"}]  # fmt: skip
 

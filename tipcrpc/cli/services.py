@@ -293,16 +293,16 @@ async def _ping(args: Any) -> list[dict[str, Any]]:
             except tipcrpc.TipcRpcError:
                 break
             rtt = (perf_counter() - t0) * 1000.0
-            row = rows.get((h["node"], h["port"]))
-            if row is not None and row["rtt_ms"] is None:
-                row["rtt_ms"] = rtt
+            hit = rows.get((h["node"], h["port"]))
+            if hit is not None and hit["rtt_ms"] is None:
+                hit["rtt_ms"] = rtt
     return [rows[k] for k in sorted(rows)]
 
 
 # -- serve ----------------------------------------------------------------------------------
 
 
-def load_services(spec: str) -> list[tipcrpc.Service]:
+def load_services(spec: str) -> list[tipcrpc.Service[Any]]:
     """``module:attr`` (a Service, or an iterable of them) or ``module`` (every Service in it)."""
     module_name, _sep, attr = spec.partition(":")
     if os.getcwd() not in sys.path and "" not in sys.path:
@@ -346,7 +346,7 @@ def serve(args: Any) -> int:
         return 0
 
 
-async def _serve(args: Any, services: list[tipcrpc.Service], instances: range | None) -> int:
+async def _serve(args: Any, services: list[tipcrpc.Service[Any]], instances: range | None) -> int:
     kind = transport_kind(args)
     transport = make_transport(args, kind, identity=None)
     stop = asyncio.Event()
@@ -362,7 +362,7 @@ async def _serve(args: Any, services: list[tipcrpc.Service], instances: range | 
 
                 exporter = await start_exporter([server], host=args.metrics_host, port=args.metrics_port)
             names = ", ".join(f"{s.name} {{{n.type},{_range_text(n.lower, n.upper)}}}"
-                              for s, n in zip(services, server.names))  # fmt: skip
+                              for s, n in zip(services, server.names) if isinstance(n, ServiceRange))  # fmt: skip
             where = f"<{hexaddr(server.address.node)}:{server.address.port}>"
             extra = f"; metrics on http://{args.metrics_host}:{exporter.port}/metrics" if exporter else ""
             print(f"serving {names} at {where} on the {kind} transport "

@@ -63,7 +63,7 @@ def make_transport(args: Any, kind: str, identity: Any = _CLI_IDENTITY) -> Trans
 
 
 async def _snapshot(transport: Transport, stype: int) -> list[Any]:
-    out = []
+    out: list[Any] = []
     async with await transport.subscribe(ServiceRange(stype, 0, U32_MAX)) as sub:
         async for ev in sub:
             if isinstance(ev, SnapshotComplete):

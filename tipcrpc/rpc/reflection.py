@@ -80,7 +80,7 @@ class _TableView(Protocol):
 class _ServerView(Protocol):
     """What reflection reads of a server (all public)."""
 
-    services: list[Service]
+    services: list[Service[Any]]
     names: list[Name]
     scope: Scope
 
@@ -112,7 +112,7 @@ def describe_method(info: MethodInfo) -> dict[str, Any]:
     }
 
 
-def describe_service(svc: Service, names: Sequence[Name], scope: Scope) -> dict[str, Any]:
+def describe_service(svc: Service[Any], names: Sequence[Name], scope: Scope) -> dict[str, Any]:
     """Plain data describing a served service: ``service`` (its name), ``type``,
     ``instances`` (``[[lower, upper], ...]`` of the ``names`` with its type), ``scope``
     and ``methods`` (sorted by name, see :func:`describe_method`)."""
@@ -160,7 +160,7 @@ class Reflection:
             """serving or draining, with the calls in progress."""
             return self.health()
 
-    def _user_services(self) -> list[Service]:
+    def _user_services(self) -> list[Service[Any]]:
         return [s for s in self._server.services if s.type != REFLECTION_TYPE]
 
     def _where(self) -> dict[str, Any]:
@@ -204,7 +204,7 @@ class Reflection:
                     table.flags[info] = method_flags(info.idempotent, info.importance)
                 self.labels[info] = (svc.name, info.name)
 
-    def reserved(self, svc: Service) -> dict[str, MethodInfo]:
+    def reserved(self, svc: Service[Any]) -> dict[str, MethodInfo]:
         """:data:`DESCRIBE` and :data:`HEALTH` for ``svc`` (minus names it defines itself),
         to add to its methods on this server."""
         if svc.type == REFLECTION_TYPE:

@@ -273,7 +273,7 @@ class Stack(SocketLayer):
             if self._closed:
                 return
         now = self.loop.time()  # type: ignore[union-attr]
-        self._process(self.node.timeout(now))  # type: ignore[union-attr]
+        self._process(self.node.timeout(now))
         self._log_drops(now)
 
     def _log_drops(self, now: float) -> None:
