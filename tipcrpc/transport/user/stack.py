@@ -48,6 +48,12 @@ _NODE = int(Scope.NODE)
 #: Link id reported in ``{2, peer}`` publications: ``local_bearer | remote_bearer << 16``;
 #: the userspace node has one bearer (id 0) and so do the peers it links with.
 LINK_ID = 0
+#: Largest name-distribution message (~70 items). A full message goes out as soon as it is
+#: staged, so a burst of publications streams to the peers in small packets. With 60 kB
+#: loopback-MTU messages (3 000 items, a 3 MB window in flight) the peer lost the link in the
+#: 100 000-name benchmark on a loaded host; at 1.5 kB it did not, and the per-packet cost
+#: is noise next to the per-item cost (bench/results/scale.md).
+NAMES_MTU = 1500
 #: Packets of these users may create peers or move timers: the node's timer is re-armed.
 _TIMER_USERS = frozenset((M.LINK_CONFIG, M.LINK_PROTOCOL))
 #: A node timer this late (seconds) means the loop was blocked: read what waits in the
@@ -98,7 +104,8 @@ class Stack:
         self._closed = False
         self._rx_out: Output | None = Output()
         self._names_pending = False  # a flush_names is scheduled
-        self._names_per_msg = max(1, (mtu - 2 * M.INT_H_SIZE) // M.DISTR_ITEM_SIZE)
+        self._names_mss = min(mtu, NAMES_MTU) - M.INT_H_SIZE
+        self._names_per_msg = max(1, (self._names_mss - M.INT_H_SIZE) // M.DISTR_ITEM_SIZE)
         self._peer_up_waiters: list[asyncio.Future[None]] = []
         self._drain_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.stats: dict[str, int] = {
@@ -475,8 +482,8 @@ class Stack:
         if self._closed or self.distr is None or not self.distr.staged:
             return
         peers = [p for p in self.up if p != exclude]
-        # Messages of at most one link MSS: name distribution is never fragmented.
-        for dest, m in self.distr.flush(peers, self._mtu - M.INT_H_SIZE):
+        # Messages of at most NAMES_MTU: never fragmented, and small (see NAMES_MTU).
+        for dest, m in self.distr.flush(peers, self._names_mss):
             self._xmit_internal(dest, m)
 
     # ------------------------------------------------------------------------- inspection
