@@ -330,7 +330,7 @@ async def _failover(kind: str, spec: ClientSpec) -> dict[str, Any]:
             try:
                 a_sock = json.loads((await a.expect("READY"))[6:])["sockets"][FO]
                 await wait_sockets(client, FO, [a_sock], gone)
-                call = asyncio.ensure_future(client.call(fo, "hold", timeout=60.0))
+                call = asyncio.ensure_future(client.options(timeout=60.0).call(fo, "hold"))
                 await a.expect("HELD")
                 b = _Server(kind, spec.loop or "asyncio", extra, False, cpus)
                 b_info = json.loads((await b.expect("READY"))[6:])
@@ -338,7 +338,7 @@ async def _failover(kind: str, spec: ClientSpec) -> dict[str, Any]:
                 await wait_sockets(client, FO, [a_sock, b_sock], [])
                 gone = [a_sock, b_sock]  # the next repetition starts once both are withdrawn
                 for _w in range(WARM_CALLS):  # bench.calc lives on B only
-                    await client.call(calc, "add", 1, 2, timeout=30.0)
+                    await client.options(timeout=30.0).call(calc, "add", 1, 2)
                 t0 = perf_ns()
                 os.kill(a.proc.pid, signal.SIGKILL)
                 result = await call

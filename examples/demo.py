@@ -61,12 +61,12 @@ async def exercise(client: tipcrpc.Client, kill: Callable[[], Awaitable[None]]) 
     watcher = asyncio.create_task(watch(client, up, down_at))
     await asyncio.wait_for(up.wait(), 30)
 
-    say(f"call by name: demo.calc add(1, 2) = {await client.call('demo.calc', 'add', 1, 2, timeout=5)}")
+    say(f"call by name: demo.calc add(1, 2) = {await client.options(timeout=5).call('demo.calc', 'add', 1, 2)}")
     stub = client.stub(calc)
     say(f"typed stub:   add(40, 2) = {await stub.add(40, 2)}")
     items = [i async for i in client.stream("demo.calc", "count", 5)]
     say(f"stream:       count(5) -> {items}")
-    results = await client.call_all("demo.calc", "whoami", timeout=5)
+    results = await client.options(timeout=5).call_all("demo.calc", "whoami")
     say("fan-out:      whoami on every instance -> " + ", ".join(f"{r.socket}: pid {r.value}" for r in results))
 
     say(f"load: {CONCURRENCY} concurrent callers, {TOTAL_CALLS} idempotent calls; one instance dies after {KILL_AFTER}")

@@ -66,7 +66,7 @@ async def wait_for_sockets(client: tipcrpc.Client, count: int) -> None:
 
 async def call_while_only(client: tipcrpc.Client, method: str, arg: int, started: asyncio.Event) -> asyncio.Task[str]:
     """Start a call while one server is up, so it lands there; return once its handler runs."""
-    task = asyncio.create_task(client.call(NAME, method, arg, timeout=5.0))
+    task = asyncio.create_task(client.options(timeout=5.0).call(NAME, method, arg))
     with anyio.fail_after(5):
         await started.wait()
     return task

@@ -84,22 +84,20 @@ async def main() -> None:
 
             users = [f"user{i}" for i in range(12)]
             for user in users:
-                owner = await client.call(NAME, "put", user, f"profile of {user}", key=shard_of(user))
+                owner = await client.options(key=shard_of(user)).call(NAME, "put", user, f"profile of {user}")
                 print(f"put {user:7} -> shard {shard_of(user):4} on server {owner}")
 
             # While the whole shard space 0..1023 is published, a string key hashes to the same
             # instance as shard_of(); an int key keeps that mapping even if a server is down.
-            assert await client.call(NAME, "get", "user3", key="user3") == await client.call(
-                NAME, "get", "user3", key=shard_of("user3")
-            )
+            assert await client.options(key="user3").call(NAME, "get", "user3") == await client.options(key=shard_of("user3")).call(NAME, "get", "user3")
 
-            results = await client.call_all(NAME, "size", timeout=2.0)
+            results = await client.options(timeout=2.0).call_all(NAME, "size")
             print("fan-out: keys per shard server:",
                   ", ".join(f"{{{r.range.lower}..{r.range.upper}}} -> {r.unwrap()}" for r in results))  # fmt: skip
             assert sum(r.unwrap() for r in results) == len(users)
 
             for user in users:
-                label, value = await client.call(NAME, "get", user, key=shard_of(user))
+                label, value = await client.options(key=shard_of(user)).call(NAME, "get", user)
                 assert value == f"profile of {user}"
                 assert label == ("A" if shard_of(user) < 512 else "B")
             print("every key reached its owner")

@@ -58,7 +58,7 @@ async def main() -> None:
 
         credit = 8
         taken = []
-        async with client.stream(numbers, "naturals", credit=credit) as stream:
+        async with client.options(credit=credit).stream(numbers, "naturals") as stream:
             async for x in stream:
                 taken.append(x)
                 if len(taken) == 3:

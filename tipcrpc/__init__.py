@@ -18,8 +18,11 @@ from .api import connect, serve
 from .codec import register_ext
 from .errors import *  # noqa: F401,F403
 from .events import *  # noqa: F401,F403
-from .rpc.client import Client
+from .rpc.client import Caller, Client
+from .rpc.context import CallContext, current_call
+from .rpc.options import CallOptions
 from .rpc.membership import Policy
+from .rpc.remote_errors import remote_exception
 from .rpc.server import Server
 from .rpc.service import Service
 from .rpc.stub import CallStream, FanoutResult, Stub, Watch

@@ -156,11 +156,24 @@ class ServerBusy(RpcError):
 
 
 class RemoteException(RpcError):
-    """The method raised; ``remote_type`` names the exception type on the server."""
+    """The method raised; ``remote_type`` names the exception type on the server.
+
+    Exceptions of allowlisted built-in or registered classes arrive as a subclass of both
+    this class and theirs (``except KeyError`` works): see :mod:`tipcrpc.rpc.remote_errors`.
+    """
 
     status = Status.APPLICATION_ERROR
 
     @property
     def remote_type(self) -> str | None:
+        """The exception's type on the server: its registered or module-qualified name."""
         d = self.details
-        return d.get("type") if isinstance(d, dict) else None
+        t = d.get("type") if isinstance(d, dict) else None
+        return t if isinstance(t, str) else None
+
+    @property
+    def remote_traceback(self) -> str | None:
+        """The server's formatted traceback, if the server sends them (``send_tracebacks``)."""
+        d = self.details
+        t = d.get("traceback") if isinstance(d, dict) else None
+        return t if isinstance(t, str) else None

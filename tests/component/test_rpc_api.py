@@ -32,7 +32,7 @@ async def test_serve_and_connect_meet_on_the_shared_memory_transport() -> None:
     async with tipcrpc.serve(svc, transport="memory") as server:
         async with tipcrpc.connect("memory") as client:
             assert client.transport is server.transport  # one transport per kind
-            assert await client.call("test.rpc.api", "hello", "you", timeout=1.0) == "hello you"
+            assert await client.options(timeout=1.0).call("test.rpc.api", "hello", "you") == "hello you"
             assert server.address.node == client.address.node
         stats = server.statistics()
         assert stats["completed"] == 1
@@ -79,7 +79,7 @@ async def test_caller_owned_transport_stays_open(memory_cluster: MemoryCluster) 
                 await wait_instances(client, svc, 1)
                 [result] = await client.call_all(svc, "hello", "r")
                 assert result.range == tipcrpc.ServiceRange(svc.type, 10, 19)
-                assert await client.call(svc, "hello", "x", key=15) == "hello x"
+                assert await client.options(key=15).call(svc, "hello", "x") == "hello x"
             assert server.scope is tipcrpc.Scope.NODE
         assert node.is_open
         ep = await node.open_endpoint(lambda m: None)  # still usable
@@ -90,7 +90,7 @@ async def test_default_instance_is_zero(memory_cluster: MemoryCluster) -> None:
     async with memory_cluster.node("n") as node:
         async with tipcrpc.serve(svc, transport=node), tipcrpc.connect(node) as client:
             await wait_instances(client, svc, 1)
-            assert await client.call(svc, "hello", "0", instance=0) == "hello 0"
+            assert await client.options(instance=0).call(svc, "hello", "0") == "hello 0"
 
 
 async def test_argument_validation() -> None:
@@ -133,21 +133,21 @@ async def test_misuse_raises_typed_errors(memory_cluster: MemoryCluster) -> None
         with pytest.raises(tipcrpc.AddressError):
             await client.call("", "m")
         with pytest.raises(tipcrpc.UsageError, match="either key"):
-            await client.call(svc, "hello", "x", key="k", instance=1)
+            await client.options(key="k", instance=1).call(svc, "hello", "x")
         with pytest.raises(tipcrpc.AddressError, match="instance"):
-            await client.call(svc, "hello", "x", instance=-1)
+            await client.options(instance=-1).call(svc, "hello", "x")
         with pytest.raises(tipcrpc.AddressError, match="instance"):
-            await client.call_all(svc, "hello", "x", instance=2**32)
+            await client.options(instance=2**32).call_all(svc, "hello", "x")
         with pytest.raises(TypeError):
-            await client.call(svc, "hello", "x", instance="1")
+            await client.options(instance="1").call(svc, "hello", "x")
         with pytest.raises(TypeError):
             await client.call(1.5, "m")  # type: ignore[arg-type]
         with pytest.raises(tipcrpc.UsageError, match="credit"):
-            client.stream(svc, "hello", credit=0)
+            client.options(credit=0).stream(svc, "hello")
         with pytest.raises(tipcrpc.UsageError, match="count"):
             await client.wait_for(svc, count=0)
         with pytest.raises(tipcrpc.UsageError, match="importance"):
-            await client.call(svc, "hello", "x", importance="urgent")
+            await client.options(importance="urgent").call(svc, "hello", "x")
         assert issubclass(tipcrpc.UsageError, ValueError) and issubclass(tipcrpc.UsageError, tipcrpc.TipcRpcError)
 
 
@@ -208,4 +208,4 @@ async def test_shared_user_transport_configured_by_the_environment(monkeypatch: 
     monkeypatch.setenv("TIPCRPC_TOLERANCE_MS", "800")
     async with tipcrpc.serve(svc, transport="user"), tipcrpc.connect("user") as client:
         assert client.transport.local_media == ("127.0.0.1", port)  # type: ignore[attr-defined]
-        assert await client.call(svc, "hello", "env", timeout=5.0) == "hello env"
+        assert await client.options(timeout=5.0).call(svc, "hello", "env") == "hello env"

@@ -41,7 +41,7 @@ async def echo(data: bytes) -> bytes:
 async def test_call_by_name_type_service_and_stub(memory_cluster: MemoryCluster) -> None:
     async with nodes(memory_cluster, "srv", "cli") as (srv, cli):
         async with tipcrpc.serve(calc, instance=1, transport=srv) as server, tipcrpc.connect(cli) as client:
-            assert await client.call("test.rpc.calc", "add", 1, 2, timeout=1.0) == 3
+            assert await client.options(timeout=1.0).call("test.rpc.calc", "add", 1, 2) == 3
             assert await client.call(calc.type, "add", 2, b=3) == 5
             assert await client.call(calc, "add", 3, 4) == 7
             stub = client.stub(calc)
@@ -88,8 +88,8 @@ async def test_absent_service_is_unreachable_at_once(memory_cluster: MemoryClust
             async with tipcrpc.serve(calc, instance=3, transport=cli):
                 await wait_instances(client, calc, 1)
                 with pytest.raises(tipcrpc.ServiceUnreachable):
-                    await client.call(calc, "add", 1, 2, instance=4)
-                assert await client.call(calc, "add", 1, 2, instance=3) == 3
+                    await client.options(instance=4).call(calc, "add", 1, 2)
+                assert await client.options(instance=3).call(calc, "add", 1, 2) == 3
 
 
 async def test_two_instances_both_used_and_policies(memory_cluster: MemoryCluster) -> None:
@@ -103,8 +103,8 @@ async def test_two_instances_both_used_and_policies(memory_cluster: MemoryCluste
                 await wait_instances(client, "test.rpc.who", 2)
                 seen = {await client.call("test.rpc.who", "who") for _ in range(6)}
                 assert seen == {"a", "b"}
-                assert await client.call("test.rpc.who", "who", instance=2) == "b"
-                assert await client.call("test.rpc.who", "who", key=1) == "a"
+                assert await client.options(instance=2).call("test.rpc.who", "who") == "b"
+                assert await client.options(key=1).call("test.rpc.who", "who") == "a"
             async with tipcrpc.connect(a, policy="local_first") as client:
                 await wait_instances(client, "test.rpc.who", 2)
                 assert {await client.call("test.rpc.who", "who") for _ in range(6)} == {"a"}
@@ -128,7 +128,7 @@ async def test_key_routing_over_a_sharded_range(memory_cluster: MemoryCluster) -
 
                 for key in ("alice", "bob", "carol", b"dave", 7, 900):
                     inst = key_to_instance(key, [(0, 511), (512, 1023)])
-                    where, _ = await client.call("test.rpc.shard", "owner", str(key), key=key)
+                    where, _ = await client.options(key=key).call("test.rpc.shard", "owner", str(key))
                     assert where == ("lo" if inst < 512 else "hi")
 
 
@@ -145,7 +145,7 @@ async def test_call_all_with_one_failing_instance(memory_cluster: MemoryCluster)
         async with tipcrpc.serve(ok_svc, instance=1, transport=a) as sa, tipcrpc.serve(bad_svc, instance=2, transport=b) as sb:
             async with tipcrpc.connect(cli) as client:
                 await wait_instances(client, "test.rpc.fan", 2)
-                results = await client.call_all("test.rpc.fan", "status", timeout=2.0)
+                results = await client.options(timeout=2.0).call_all("test.rpc.fan", "status")
                 by_socket = {r.socket: r for r in results}
                 assert set(by_socket) == {sa.address, sb.address}
                 good, bad = by_socket[sa.address], by_socket[sb.address]
@@ -154,10 +154,10 @@ async def test_call_all_with_one_failing_instance(memory_cluster: MemoryCluster)
                 assert bad.error.remote_type == "RuntimeError"
                 with pytest.raises(tipcrpc.RemoteException):
                     bad.unwrap()
-                only = await client.call_all("test.rpc.fan", "status", instance=1)
+                only = await client.options(instance=1).call_all("test.rpc.fan", "status")
                 assert [r.value for r in only] == ["fine"]
                 with pytest.raises(tipcrpc.ServiceUnreachable):
-                    await client.call_all("test.rpc.fan", "status", instance=9)
+                    await client.options(instance=9).call_all("test.rpc.fan", "status")
 
 
 async def test_watch_snapshot_then_live(memory_cluster: MemoryCluster) -> None:
@@ -234,7 +234,7 @@ async def test_big_payload_round_trip(memory_cluster: MemoryCluster) -> None:
     async with nodes(memory_cluster, "a", "b") as (a, b):
         async with tipcrpc.serve(calc, transport=a), tipcrpc.connect(b) as client:
             with anyio.fail_after(10.0):
-                assert await client.call(calc, "echo", payload, timeout=10.0) == payload
+                assert await client.options(timeout=10.0).call(calc, "echo", payload) == payload
             with pytest.raises(tipcrpc.FrameTooLarge):
                 await client.call(calc, "echo", bytes(129 << 20))
     del payload
@@ -244,7 +244,7 @@ async def test_frame_too_large_on_the_server_side(memory_cluster: MemoryCluster)
     async with nodes(memory_cluster, "a", "b") as (a, b):
         async with tipcrpc.serve(calc, transport=a, max_frame=1 << 20), tipcrpc.connect(b) as client:
             with pytest.raises(tipcrpc.FrameTooLarge):
-                await client.call(calc, "echo", bytes(2 << 20), timeout=5.0)
+                await client.options(timeout=5.0).call(calc, "echo", bytes(2 << 20))
             assert await client.call(calc, "echo", b"small") == b"small"
 
 
@@ -284,19 +284,15 @@ async def test_malformed_datagrams_do_not_stop_the_server(memory_cluster: Memory
             await raw.aclose()
 
 
-async def test_sequential_calls_keep_the_per_socket_bookkeeping(memory_cluster: MemoryCluster) -> None:
-    """The per-call path hashes the destination socket once: the set of calls in flight to a
-    socket stays in place between calls (emptied, not deleted) until the socket goes."""
+async def test_sequential_calls_leave_nothing_behind(memory_cluster: MemoryCluster) -> None:
+    """One record per call, and nothing kept after it: the call table is empty between
+    sequential calls, and so is the least-outstanding count of the socket."""
     async with nodes(memory_cluster, "srv", "cli") as (srv, cli):
-        async with tipcrpc.connect(cli) as client:
+        async with tipcrpc.connect(cli, policy="least_outstanding") as client:
             async with tipcrpc.serve(calc, transport=srv) as server:
                 await wait_instances(client, calc, 1)
-                assert await client.call(calc, "whoami", "a") == "a"
-                calls = client._by_socket[server.address]
                 for i in range(10):
                     assert await client.call(calc, "whoami", str(i)) == str(i)
-                    assert client._by_socket[server.address] is calls and not calls
-            memory_cluster.kill(srv)
-            with anyio.fail_after(5.0):
-                while server.address in client._by_socket:
-                    await asyncio.sleep(0)  # node down prunes it
+                    assert len(client._table) == 0
+                    assert client._table.outstanding == {}
+                assert server.statistics()["active"] == 0 and not server._table.active

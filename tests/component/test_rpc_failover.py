@@ -63,7 +63,7 @@ async def test_kill_a_server_node_mid_load(memory_cluster: MemoryCluster, idempo
 
             async def one(i: int) -> object:
                 try:
-                    return await client.call(NAME, "work", i, timeout=10.0)
+                    return await client.options(timeout=10.0).call(NAME, "work", i)
                 except tipcrpc.PeerLost as exc:
                     return exc
 
@@ -111,7 +111,7 @@ async def test_graceful_drain_finishes_in_flight_and_moves_new_calls(memory_clus
             runner = asyncio.create_task(run_a())
             await wait_instances(client, NAME, 2)
             with anyio.fail_after(5.0):
-                in_flight = [asyncio.create_task(client.call(NAME, "work", i, instance=1)) for i in range(5)]
+                in_flight = [asyncio.create_task(client.options(instance=1).call(NAME, "work", i)) for i in range(5)]
                 await started.wait_for(5)
                 stop.set()  # begin draining while 5 calls are blocked in a's handlers
                 await wait_instances(client, NAME, 1)  # a's name is withdrawn first
@@ -138,7 +138,7 @@ async def test_undeliverable_call_is_retried_even_if_not_idempotent(memory_clust
             await wait_instances(client, NAME, 2)
             memory_cluster.set_faults(a, cli, LinkFaults(delay=0.05))
             with anyio.fail_after(5.0):
-                calls = [asyncio.create_task(client.call(NAME, "work", i, timeout=5.0)) for i in range(20)]
+                calls = [asyncio.create_task(client.options(timeout=5.0).call(NAME, "work", i)) for i in range(20)]
                 while client.statistics()["calls"] < 20:
                     await asyncio.sleep(0)  # let every call task send its datagram
                 # a's socket closes while the calls to it are still on the (slow) link
@@ -194,7 +194,7 @@ async def test_deadline_cancels_the_server_handler(memory_cluster: MemoryCluster
                     await client.call(svc, "hang", "t1")
                 assert await cancelled.get() == "t1"
                 with pytest.raises(tipcrpc.DeadlineExceeded):
-                    await client.call(svc, "hang", "t2", timeout=0.05)
+                    await client.options(timeout=0.05).call(svc, "hang", "t2")
                 assert await cancelled.get() == "t2"
             assert client.statistics()["timeouts"] == 2
             assert server.statistics()["active"] == 0

@@ -60,7 +60,7 @@ async def test_notifications_reaching_a_draining_server_are_run(memory_cluster: 
             await wait_instances(client, name, 2)
             await wait_instances(local, name, 2)
             with anyio.fail_after(5.0):
-                hold = asyncio.create_task(client.call(name, "hold", instance=1))  # keeps a draining
+                hold = asyncio.create_task(client.options(instance=1).call(name, "hold"))  # keeps a draining
                 await held.wait()
                 memory_cluster.set_faults(a, c, LinkFaults(delay=0.1))  # c learns of the withdrawal late
                 drain = asyncio.create_task(server_a.__aexit__(None, None, None))
@@ -152,7 +152,7 @@ async def test_notification_reaching_a_closing_server_is_resent(memory_cluster: 
                 tipcrpc.serve(define(name, "b", notes, gate, held), transport=b), \
                 tipcrpc.connect(a, policy="local_first") as client:  # fmt: skip
             await wait_instances(client, name, 2)
-            srv._draining = srv._closing = True  # as between the drain's end and the close
+            srv._table.draining = srv._table.closing = True  # as between the drain's end and the close
             with anyio.fail_after(5.0):
                 await client.notify(name, "note", 1)
                 await notes.wait_for(1)
@@ -161,4 +161,4 @@ async def test_notification_reaching_a_closing_server_is_resent(memory_cluster: 
                 assert await client.call(name, "note", 2) is None  # a call is refused and moves too
             assert notes.got == [("b", 1), ("b", 2)]
             assert srv.statistics()["received"] == 2 and client.statistics()["retries"] == 2
-            srv._draining = srv._closing = False
+            srv._table.draining = srv._table.closing = False

@@ -63,12 +63,12 @@ async def run_two_calls_and_kill_a(cluster: MemoryCluster, warm_up: bool, **opti
             await server_a.__aenter__()
             await wait_instances(client, NAME, 2)
             if warm_up:  # one answer from b teaches the client the method's options
-                assert await client.call(NAME, "work", 0, instance=2) == "b"
+                assert await client.options(instance=2).call(NAME, "work", 0) == "b"
                 assert await started.get() == "b"
 
             async def one(i: int) -> object:
                 try:
-                    return await client.call(NAME, "work", i, timeout=5.0, **options)
+                    return await client.options(timeout=5.0, **options).call(NAME, "work", i)
                 except tipcrpc.PeerLost as exc:
                     return exc
 
@@ -101,21 +101,21 @@ async def test_options_learned_overridden_and_local(memory_cluster: MemoryCluste
     started: asyncio.Queue[str] = asyncio.Queue()
     async with nodes(memory_cluster, "a") as (a,):
         async with tipcrpc.serve(define("a", None, started), transport=a), tipcrpc.connect(a) as client:
-            assert client._method_options(NAME, "work", None, None)[2:4] == (False, Importance.LOW)
+            assert client._method_meta(NAME, "work")[2:4] == (False, Importance.LOW)
             assert await client.call(NAME, "work", 1) == "a"
-            assert client._method_options(NAME, "work", None, None)[2:4] == (True, Importance.HIGH)
-            assert client._method_options(NAME, "work", False, "critical")[2:4] == (False, Importance.CRITICAL)
+            assert client._method_meta(NAME, "work")[2:4] == (True, Importance.HIGH)
+            assert tipcrpc.CallOptions(idempotent=False, importance="critical").importance == Importance.CRITICAL
             async with client.stream(NAME, "items", 2) as items:  # STREAM_END teaches as well
                 assert [i async for i in items] == [0, 1]
-            assert client._method_options(NAME, "items", None, None)[2:4] == (True, Importance.LOW)
-            assert await client.call(NAME, "plain", importance=2) == "a"  # learned from the answer
-            assert client._method_options(NAME, "plain", None, None)[2:4] == (False, Importance.LOW)
+            assert client._method_meta(NAME, "items")[2:4] == (True, Importance.LOW)
+            assert await client.options(importance=2).call(NAME, "plain") == "a"  # learned from the answer
+            assert client._method_meta(NAME, "plain")[2:4] == (False, Importance.LOW)
             stub = client.stub(NAME).with_options(idempotent=True, importance="high")
             assert await stub.plain() == "a"
             with pytest.raises(TypeError):
-                await client.call(NAME, "plain", idempotent="yes")
+                await client.options(idempotent="yes").call(NAME, "plain")
             with pytest.raises(ValueError):
-                await client.call(NAME, "plain", importance="urgent")
+                await client.options(importance="urgent").call(NAME, "plain")
 
 
 async def test_a_local_definition_wins_over_what_servers_say(memory_cluster: MemoryCluster) -> None:
@@ -135,4 +135,4 @@ async def test_a_local_definition_wins_over_what_servers_say(memory_cluster: Mem
     async with nodes(memory_cluster, "a") as (a,):
         async with tipcrpc.serve(remote, transport=a), tipcrpc.connect(a) as client:
             assert await client.call(local, "work", 1) == "remote"
-            assert client._method_options(local, "work", None, None)[2] is False
+            assert client._method_meta(local, "work")[2] is False

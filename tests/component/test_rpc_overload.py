@@ -115,7 +115,7 @@ async def test_nothing_is_lost_under_receiver_overload(memory_cluster: MemoryClu
                 assert await asyncio.gather(*(client.call(svc, "echo", m) for m in medium)) == medium
                 big = bytes(range(256)) * 32768  # 8 MiB: chunks and acks refused too
                 assert await client.call(svc, "echo", big) == big
-                got = [x async for x in client.stream(svc, "items", 60, 3000, credit=4)]
+                got = [x async for x in client.options(credit=4).stream(svc, "items", 60, 3000)]
                 assert got == [i.to_bytes(4, "big") * 750 for i in range(60)]
             assert sum(ep.refused for ep in ta.endpoints + tb.endpoints) > 50
             assert client.statistics()["overload_resends"] > 0

@@ -88,7 +88,7 @@ async def test_stream_items_in_order(memory_cluster: MemoryCluster) -> None:
 async def test_credit_bounds_how_far_the_server_runs_ahead(memory_cluster: MemoryCluster) -> None:
     async with nodes(memory_cluster, "a", "b") as (a, b):
         async with tipcrpc.serve(svc, transport=a), tipcrpc.connect(b) as client:
-            async with client.stream(svc, "count", 1000, credit=8) as s:
+            async with client.options(credit=8).stream(svc, "count", 1000) as s:
                 got = []
                 async for x in s:
                     got.append(x)
@@ -142,7 +142,7 @@ async def test_stream_timeout_bounds_the_whole_stream(memory_cluster: MemoryClus
         async with tipcrpc.serve(svc, transport=a), tipcrpc.connect(b) as client:
             with anyio.fail_after(3.0):
                 with pytest.raises(tipcrpc.DeadlineExceeded):
-                    async with client.stream(svc, "forever", timeout=0.1) as s:
+                    async with client.options(timeout=0.1).stream(svc, "forever") as s:
                         async for _ in s:
                             await asyncio.sleep(0.001)
                 assert await closed.get() == "forever"

@@ -46,10 +46,10 @@ async def test_wait_ready_call_right_after_serve(memory_cluster: MemoryCluster) 
         memory_cluster.set_faults(srv, cli, LinkFaults(delay=0.05))
         async with tipcrpc.connect(cli) as client, tipcrpc.serve(svc, transport=srv):
             with anyio.fail_after(5.0):
-                assert await client.call(svc, "hello", "a", wait_ready=True, timeout=5.0) == "hi a"
+                assert await client.options(wait_ready=True, timeout=5.0).call(svc, "hello", "a") == "hi a"
         async with tipcrpc.connect(cli) as client, tipcrpc.serve(svc, instances=range(10), transport=srv):
             with anyio.fail_after(5.0):
-                assert await client.call(svc, "hello", "k", key="some key", wait_ready=True) == "hi k"
+                assert await client.options(key="some key", wait_ready=True).call(svc, "hello", "k") == "hi k"
                 stub = client.stub(svc).with_options(wait_ready=True, timeout=5.0)
                 assert await stub.where() == "here"
 
@@ -77,15 +77,15 @@ async def test_wait_ready_stream_notify_and_call_all(memory_cluster: MemoryClust
             # one instance per step: the client learns of each withdrawal late as well
             with anyio.fail_after(5.0):
                 async with tipcrpc.serve(streams, instance=1, transport=srv):
-                    async with client.stream(streams, "count", 3, instance=1, wait_ready=True, timeout=5.0) as items:
+                    async with client.options(instance=1, wait_ready=True, timeout=5.0).stream(streams, "count", 3) as items:
                         assert [i async for i in items] == [0, 1, 2]
             with anyio.fail_after(5.0):
                 async with tipcrpc.serve(streams, instance=2, transport=srv):
-                    await client.notify(streams, "note", instance=2, wait_ready=True)
+                    await client.options(instance=2, wait_ready=True).notify(streams, "note")
                     await noted.wait()
             with anyio.fail_after(5.0):
                 async with tipcrpc.serve(streams, instance=3, transport=srv):
-                    results = await client.call_all(streams, "one", instance=3, wait_ready=True)
+                    results = await client.options(instance=3, wait_ready=True).call_all(streams, "one")
                     assert [r.unwrap() for r in results] == [1]
 
 
@@ -95,7 +95,7 @@ async def test_wait_for_count_and_timeout(memory_cluster: MemoryCluster) -> None
             with pytest.raises(tipcrpc.DeadlineExceeded):
                 await client.wait_for(svc, timeout=0.05)
             with pytest.raises(tipcrpc.DeadlineExceeded):
-                await client.call(svc, "hello", "x", wait_ready=True, timeout=0.05)
+                await client.options(wait_ready=True, timeout=0.05).call(svc, "hello", "x")
             async with tipcrpc.serve(svc, instance=1, transport=a):
                 waiter = asyncio.create_task(client.wait_for(svc, count=2, timeout=5.0))
                 assert len(await client.wait_for(svc, timeout=5.0)) == 1
@@ -132,8 +132,8 @@ async def test_wait_ready_call_waits_through_a_restart(memory_cluster: MemoryClu
         async with tipcrpc.connect(cli) as client:
             async with tipcrpc.serve(first, transport=a):
                 await client.wait_for(first)
-                plain = asyncio.create_task(client.call(first, "get", timeout=5.0))
-                patient = asyncio.create_task(client.call(first, "get", timeout=5.0, wait_ready=True))
+                plain = asyncio.create_task(client.options(timeout=5.0).call(first, "get"))
+                patient = asyncio.create_task(client.options(timeout=5.0, wait_ready=True).call(first, "get"))
                 await started.wait()
                 memory_cluster.kill(a)
                 with pytest.raises(tipcrpc.PeerLost):
@@ -151,8 +151,8 @@ async def test_waiting_ends_with_the_client(memory_cluster: MemoryCluster) -> No
         client = tipcrpc.Client(cli)
         await client.__aenter__()
         waiter = asyncio.create_task(client.wait_for(svc))
-        call = asyncio.create_task(client.call(svc, "hello", "x", wait_ready=True))
-        while not client._waiting._futures:
+        call = asyncio.create_task(client.options(wait_ready=True).call(svc, "hello", "x"))
+        while not client._waiters:
             await asyncio.sleep(0)
         await client.aclose()
         for task in (waiter, call):
@@ -174,7 +174,7 @@ async def test_a_call_whose_deadline_passed_while_resolving_is_not_sent(
 
             monkeypatch.setattr(client, "_ready", slow_ready)
             with pytest.raises(tipcrpc.DeadlineExceeded, match="while resolving"):
-                await client.call(svc, "hello", "late", timeout=0.05)
+                await client.options(timeout=0.05).call(svc, "hello", "late")
             assert server.statistics()["received"] == 0
 
 
@@ -192,14 +192,14 @@ async def test_a_cancelled_waiting_call_leaves_nothing_behind(memory_cluster: Me
         async with tipcrpc.connect(cli) as client:
             async with tipcrpc.serve(svc2, transport=a):
                 await client.wait_for(svc2)
-                call = asyncio.create_task(client.call(svc2, "get", wait_ready=True))
+                call = asyncio.create_task(client.options(wait_ready=True).call(svc2, "get"))
                 await started.wait()
                 memory_cluster.kill(a)
                 with anyio.fail_after(5.0):
-                    while not client._waiting._parked:
+                    while not client._table._parked:
                         await asyncio.sleep(0)  # the node-down event parks the call
                 call.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await call
-                assert not client._waiting._parked and client.statistics()["outstanding"] == 0
+                assert not client._table._parked and client.statistics()["outstanding"] == 0
                 gate.set()

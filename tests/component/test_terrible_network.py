@@ -399,7 +399,7 @@ async def test_rpc_over_lossy_user_transport() -> None:
 
                 async def one(i: int) -> object:
                     try:
-                        return await client.call("test.terrible.rpc", "work", i, timeout=20.0)
+                        return await client.options(timeout=20.0).call("test.terrible.rpc", "work", i)
                     except tipcrpc.TipcRpcError as exc:  # typed failure: acceptable
                         return exc
 

@@ -164,11 +164,11 @@ async def test_rpc_failover_across_processes() -> None:
                         up.add(ev.socket)
                     if up >= {s1, s2}:
                         break
-                whos = {await client.call(RPC_NAME, "whoami", timeout=5.0) for _ in range(10)}
+                whos = {await client.options(timeout=5.0).call(RPC_NAME, "whoami") for _ in range(10)}
                 assert whos == {"rpc-one", "rpc-two"}
 
                 # Long non-idempotent calls in flight on both servers, then SIGKILL one.
-                slow = [asyncio.create_task(client.call(RPC_NAME, "slow", 0.5, timeout=10.0)) for _ in range(4)]
+                slow = [asyncio.create_task(client.options(timeout=10.0).call(RPC_NAME, "slow", 0.5)) for _ in range(4)]
                 await asyncio.sleep(0.05)  # let the calls reach the servers (no sync point exists)
                 t0 = time.perf_counter()
                 p1.send_signal(signal.SIGKILL)
@@ -185,7 +185,7 @@ async def test_rpc_failover_across_processes() -> None:
                 assert any(isinstance(r, tipcrpc.PeerLost) for r in results), results
 
                 # New calls go to the survivor only.
-                whos = {await client.call(RPC_NAME, "whoami", timeout=5.0) for _ in range(6)}
+                whos = {await client.options(timeout=5.0).call(RPC_NAME, "whoami") for _ in range(6)}
                 assert whos == {"rpc-two"}
 
                 p2.send_signal(signal.SIGTERM)
@@ -193,7 +193,7 @@ async def test_rpc_failover_across_processes() -> None:
                     if isinstance(ev, tipcrpc.ServiceDown) and ev.socket == s2:
                         break
                 with pytest.raises(tipcrpc.TipcRpcError):
-                    await client.call(RPC_NAME, "whoami", timeout=0.5)
+                    await client.options(timeout=0.5).call(RPC_NAME, "whoami")
                 await watch.aclose()
             assert await anyio.to_thread.run_sync(p2.wait) == 0
     finally:

@@ -122,7 +122,7 @@ WARMUP_TIMEOUT_S = 60.0
 
 
 async def _warm_up(client: tipcrpc.Client, svc: tipcrpc.Service, n: int) -> None:
-    results = await client.call_all(svc, "whoami", timeout=WARMUP_TIMEOUT_S)
+    results = await client.options(timeout=WARMUP_TIMEOUT_S).call_all(svc, "whoami")
     assert len(results) == n and all(r.ok for r in results), results
 
 
@@ -149,11 +149,11 @@ async def _failover_scenario(cluster: EthCluster | UdpCluster, client_transport:
             async with tipcrpc.connect(client_transport) as client, client.watch(svc) as watch:
                 await _wait_up(watch, {victim.address, survivor.address})  # type: ignore[arg-type]
                 await _warm_up(client, svc, 2)
-                who = [await client.call(svc, "whoami", timeout=10) for _ in range(10)]
+                who = [await client.options(timeout=10).call(svc, "whoami") for _ in range(10)]
                 assert set(who) == {"victim", "survivor"}, who  # calls spread over both
 
                 # Load: idempotent calls in flight on both instances.
-                calls = [asyncio.ensure_future(client.call(svc, "slow", HANDLER_S, timeout=30)) for _ in range(8)]
+                calls = [asyncio.ensure_future(client.options(timeout=30).call(svc, "slow", HANDLER_S)) for _ in range(8)]
                 await _started_on(victim, 1)
                 t0 = time.perf_counter()
                 if how == "sigkill":
@@ -174,7 +174,7 @@ async def _failover_scenario(cluster: EthCluster | UdpCluster, client_transport:
                     assert dt_watch < 2.0
                 else:
                     assert dt_watch < 3 * cluster.tolerance_ms / 1000 + 2.0
-                who = [await client.call(svc, "whoami", timeout=10) for _ in range(6)]
+                who = [await client.options(timeout=10).call(svc, "whoami") for _ in range(6)]
                 assert set(who) == {"survivor"}
                 stats = client.statistics()
                 assert stats.get("failovers", 0) + stats.get("retries", 0) >= 1, stats
@@ -217,15 +217,15 @@ async def test_udp_bearer_call_and_watch(udp_cluster: UdpCluster) -> None:
                     client.watch(svc) as watch:
                 await _wait_up(watch, {server.address})  # type: ignore[arg-type]
                 await _warm_up(client, svc, 1)
-                assert await client.call(svc, "whoami", timeout=10) == "udp-server"
-                assert await client.call(svc, "echo", b"x" * 200_000, timeout=20) == b"x" * 200_000
+                assert await client.options(timeout=10).call(svc, "whoami") == "udp-server"
+                assert await client.options(timeout=20).call(svc, "echo", b"x" * 200_000) == b"x" * 200_000
                 t0 = time.perf_counter()
                 rest = await server.stop()
                 await _wait_down(watch, server.address)  # type: ignore[arg-type]
                 print(f"\n[kernel udp] graceful stop -> ServiceDown after {(time.perf_counter() - t0) * 1000:.1f} ms")
                 assert "CLOSED" in rest
                 with pytest.raises(tipcrpc.ServiceUnreachable):
-                    await client.call(svc, "whoami", timeout=5)
+                    await client.options(timeout=5).call(svc, "whoami")
     finally:
         server.kill()
 
@@ -240,7 +240,7 @@ async def test_16_mib_round_trip(eth_cluster: EthCluster, client_transport: Kern
                 await _wait_up(watch, {server.address})  # type: ignore[arg-type]
                 payload = os.urandom(16 * 1024 * 1024)
                 t0 = time.perf_counter()
-                back = await client.call(svc, "echo", payload, timeout=100)
+                back = await client.options(timeout=100).call(svc, "echo", payload)
                 dt = time.perf_counter() - t0
                 assert back == payload
                 print(f"\n[kernel] 16 MiB echo round trip in {dt:.2f} s "
@@ -254,7 +254,7 @@ async def test_call_to_absent_service_is_unreachable_at_once(client_transport: K
     async with tipcrpc.connect(client_transport) as client:
         t0 = time.perf_counter()
         with pytest.raises(tipcrpc.ServiceUnreachable):
-            await client.call(_service_name("absent"), "whoami", timeout=30)
+            await client.options(timeout=30).call(_service_name("absent"), "whoami")
         dt = time.perf_counter() - t0
         print(f"\n[kernel] call to an absent service failed after {dt * 1000:.1f} ms")
         assert dt < 2.0  # "at once": decided by the subscription snapshot, not by the 30 s timeout

@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, int]] = [
     ("tipcrpc.rpc.client", 4),
     ("tipcrpc.rpc.resolver", 4),
     ("tipcrpc.rpc.stub", 4),
-    ("tipcrpc.rpc.serving", 4),
+    ("tipcrpc.rpc.context", 4),
     ("tipcrpc.rpc.runtime", 4),
     ("tipcrpc.rpc.__init__", 4),
     ("tipcrpc.rpc", 1),

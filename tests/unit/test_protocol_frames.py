@@ -31,7 +31,7 @@ def test_call_round_trip() -> None:
     data = F.encode_call(codec, CID, 99, "div", [6], {"by": 3}, 0.25, F.Flag.STREAM | F.Flag.IDEMPOTENT, credit=16)
     frame = F.decode_frame(codec, data)
     assert frame == F.CallFrame(CID, 99, "div", [6], {"by": 3}, 0.25, F.Flag.STREAM | F.Flag.IDEMPOTENT, 16)
-    assert F.decode_call(codec, data) == ("div", [6], {"by": 3}, 0.25, 16)
+    assert F.decode_call(codec, data) == ("div", [6], {"by": 3}, 0.25, 16, None, None)
 
 
 @pytest.mark.parametrize(

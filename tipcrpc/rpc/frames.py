@@ -21,8 +21,11 @@ Bodies (``msgpack`` = encoded by :class:`~tipcrpc.codec.Codec`):
 ==============  ===========================================================================
 kind            body
 ==============  ===========================================================================
-CALL            msgpack ``[method, args, kwargs|None, deadline_remaining_s|None, credit|None]``
-                flags: IDEMPOTENT, STREAM (credit = initial item credit), ONEWAY (no reply)
+CALL            msgpack ``[method, args, kwargs|None, deadline_remaining_s|None, credit|None,
+                instance|None, metadata|None]`` (trailing ``None`` elements omitted; at least 4)
+                flags: IDEMPOTENT, STREAM (credit = initial item credit), ONEWAY (no reply);
+                instance: the instance the client routed the call to (key/instance routing);
+                metadata: a small map of string keys the client attached (tracing ids)
 REPLY           msgpack value; flags: the method's options (below)
 FAILURE         msgpack ``[status, message, details]``
 CANCEL          empty
@@ -164,8 +167,9 @@ def parse_method_flags(flags: int) -> tuple[bool, int] | None:
 
 #: ``(kind, flags, aux, call_id)`` as parsed from a header.
 Header = tuple[int, int, int, int]
-#: ``(method, args, kwargs, deadline_remaining_s, credit)`` as parsed from a CALL body.
-CallBody = tuple[str, list[Any], dict[str, Any], Union[float, None], Union[int, None]]
+#: ``(method, args, kwargs, deadline_remaining_s, credit, instance, metadata)`` of a CALL body.
+CallBody = tuple[str, list[Any], dict[str, Any], Union[float, None], Union[int, None], Union[int, None],
+                 Union[dict[str, Any], None]]
 
 _pack_header = HEADER.pack
 _unpack_header = HEADER.unpack_from
@@ -212,10 +216,17 @@ def encode_call(
     deadline_remaining: float | None,
     flags: int = 0,
     credit: int | None = None,
+    instance: int | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> bytes:
     """A CALL frame. ``deadline_remaining`` is seconds left (the server uses its own clock)."""
-    body = codec.encode([method, args, kwargs or None, deadline_remaining, credit])
-    return _pack_header(VERSION, Kind.CALL, flags, 0, service_type, call_id) + body
+    if metadata:
+        fields: list[Any] = [method, args, kwargs or None, deadline_remaining, credit, instance, metadata]
+    elif instance is not None:
+        fields = [method, args, kwargs or None, deadline_remaining, credit, instance]
+    else:
+        fields = [method, args, kwargs or None, deadline_remaining, credit]
+    return _pack_header(VERSION, Kind.CALL, flags, 0, service_type, call_id) + codec.encode(fields)
 
 
 def encode_reply(codec: Codec, call_id: int, value: Any, flags: int = 0) -> bytes:
@@ -284,10 +295,13 @@ def encode_chunk_ack(call_id: int, msg_id: int, received: int) -> bytes:
 def decode_call(codec: Codec, data: bytes | bytearray | memoryview) -> CallBody:
     """Decode and validate a CALL body (header already parsed)."""
     body = codec.decode(_body(data))
-    if type(body) is not list or not 4 <= len(body) <= 5:
-        raise RemoteProtocolError("CALL body must be an array of 4 or 5 elements")
+    if type(body) is not list or not 4 <= len(body) <= 7:
+        raise RemoteProtocolError("CALL body must be an array of 4 to 7 elements")
+    n = len(body)
     method, args, kwargs, deadline = body[0], body[1], body[2], body[3]
-    credit = body[4] if len(body) == 5 else None
+    credit = body[4] if n > 4 else None
+    instance = body[5] if n > 5 else None
+    metadata = body[6] if n > 6 else None
     if type(method) is not str:
         raise RemoteProtocolError("CALL method name must be a string")
     if type(args) is not list:
@@ -302,7 +316,11 @@ def decode_call(codec: Codec, data: bytes | bytearray | memoryview) -> CallBody:
         deadline = float(deadline)
     if credit is not None and (type(credit) is not int or not 0 <= credit <= _U32):
         raise RemoteProtocolError("CALL credit must be an integer in 0..2**32-1")
-    return method, args, kwargs, deadline, credit
+    if instance is not None and (type(instance) is not int or not 0 <= instance <= _U32):
+        raise RemoteProtocolError("CALL instance must be an integer in 0..2**32-1")
+    if metadata is not None and (type(metadata) is not dict or not all(type(k) is str for k in metadata)):
+        raise RemoteProtocolError("CALL metadata must be a map with string keys")
+    return method, args, kwargs, deadline, credit, instance, metadata
 
 
 def decode_value(codec: Codec, data: bytes | bytearray | memoryview) -> Any:
@@ -350,6 +368,8 @@ class CallFrame:
     deadline_remaining: float | None
     flags: Flag
     credit: int | None
+    instance: int | None = None
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,8 +465,8 @@ def decode_frame(codec: Codec, data: bytes | bytearray | memoryview) -> Frame:
     if kind in _EMPTY_KINDS and len(data) != HEADER_SIZE:
         raise RemoteProtocolError(f"{Kind(kind).name} frame must have an empty body")
     if kind == Kind.CALL:
-        method, args, kwargs, deadline, credit = decode_call(codec, data)
-        return CallFrame(call_id, aux, method, args, kwargs, deadline, Flag(flags & 0x07), credit)
+        method, args, kwargs, deadline, credit, instance, metadata = decode_call(codec, data)
+        return CallFrame(call_id, aux, method, args, kwargs, deadline, Flag(flags & 0x07), credit, instance, metadata)
     if kind == Kind.REPLY:
         return ReplyFrame(call_id, decode_value(codec, data), flags)
     if kind == Kind.FAILURE:

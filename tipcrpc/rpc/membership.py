@@ -172,13 +172,13 @@ class Membership:
         instance: int | None = None,
         exclude: Iterable[SocketAddr] = (),
         own_node: int = 0,
-        outstanding: Mapping[SocketAddr, object] | Callable[[SocketAddr], int] | None = None,
+        outstanding: Mapping[SocketAddr, int] | Callable[[SocketAddr], int | None] | None = None,
     ) -> SocketAddr | None:
         """Choose a socket for a call, or ``None`` if no candidate is left.
 
         ``exclude`` lists sockets already tried by this call; they are used again only when
         nothing else remains. ``outstanding`` gives per-socket in-flight counts for
-        ``least_outstanding`` (a mapping whose values have ``len()``, or a function).
+        ``least_outstanding`` (a mapping to ints, or a function).
         """
         cands = self.candidates(instance)
         if not cands:
@@ -199,20 +199,12 @@ class Membership:
                 n = len(cands)
             return cands[rr % n]
         if policy is Policy.LEAST_OUTSTANDING and outstanding is not None:
-            if callable(outstanding):
-                count = outstanding
-            else:
-                table = outstanding
-
-                def count(s: SocketAddr) -> int:
-                    v = table.get(s)
-                    return len(v) if v is not None else 0  # type: ignore[arg-type]
-
+            count = outstanding if callable(outstanding) else outstanding.get
             best = None
             best_n = -1
             for i in range(n):
                 s = cands[(rr + i) % n]
-                c = count(s)
+                c = count(s) or 0
                 if best is None or c < best_n:
                     best, best_n = s, c
                     if c == 0:

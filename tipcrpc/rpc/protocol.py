@@ -4,9 +4,8 @@
 * :class:`PendingTable` maps call ids to in-flight state and tracks their deadlines as plain
   numbers: the I/O shell passes ``now`` in and arms one timer for :meth:`next_deadline`.
 * :func:`failure_to_exception` / :func:`exception_to_failure` translate between Python
-  exceptions and FAILURE frames. The client side maps statuses through an allowlist and
-  never reconstructs arbitrary classes: anything unknown becomes
-  :class:`~tipcrpc.errors.RemoteException` whose ``details`` carry the remote type name.
+  exceptions and FAILURE frames; they live in :mod:`tipcrpc.rpc.remote_errors` and are
+  re-exported here.
 
 The frame layout itself lives in :mod:`tipcrpc.rpc.frames`, chunking in
 :mod:`tipcrpc.rpc.chunks`; both are re-exported here.
@@ -17,24 +16,11 @@ from __future__ import annotations
 import heapq
 from typing import Any, Generic, Iterator, TypeVar
 
-from ..errors import (
-    CodecError,
-    DeadlineExceeded,
-    FrameTooLarge,
-    InvalidArguments,
-    MethodNotFound,
-    RemoteCancelled,
-    RemoteException,
-    RemoteProtocolError,
-    RpcError,
-    ServerBusy,
-    Status,
-    TipcRpcError,
-)
 from .chunks import *  # noqa: F401,F403
 from .chunks import __all__ as _chunks_all
 from .frames import *  # noqa: F401,F403
 from .frames import __all__ as _frames_all
+from .remote_errors import exception_to_failure, failure_to_exception
 
 __all__ = [
     "CallIds",
@@ -168,60 +154,3 @@ def remaining(deadline: float | None, now: float) -> float | None:
         return None
     left = deadline - now
     return left if left > 0.0 else 0.0
-
-
-# -- errors <-> FAILURE ---------------------------------------------------------------------
-
-# The allowlist: these statuses rebuild a specific local class; every other status (and any
-# remote exception type) becomes RemoteException. Classes are never looked up by name.
-_RPC_CLASSES: dict[Status, type[RpcError]] = {
-    Status.METHOD_NOT_FOUND: MethodNotFound,
-    Status.INVALID_ARGUMENTS: InvalidArguments,
-    Status.CANCELLED: RemoteCancelled,
-    Status.SERVER_BUSY: ServerBusy,
-    Status.SHUTTING_DOWN: ServerBusy,
-}
-
-
-def failure_to_exception(status: Status, message: str, details: Any) -> TipcRpcError:
-    """The exception a client raises for a FAILURE ``(status, message, details)``."""
-    if status == Status.DEADLINE_EXCEEDED:
-        return DeadlineExceeded(message or "deadline exceeded on the server")
-    if status == Status.PROTOCOL_ERROR:
-        return RemoteProtocolError(f"server rejected the frame: {message}")
-    if status == Status.TOO_LARGE:
-        return FrameTooLarge(f"server refused the frame: {message}")
-    cls = _RPC_CLASSES.get(status)
-    if cls is not None:
-        return cls(message, status=status, details=details)
-    if isinstance(details, dict) and isinstance(details.get("type"), str):
-        text = f"{details['type']}: {message}" if message else details["type"]
-    else:
-        text = message
-    return RemoteException(text, status=status, details=details)
-
-
-def _qualified_name(exc: BaseException) -> str:
-    cls = type(exc)
-    module = cls.__module__
-    return cls.__qualname__ if module in ("builtins", None) else f"{module}.{cls.__qualname__}"
-
-
-def exception_to_failure(exc: BaseException) -> tuple[Status, str, Any]:
-    """The ``(status, message, details)`` a server sends for an exception from a handler.
-
-    :class:`RpcError` subclasses keep their status/details (so a handler can raise
-    ``InvalidArguments`` itself); :class:`DeadlineExceeded` maps to DEADLINE_EXCEEDED;
-    :class:`FrameTooLarge` to TOO_LARGE; a :class:`CodecError` (unencodable result) to
-    APPLICATION_ERROR; anything else to APPLICATION_ERROR with
-    ``details = {"type": qualified name, "message": str(exc)}``.
-    """
-    if isinstance(exc, RpcError):
-        return exc.status, exc.message, exc.details
-    if isinstance(exc, DeadlineExceeded):
-        return Status.DEADLINE_EXCEEDED, str(exc) or "deadline exceeded", None
-    if isinstance(exc, FrameTooLarge):
-        return Status.TOO_LARGE, str(exc), {"type": _qualified_name(exc), "message": str(exc)}
-    if isinstance(exc, CodecError):
-        return Status.APPLICATION_ERROR, f"result cannot be encoded: {exc}", {"type": _qualified_name(exc), "message": str(exc)}
-    return Status.APPLICATION_ERROR, str(exc), {"type": _qualified_name(exc), "message": str(exc)}

@@ -1,86 +1,90 @@
-"""The RPC server (layer L4): one endpoint serving one or more services.
+"""The RPC server (layer L4): the event-loop shell around the serve table.
 
-Dispatch happens in the endpoint's callback. Plain (sync) methods run **inline** — no task,
-the cheapest path; they must not block, like any event-loop callback. Coroutine methods and
-streaming methods run as asyncio tasks, at most ``max_concurrency`` at a time; further calls
-wait in a FIFO backlog of at most ``max_queued`` (their deadlines still apply) and beyond
-that are refused with SERVER_BUSY, which the client treats as "never started" and retries
-elsewhere. A handler task is cancelled when the client sends CANCEL, when the call's
-deadline (sent as remaining seconds, converted to this loop's clock) passes — the client
-then gets DEADLINE_EXCEEDED —, when the client's socket or node is lost, or at the end of
-a drain.
+The rules — validation, limits, deadlines, duplicates, cancellation, drain — live in
+:class:`~tipcrpc.rpc.serve_table.ServeTable` (pure). This shell owns the endpoint, one loop
+timer and the handlers, and does what the table's outbox says.
 
-Exceptions from handlers become FAILURE frames (APPLICATION_ERROR with the exception's
-qualified type name and message in ``details``; :class:`~tipcrpc.errors.RpcError`
-subclasses keep their status). Malformed frames are counted and, when they look like calls,
-answered with PROTOCOL_ERROR; nothing a peer sends can stop the server.
+Handlers run **eagerly** in the endpoint callback: a plain function, and an ``async def``
+that finishes without suspending, answer inline — no task, the cheapest path there is. A
+coroutine that suspends continues as a task from where it stopped; streaming methods run as
+tasks. Handlers must not block the loop (see the guide on blocking work). At most
+``max_concurrency`` calls run at once, up to ``max_queued`` more wait, beyond that
+SERVER_BUSY (the client retries elsewhere). A running call is cancelled on CANCEL, when its
+deadline passes (the client gets DEADLINE_EXCEEDED), when the client's socket or node is
+lost, or at the end of a drain.
+
+Exceptions from handlers become FAILURE frames (APPLICATION_ERROR with the type and message
+in ``details``; :class:`~tipcrpc.errors.RpcError` subclasses keep their status). Malformed
+frames are counted and, when they look like calls, answered with PROTOCOL_ERROR; nothing a
+peer sends can stop the server.
+
+Start-up publishes the names last, once everything a call needs is loaded and running: a
+published name is a promise that calls are answered at full speed.
 
 Drain (:meth:`Server.drain`, run on exit): withdraw every name first, so clients stop
-choosing this socket; answer new calls with SHUTTING_DOWN (clients retry elsewhere);
-keep answering PINGs (clients waiting on a non-idempotent call keep waiting); let calls
-in progress finish, up to ``drain_timeout`` seconds; cancel what is left (RemoteCancelled
-at the client); then close.
-
-Notifications are never dropped without a trace. One that reaches a draining server is
-*run* (a client that has not yet seen the withdrawal sent it in good faith, and it cannot
-be answered), and the drain waits for it like for any call in progress. One that cannot
-be run — the server is at its limit (SERVER_BUSY), or the drain is over and the endpoint
-is closing (SHUTTING_DOWN) — is answered with that FAILURE, although notifications are
-otherwise never answered: the client still remembers it and re-sends it to another
-instance. Notifications with an unknown method or bad arguments are logged.
+choosing this socket; answer new calls with SHUTTING_DOWN (clients retry elsewhere); keep
+answering PINGs (clients waiting on a non-idempotent call keep waiting); let calls in
+progress finish, up to ``drain_timeout`` seconds; cancel what is left (RemoteCancelled at
+the client); then close. Notifications reaching a draining server are still run (they
+cannot be answered otherwise); once the endpoint is closing they are refused with
+SHUTTING_DOWN, and the client re-sends them elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from typing import Any, Iterable, Mapping
+from typing import Any, Coroutine, Generator, Iterable, Mapping
 
 import anyio
 
 from ..addr import NODE_STATE, U32_MAX, Importance, Scope, ServiceRange, SocketAddr
-from ..errors import (
-    ClosedError,
-    CodecError,
-    FrameTooLarge,
-    InvalidArguments,
-    ProtocolError,
-    Status,
-    TipcRpcError,
-    TransportError,
-    UsageError,
-)
+from ..codec import Codec
+from ..errors import ClosedError, CodecError, FrameTooLarge, ProtocolError, Status, TipcRpcError, TransportError, UsageError
 from ..events import NodeDown
 from ..transport.base import Delivery, DeliveryFailure, Name, Returned, Transport
 from .chunks import DEFAULT_MAX_FRAME, DEFAULT_WINDOW
-from .frames import (
-    HEADER,
-    HEADER_SIZE,
-    VERSION,
-    Flag,
-    Kind,
-    decode_call,
-    encode_failure,
-    encode_pong,
-    encode_reply,
-    method_flags,
-    peek_header,
-)
-from .protocol import PendingTable, exception_to_failure
+from .context import _current
+from .frames import HEADER_SIZE, Kind, encode_failure, encode_pong
+from .serve_table import CLIENT_LOST, Served, ServeTable
+from .service import MethodKind, Service
 from .runtime import Background, FrameLink
-from .service import MethodInfo, MethodKind, Service
-from .serving import Active, produce_stream
 
 __all__ = ["Server"]
 
 log = logging.getLogger("tipcrpc.server")
 
-# Why a handler task was cancelled (None = not by us: propagate).
-_CANCEL, _DEADLINE, _SHUTDOWN, _CLIENT_LOST = 1, 2, 3, 4
-_ONEWAY, _STREAM = int(Flag.ONEWAY), int(Flag.STREAM)  # plain ints: IntFlag ops are slow
-_SYNC = MethodKind.SYNC
+_SYNC, _ASYNC = MethodKind.SYNC, MethodKind.ASYNC
+_CALL, _PING, _CHUNK, _CHUNK_ACK = int(Kind.CALL), int(Kind.PING), int(Kind.CHUNK), int(Kind.CHUNK_ACK)
 _REPLY_KINDS = frozenset({Kind.REPLY, Kind.FAILURE, Kind.STREAM_ITEM, Kind.STREAM_END, Kind.CHUNK})
+
+
+class _Resume:
+    """Continue a coroutine that already ran its first step (and yielded ``first``) inside
+    a task: the task sees exactly the awaitables the coroutine yields."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, yielded = self.coro, self.first
+        self.first = None
+        while True:
+            try:
+                sent = yield yielded
+            except BaseException as exc:  # thrown in by the task (cancellation): pass it on
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
 
 
 class Server:
@@ -99,58 +103,59 @@ class Server:
         max_frame: int = DEFAULT_MAX_FRAME,
         window: int = DEFAULT_WINDOW,
     ) -> None:
-        from ..codec import Codec
-
         if max_concurrency < 1 or max_queued < 0:
             raise UsageError(f"max_concurrency must be >= 1 and max_queued >= 0, got {max_concurrency} and {max_queued}")
         self.transport = transport
         self.services = list(services)
         self.names = list(names)
         self.scope = Scope(scope)
-        self.max_concurrency = max_concurrency
-        self.max_queued = max_queued
         self.drain_timeout = drain_timeout
-        self._methods: dict[int, dict[str, MethodInfo]] = {}
-        # Flags of every REPLY/STREAM_END: the method's options, for clients calling by name.
-        self._flags: dict[MethodInfo, int] = {}
+        seen: set[int] = set()
         for svc in self.services:
-            if svc.type in self._methods:
+            if svc.type in seen:
                 raise UsageError(f"two services share type {svc.type}: serve them on different endpoints")
-            self._methods[svc.type] = dict(svc.methods)
-            for info in svc.methods.values():
-                self._flags[info] = method_flags(info.idempotent, info.importance)
+            seen.add(svc.type)
+        # The instance a call reaches when the client did not name one: known when this
+        # server publishes exactly one instance of the type.
+        ranges: dict[int, list[tuple[int, int]]] = {}
+        for name in self.names:
+            lo, hi = (name.lower, name.upper) if isinstance(name, ServiceRange) else (name.instance, name.instance)
+            ranges.setdefault(name.type, []).append((lo, hi))
+        single = {t: rs[0][0] for t, rs in ranges.items() if len(rs) == 1 and rs[0][0] == rs[0][1]}
         self._codec = Codec()
+        self._table = ServeTable(self._codec, self.services, max_concurrency=max_concurrency, max_queued=max_queued,
+                                 instance_of=single)  # fmt: skip
         self._link = FrameLink(max_message=transport.max_message, max_frame=max_frame, window=window)
-        self._active: dict[tuple[SocketAddr, int], Active] = {}
-        self._deadlines: PendingTable[Active] = PendingTable()
-        self._backlog: deque[Active] = deque()
-        self._running = 0
-        self._seq = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._bg = Background("server")
-        self._draining = False
-        self._drained: anyio.Event | None = None
-        # Set when the drain is over and the endpoint is closing: from then on even
-        # notifications are refused (with SHUTTING_DOWN, so their senders re-send them).
-        self._closing = False
+        self._idle: asyncio.Future[None] | None = None
         self._closed = False
-        self._stats = dict.fromkeys(
-            ("received", "completed", "failed", "cancelled", "deadline_exceeded", "busy", "malformed",
-             "notifications", "streams", "client_lost"), 0)  # fmt: skip
 
-    # -- lifecycle ----------------------------------------------------------------------------
+    @property
+    def max_concurrency(self) -> int:
+        return self._table.max_concurrency
+
+    @property
+    def max_queued(self) -> int:
+        return self._table.max_queued
+
+    # -- lifecycle ------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Server:
         self._loop = asyncio.get_running_loop()
         try:
             endpoint = await self.transport.open_endpoint(self._on_message)
             self._link.attach(endpoint)
-            for name in self.names:
-                await endpoint.publish(name, self.scope)
+            self._table.address = endpoint.address
             self._bg.spawn(self._watch_nodes())
             self._bg.spawn(self._housekeeping())
+            # Let the background tasks start (importing whatever they import on the loop)
+            # before any client can see a name: publish only when calls are answered at once.
+            await anyio.sleep(0)
+            for name in self.names:
+                await endpoint.publish(name, self.scope)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 self._closed = True
@@ -175,9 +180,7 @@ class Server:
 
     def statistics(self) -> Mapping[str, int]:
         """Counters (received, completed, failed, cancelled, busy, ...) and gauges (active, queued)."""
-        stats = dict(self._stats)
-        stats["active"] = self._running
-        stats["queued"] = len(self._backlog)
+        stats = dict(self._table.statistics())
         stats["overload_resends"] = self._link.overload_resends
         return stats
 
@@ -185,35 +188,33 @@ class Server:
         """Withdraw the names, then wait up to ``timeout`` (default ``drain_timeout``) seconds for
         calls in progress; cancel the rest. Returns ``True`` if everything finished in time."""
         endpoint = self._link.endpoint
-        if not self._draining:
-            self._draining = True
-            self._drained = anyio.Event()
+        table = self._table
+        if not table.draining:
+            table.drain()
             if endpoint is not None:
                 for name in self.names:
                     try:
                         await endpoint.withdraw(name, self.scope)
                     except TipcRpcError as exc:
                         log.debug("withdraw %s failed: %s", name, exc)
-        if not self._active:
+        if table.idle:
             return True
         wait = self.drain_timeout if timeout is None else timeout
         with anyio.move_on_after(wait):
-            await self._idle()
-        if not self._active:
+            await self._wait_idle()
+        if table.idle:
             return True
-        for a in list(self._active.values()):
-            self._cancel(a, _SHUTDOWN)
+        table.shutdown()
+        self._flush()
         # Let the cancelled handlers unwind (bounded: a handler may swallow cancellation).
         with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
-            await self._idle()
+            await self._wait_idle()
         return False
 
-    async def _idle(self) -> None:
-        """Return once no call is active. Notifications accepted during the drain count as
-        active, so this loops until a wake-up finds the table empty."""
-        while self._active:
-            self._drained = anyio.Event()
-            await self._drained.wait()
+    async def _wait_idle(self) -> None:
+        while not self._table.idle:
+            self._idle = self._loop.create_future()  # type: ignore[union-attr]
+            await self._idle
 
     async def aclose(self) -> None:
         """Drain (if not done yet), then close the endpoint."""
@@ -222,9 +223,10 @@ class Server:
         try:
             await self.drain()
         finally:
-            # No await since the drain found nothing active: whatever arrives from now on
-            # is refused (and still answered, the link stays open until the endpoint is).
-            self._closing = self._closed = True
+            # From here on whatever arrives is refused (and still answered: the endpoint
+            # stays open until it is closed below).
+            self._table.close()
+            self._closed = True
             if self._timer is not None:
                 self._timer.cancel()
             with anyio.CancelScope(shield=True):
@@ -235,7 +237,41 @@ class Server:
                     self._link.close()
                     await self._bg.aclose()
 
-    # -- sending ------------------------------------------------------------------------------
+    # -- what the table says ------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        table = self._table
+        out = table.out
+        while True:
+            if out.sends:
+                sends, out.sends = out.sends, []
+                for dest, frame, imp in sends:
+                    self._send(dest, frame, imp)
+            if out.cancel:
+                cancel, out.cancel = out.cancel, []
+                for s in cancel:
+                    task = s.handle
+                    if task is not None:
+                        task.cancel()
+            if out.wake:
+                wake, out.wake = out.wake, []
+                for s in wake:
+                    w = s.waiter
+                    if w is not None and not w.done():
+                        w.set_result(None)
+            if not out.run:
+                break
+            run, out.run = out.run, []
+            for s in run:
+                self._start(s)
+        nxt = table.next_timer
+        if nxt is not None and (self._timer is None or nxt < self._timer_at):
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = nxt
+            self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
+        if self._idle is not None and table.idle and not self._idle.done():
+            self._idle.set_result(None)
 
     def _send(self, dest: SocketAddr, frame: bytes, importance: Importance = Importance.LOW) -> None:
         try:
@@ -246,304 +282,173 @@ class Server:
         except (ClosedError, TransportError):
             pass  # the client (or its node) is gone, or we are closing; nobody to tell
 
-    def _fail(self, dest: SocketAddr, cid: int, status: Status, message: str, details: Any = None) -> None:
-        self._stats["failed"] += 1
-        self._send(dest, encode_failure(self._codec, cid, status, message, details), Importance.HIGH)
-
-    def _fail_exc(self, source: SocketAddr, cid: int, oneway: bool, info: MethodInfo, exc: BaseException) -> None:
-        status, message, details = exception_to_failure(exc)
-        if oneway:
-            self._stats["failed"] += 1
-            log.warning("notification %s raised %s: %s", info.name, type(exc).__name__, exc)
-            return
-        self._fail(source, cid, status, message, details)
-
-    def _reply(self, a: Active, result: Any) -> None:
-        try:
-            frame = encode_reply(self._codec, a.cid, result, self._flags[a.info])
-        except CodecError as exc:
-            self._fail_exc(a.source, a.cid, a.oneway, a.info, exc)
-            return
-        self._stats["completed"] += 1
-        self._send(a.source, frame, a.info.importance)
-
-    # -- receiving ----------------------------------------------------------------------------
-
-    def _on_message(self, msg: Delivery | Returned) -> None:
-        if msg.__class__ is Delivery:
-            self._on_frame(msg.data, msg.source)  # type: ignore[union-attr]
-        else:
-            self._on_returned(msg)  # type: ignore[arg-type]
-
-    def _on_frame(self, data: bytes | bytearray, source: SocketAddr) -> None:
-        if len(data) < HEADER_SIZE:
-            self._stats["malformed"] += 1
-            return
-        version, kind, flags, _r, aux, cid = HEADER.unpack_from(data)
-        if version != VERSION:
-            self._stats["malformed"] += 1
-            if kind == Kind.CALL and not flags & _ONEWAY:
-                self._fail(source, cid, Status.PROTOCOL_ERROR, f"unsupported frame version {version}; this server speaks {VERSION}")
-            return
-        if kind == Kind.CALL:
-            self._on_call(data, flags, aux, cid, source)
-        elif kind == Kind.CANCEL:
-            a = self._active.get((source, cid))
-            if a is not None:
-                self._cancel(a, _CANCEL)
-            else:  # perhaps still being uploaded in chunks
-                self._link.abort_call(source, cid)
-        elif kind == Kind.STREAM_CREDIT:
-            a = self._active.get((source, cid))
-            if a is not None:
-                a.credit += aux
-                w = a.waiter
-                if w is not None and not w.done():
-                    w.set_result(None)
-        elif kind == Kind.PING:
-            active = (source, cid) in self._active or self._link.reassembler.has_call(source, cid) \
-                or self._link.pending_resend(source, cid)  # fmt: skip
-            try:
-                self._link.send(source, encode_pong(cid, aux, active), Importance.CRITICAL)
-            except TipcRpcError:
-                pass
-        elif kind == Kind.CHUNK:
-            try:
-                frame = self._link.on_chunk(source, aux, cid, data, self._loop.time())  # type: ignore[union-attr]
-            except FrameTooLarge as exc:
-                self._fail(source, cid, Status.TOO_LARGE, str(exc))
-                return
-            except ProtocolError as exc:
-                self._stats["malformed"] += 1
-                self._fail(source, cid, Status.PROTOCOL_ERROR, str(exc))
-                return
-            if frame is not None:
-                if len(frame) >= HEADER_SIZE and frame[1] == Kind.CALL:
-                    self._on_frame(frame, source)
-                else:
-                    self._stats["malformed"] += 1
-                    self._fail(source, cid, Status.PROTOCOL_ERROR, "a chunked frame must be a CALL")
-        elif kind == Kind.CHUNK_ACK:
-            try:
-                self._link.on_chunk_ack(source, aux, data)
-            except ProtocolError:
-                self._stats["malformed"] += 1
-        else:
-            self._stats["malformed"] += 1  # replies/pongs/unknown kinds are never answered: no loops
-
-    def _on_call(self, data: bytes | bytearray, flags: int, stype: int, cid: int, source: SocketAddr) -> None:
-        oneway = flags & _ONEWAY != 0
-        try:
-            method, args, kwargs, remaining, credit = decode_call(self._codec, data)
-        except ProtocolError as exc:
-            self._stats["malformed"] += 1
-            if not oneway:
-                self._fail(source, cid, Status.PROTOCOL_ERROR, str(exc))
-            return
-        self._stats["received"] += 1
-        if oneway:
-            self._stats["notifications"] += 1
-        methods = self._methods.get(stype)
-        info = methods.get(method) if methods is not None else None
-        if info is None:
-            what = f"method {method!r}" if methods is not None else f"service type {stype}"
-            if oneway:
-                self._stats["failed"] += 1
-                log.warning("notification from %s dropped: %s is not served here", source, what)
-            else:
-                self._fail(source, cid, Status.METHOD_NOT_FOUND, f"{what} is not served at {self.address}",
-                           {"type": stype, "method": method})  # fmt: skip
-            return
-        if self._draining and (self._closing or not oneway):
-            # Calls are refused while draining; notifications only once the endpoint is
-            # closing (before that they are run: see the module docstring). Both are
-            # answered, so the client re-sends them elsewhere.
-            self._fail(source, cid, Status.SHUTTING_DOWN, "server is closing" if self._closing else "server is draining")
-            return
-        streaming = info.streaming
-        try:
-            if streaming != (flags & _STREAM != 0):
-                hint = "stream()" if streaming else "call()"
-                raise InvalidArguments(f"{method} is {'a' if streaming else 'not a'} streaming method; use {hint}")
-            info.bind(args, kwargs)
-        except InvalidArguments as exc:
-            if oneway:
-                self._stats["failed"] += 1
-                log.warning("notification %s from %s dropped: %s", method, source, exc.message)
-            else:
-                self._fail(source, cid, Status.INVALID_ARGUMENTS, exc.message, exc.details)
-            return
-        if remaining is not None and remaining <= 0.0:
-            self._stats["deadline_exceeded"] += 1
-            if oneway:
-                log.warning("notification %s from %s dropped: its deadline passed before it arrived", method, source)
-            else:
-                self._fail(source, cid, Status.DEADLINE_EXCEEDED, "deadline passed before the call arrived")
-            return
-        if info.kind is _SYNC:
-            # Inline: no task, no bookkeeping — the cheapest path there is.
-            try:
-                result = info.func(*args, **kwargs)
-            except Exception as exc:
-                self._fail_exc(source, cid, oneway, info, exc)
-                return
-            if not hasattr(result, "__await__"):
-                if oneway:
-                    self._stats["completed"] += 1
-                    return
-                try:
-                    frame = encode_reply(self._codec, cid, result, self._flags[info])
-                except CodecError as exc:
-                    self._fail_exc(source, cid, oneway, info, exc)
-                    return
-                self._stats["completed"] += 1
-                self._send(source, frame, info.importance)
-                return
-            args, kwargs = [result], {}  # a sync function returned an awaitable: await it in a task
-        key = (source, cid)
-        if key in self._active:
-            self._stats["received"] -= 1
-            return  # a re-sent duplicate of a call in progress (inline calls never are)
-        self._seq += 1
-        a = Active(self._seq, source, cid, info, args, kwargs, oneway, credit or 0)
-        self._active[key] = a
-        if remaining is not None:
-            deadline = self._loop.time() + remaining  # type: ignore[union-attr]
-            self._deadlines.add(a.seq, a, deadline)
-            if self._timer is None or deadline < self._timer_at:
-                self._arm(deadline)
-        if self._running < self.max_concurrency:
-            self._spawn(a)
-        elif len(self._backlog) < self.max_queued:
-            self._backlog.append(a)
-        else:
-            self._forget(a)
-            self._stats["busy"] += 1
-            # Answered even for a notification: the client re-sends it to another instance.
-            self._fail(source, cid, Status.SERVER_BUSY, f"server at its limit of {self.max_concurrency} calls")
-
-    def _on_returned(self, msg: Returned) -> None:
-        hdr = peek_header(msg.data)
-        dest = msg.dest
-        if hdr is None or not isinstance(dest, SocketAddr):
-            return
-        kind, _flags, aux, cid = hdr
-        if msg.reason == DeliveryFailure.OVERLOAD:
-            if self._link.on_overload(dest, msg.data, kind, aux) or kind not in _REPLY_KINDS:
-                return
-            a = self._active.get((dest, cid))
-            if a is not None:
-                self._cancel(a, _CLIENT_LOST)
-            else:  # a reply too large to re-send from the returned prefix and no longer cached
-                self._fail(dest, cid, Status.UNKNOWN, "the reply was refused by the receiver (overload) and could not be re-sent")
-            return
-        if kind not in _REPLY_KINDS:
-            return
-        # The client's socket (or node) is gone: stop everything it asked for.
-        for a in [a for a in self._active.values() if a.source == dest]:
-            self._cancel(a, _CLIENT_LOST)
-
-    # -- running calls ------------------------------------------------------------------------
-
-    def _spawn(self, a: Active) -> None:
-        self._running += 1
-        a.task = self._loop.create_task(self._run(a))  # type: ignore[union-attr]
-
-    async def _run(self, a: Active) -> None:
-        info = a.info
-        try:
-            if info.kind.streaming:
-                self._stats["streams"] += 1
-                await self._run_stream(a)
-            else:
-                if info.kind is MethodKind.SYNC:  # the awaitable a sync function returned
-                    result = await a.args[0]
-                else:
-                    result = await info.func(*a.args, **a.kwargs)
-                if a.reason is None:
-                    if a.oneway:
-                        self._stats["completed"] += 1
-                    else:
-                        self._reply(a, result)
-        except asyncio.CancelledError:
-            reason = a.reason
-            if reason is None:
-                raise  # not our doing (loop shutdown): let it propagate
-            if reason == _DEADLINE:
-                self._stats["deadline_exceeded"] += 1
-                if not a.oneway:
-                    self._fail(a.source, a.cid, Status.DEADLINE_EXCEEDED, f"{info.name}: deadline exceeded on the server")
-            elif reason == _SHUTDOWN:
-                self._stats["cancelled"] += 1
-                if not a.oneway:
-                    self._fail(a.source, a.cid, Status.CANCELLED, "server shut down before the call finished")
-            else:
-                self._stats["cancelled"] += 1
-        except Exception as exc:
-            self._fail_exc(a.source, a.cid, a.oneway, info, exc)
-        finally:
-            self._finished(a)
-
-    async def _run_stream(self, a: Active) -> None:
-        def fail(exc: CodecError) -> None:
-            self._fail_exc(a.source, a.cid, a.oneway, a.info, exc)
-
-        if await produce_stream(a, self._codec, self._send, fail, self._flags[a.info]):
-            self._stats["completed"] += 1
-
-    def _forget(self, a: Active) -> None:
-        self._active.pop((a.source, a.cid), None)
-        self._deadlines.pop(a.seq)
-
-    def _finished(self, a: Active) -> None:
-        self._forget(a)
-        self._running -= 1
-        self._start_backlog()
-        if self._draining and not self._active and self._drained is not None:
-            self._drained.set()
-
-    def _start_backlog(self) -> None:
-        backlog = self._backlog
-        while backlog and self._running < self.max_concurrency:
-            a = backlog.popleft()
-            if self._active.get((a.source, a.cid)) is a and a.reason is None:
-                self._spawn(a)
-
-    def _cancel(self, a: Active, reason: int) -> None:
-        if a.reason is not None:
-            return
-        a.reason = reason
-        if reason == _CLIENT_LOST:
-            self._stats["client_lost"] += 1
-        if a.task is not None:
-            a.task.cancel()
-            return
-        # still in the backlog: it never started
-        self._forget(a)
-        if reason == _DEADLINE:
-            self._stats["deadline_exceeded"] += 1
-            if not a.oneway:
-                self._fail(a.source, a.cid, Status.DEADLINE_EXCEEDED, "deadline passed while queued")
-        elif reason == _SHUTDOWN:  # answered even for a notification: the client re-sends it
-            self._fail(a.source, a.cid, Status.SHUTTING_DOWN, "server shut down before the call started")
-        if self._draining and not self._active and self._drained is not None:
-            self._drained.set()
-
-    def _arm(self, when: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = when
-        self._timer = self._loop.call_at(when, self._on_timer)  # type: ignore[union-attr]
-
     def _on_timer(self) -> None:
         self._timer = None
-        for _seq, a in self._deadlines.expire(self._loop.time()):  # type: ignore[union-attr]
-            self._cancel(a, _DEADLINE)
-        nxt = self._deadlines.next_deadline()
-        if nxt is not None:
-            self._arm(nxt)
+        self._table.timeout(self._loop.time())  # type: ignore[union-attr]
+        self._flush()
 
-    # -- background ---------------------------------------------------------------------------
+    # -- receiving ------------------------------------------------------------------------------
+
+    def _on_message(self, msg: Delivery | Returned) -> None:
+        if msg.__class__ is not Delivery:
+            self._on_returned(msg)  # type: ignore[arg-type]
+            return
+        data, source = msg.data, msg.source  # type: ignore[union-attr]
+        kind = data[1] if len(data) >= HEADER_SIZE else 0
+        if kind == _PING:
+            cid = int.from_bytes(data[8:16], "big")
+            active = self._table.knows(source, cid) or self._link.reassembler.has_call(source, cid) \
+                or self._link.pending_resend(source, cid)  # fmt: skip
+            try:
+                self._link.send(source, encode_pong(cid, int.from_bytes(data[4:8], "big"), active), Importance.CRITICAL)
+            except TipcRpcError:
+                pass
+            return
+        if kind == _CHUNK:
+            cid = int.from_bytes(data[8:16], "big")
+            try:
+                data = self._link.on_chunk(source, int.from_bytes(data[4:8], "big"), cid, data, self._loop.time())  # type: ignore[union-attr]
+            except FrameTooLarge as exc:
+                self._send(source, encode_failure(self._codec, cid, Status.TOO_LARGE, str(exc)), Importance.HIGH)
+                return
+            except ProtocolError as exc:
+                self._table.stats["malformed"] += 1
+                self._send(source, encode_failure(self._codec, cid, Status.PROTOCOL_ERROR, str(exc)), Importance.HIGH)
+                return
+            if data is None:
+                return
+            if len(data) < HEADER_SIZE or data[1] != _CALL:
+                self._table.stats["malformed"] += 1
+                self._send(source, encode_failure(self._codec, cid, Status.PROTOCOL_ERROR, "a chunked frame must be a CALL"),
+                           Importance.HIGH)  # fmt: skip
+                return
+        elif kind == _CHUNK_ACK:
+            try:
+                self._link.on_chunk_ack(source, int.from_bytes(data[4:8], "big"), data)
+            except ProtocolError:
+                self._table.stats["malformed"] += 1
+            return
+        elif kind == Kind.CANCEL:
+            self._link.abort_call(source, int.from_bytes(data[8:16], "big"))  # perhaps still being uploaded
+        warning = self._table.frame(source, data, self._loop.time())  # type: ignore[union-attr]
+        if warning is not None:
+            log.warning("%s", warning)
+        self._flush()
+
+    def _on_returned(self, msg: Returned) -> None:
+        dest, data = msg.dest, msg.data
+        if not isinstance(dest, SocketAddr) or len(data) < HEADER_SIZE:
+            return
+        kind, aux, cid = data[1], int.from_bytes(data[4:8], "big"), int.from_bytes(data[8:16], "big")
+        if msg.reason == DeliveryFailure.OVERLOAD:
+            if self._link.on_overload(dest, data, kind, aux) or kind not in _REPLY_KINDS:
+                return
+            if not self._table.cancel(dest, cid, CLIENT_LOST):
+                # a reply too large to re-send from the returned prefix and no longer cached
+                self._send(dest, encode_failure(self._codec, cid, Status.UNKNOWN,
+                                                "the reply was refused by the receiver (overload) and could not be re-sent"),
+                           Importance.HIGH)  # fmt: skip
+            self._flush()
+            return
+        if kind in _REPLY_KINDS:  # the client's socket (or node) is gone: stop what it asked for
+            self._table.client_lost(dest)
+            self._flush()
+
+    # -- running handlers -------------------------------------------------------------------------
+
+    def _start(self, s: Served) -> None:
+        """Run the handler of ``s``: to completion inline if it does not suspend."""
+        info = s.info
+        token = _current.set(s)
+        try:
+            if info.streaming:
+                self._spawn(s, self._stream(s))
+                return
+            try:
+                result = info.func(*s.args, **s.kwargs)
+                if info.kind is _ASYNC or hasattr(result, "__await__"):
+                    if info.kind is not _ASYNC:  # a sync function returned an awaitable
+                        result = result.__await__() if not asyncio.iscoroutine(result) else result
+                    try:
+                        first = result.send(None)
+                    except StopIteration as stop:
+                        result = stop.value
+                    else:
+                        self._spawn(s, self._finish(s, _Resume(result, first)))
+                        return
+            except Exception as exc:
+                warning = self._table.error(s, exc)
+                if warning is not None:
+                    log.warning("%s", warning, exc_info=exc)
+                return
+            warning = self._table.result(s, result)
+            if warning is not None:
+                log.warning("%s", warning)
+        finally:
+            _current.reset(token)
+
+    def _spawn(self, s: Served, coro: Coroutine[Any, Any, None]) -> None:
+        # create_task copies the current context: the handler keeps seeing current_call().
+        s.handle = self._loop.create_task(coro)  # type: ignore[union-attr]
+
+    async def _finish(self, s: Served, rest: _Resume) -> None:
+        try:
+            result = await rest
+        except asyncio.CancelledError:
+            if s.reason is None:
+                raise  # not our doing (loop shutdown): let it propagate
+            self._table.cancelled(s)
+        except Exception as exc:
+            warning = self._table.error(s, exc)
+            if warning is not None:
+                log.warning("%s", warning, exc_info=exc)
+        else:
+            warning = self._table.result(s, result)
+            if warning is not None:
+                log.warning("%s", warning)
+        self._flush()
+
+    async def _stream(self, s: Served) -> None:
+        """Run a streaming method, one STREAM_ITEM per item within the client's credit."""
+        info = s.info
+        gen = info.func(*s.args, **s.kwargs)
+        is_async = info.kind is MethodKind.ASYNC_STREAM
+        table = self._table
+        try:
+            while True:
+                try:
+                    item = await gen.__anext__() if is_async else next(gen)
+                except (StopAsyncIteration, StopIteration):
+                    break
+                while s.credit <= 0:
+                    s.waiter = self._loop.create_future()  # type: ignore[union-attr]
+                    try:
+                        await s.waiter
+                    finally:
+                        s.waiter = None
+                try:
+                    table.item(s, item)
+                except CodecError as exc:
+                    table.error(s, exc)
+                    return
+                self._flush()
+            table.stream_end(s)
+        except asyncio.CancelledError:
+            if s.reason is None:
+                raise
+            table.cancelled(s)
+        except Exception as exc:
+            warning = table.error(s, exc)
+            if warning is not None:
+                log.warning("%s", warning, exc_info=exc)
+        finally:
+            if is_async:
+                await gen.aclose()
+            else:
+                gen.close()
+            self._flush()
+
+    # -- background -----------------------------------------------------------------------------
 
     async def _watch_nodes(self) -> None:
         """Cancel the calls of clients whose node went down."""
@@ -556,8 +461,8 @@ class Server:
             async for ev in sub:
                 if type(ev) is NodeDown:
                     self._link.drop_node(ev.node)
-                    for a in [a for a in self._active.values() if a.source.node == ev.node]:
-                        self._cancel(a, _CLIENT_LOST)
+                    self._table.node_down(ev.node)
+                    self._flush()
         except (TransportError, ClosedError):
             pass
         finally:
@@ -568,4 +473,3 @@ class Server:
         while True:
             await anyio.sleep(self._link.reassembler.ttl / 2)
             self._link.expire(self._loop.time())  # type: ignore[union-attr]
-

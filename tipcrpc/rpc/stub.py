@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Union
 
-from ..addr import U32_MAX, Importance, ServiceRange, SocketAddr
+from ..addr import U32_MAX, ServiceRange, SocketAddr
 from ..errors import ClosedError
 from ..events import (
     NodeDown,
@@ -27,12 +27,12 @@ from ..transport.base import Subscription, Transport
 from .service import Service, lookup_service
 
 if TYPE_CHECKING:
-    from .client import Client
-    from .client.engine import _Call
+    from .call_table import Call
+    from .client import Caller, Client
+    from .options import CallOptions
 
-__all__ = ["Stub", "CallStream", "StreamState", "Watch", "FanoutResult"]
+__all__ = ["Stub", "CallStream", "Watch", "FanoutResult"]
 
-_U32 = 0xFFFF_FFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,53 +56,6 @@ class FanoutResult:
         return self.value
 
 
-class StreamState:
-    """Receive side of one streaming call: re-orders items by sequence number (items
-    re-sent after an overload may overtake others) and wakes the consumer."""
-
-    __slots__ = ("buf", "next_seq", "consumed", "end_count", "error", "waiter", "received_any")
-
-    def __init__(self) -> None:
-        self.buf: dict[int, Any] = {}
-        self.next_seq = 0
-        self.consumed = 0
-        self.end_count: int | None = None
-        self.error: BaseException | None = None
-        self.waiter: asyncio.Future[None] | None = None
-        self.received_any = False
-
-    def _wake(self) -> None:
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def push(self, seq: int, value: Any) -> None:
-        if ((seq - self.next_seq) & _U32) >= 0x8000_0000 or seq in self.buf:
-            return  # already consumed (duplicate)
-        self.buf[seq] = value
-        self.received_any = True
-        self._wake()
-
-    def end(self, count: int) -> None:
-        self.end_count = count
-        self._wake()
-
-    @property
-    def complete(self) -> bool:
-        """Every item and the end marker have arrived."""
-        return self.end_count is not None and ((self.consumed + len(self.buf)) & _U32) == self.end_count
-
-    def fail(self, exc: BaseException) -> None:
-        if self.error is None:
-            self.error = exc
-        self._wake()
-
-    def reset(self) -> None:
-        """The call moves to another instance before any item arrived."""
-        self.buf.clear()
-        self.end_count = None
-
-
 class CallStream:
     """The items of a streaming call, in order.
 
@@ -113,20 +66,21 @@ class CallStream:
     until it is closed or collected.
     """
 
-    def __init__(self, client: Client, start: Callable[[StreamState], Awaitable[_Call]], credit: int) -> None:
+    def __init__(self, client: Client, start: Callable[[], Awaitable[Call]], credit: int) -> None:
         self._client = client
         self._start = start
-        self._state = StreamState()
-        self._call: _Call | None = None
+        self._call: Call | None = None
         self._done = False
         self._credit = credit
         self._unacked = 0
 
-    async def _ensure_started(self) -> None:
-        if self._call is None:
+    async def _ensure_started(self) -> Call:
+        call = self._call
+        if call is None:
             if self._done:
                 raise ClosedError("stream is closed")
-            self._call = await self._start(self._state)
+            call = self._call = await self._start()
+        return call
 
     async def __aenter__(self) -> CallStream:
         await self._ensure_started()
@@ -139,27 +93,22 @@ class CallStream:
         return self
 
     async def __anext__(self) -> Any:
-        if self._call is None:
-            await self._ensure_started()
-        st = self._state
+        call = self._call or await self._ensure_started()
+        st = call.stream
+        assert st is not None
         while True:
-            seq = st.next_seq
-            if seq in st.buf:
-                value = st.buf.pop(seq)
-                st.next_seq = (seq + 1) & _U32
-                st.consumed += 1
+            ok, value = st.take()
+            if ok:
                 self._unacked += 1
                 if self._unacked >= max(self._credit // 2, 1) and not st.complete:
-                    self._client._send_credit(self._call, self._unacked)  # type: ignore[arg-type]
+                    self._client._grant(call, self._unacked)
                     self._unacked = 0
                 return value
             if st.error is not None:
                 self._done = True
                 raise st.error
-            if st.end_count is not None and (st.consumed & _U32) == st.end_count:
+            if st.finished or self._done:
                 self._done = True
-                raise StopAsyncIteration
-            if self._done:
                 raise StopAsyncIteration
             st.waiter = asyncio.get_running_loop().create_future()
             try:
@@ -190,41 +139,36 @@ class Stub:
 
     For a :class:`Service` (or a name/type whose Service is defined in this process) only
     its methods exist, each carrying the original signature and docstring; streaming
-    methods return a :class:`CallStream`. ``with_options(timeout=, key=, instance=,
-    wait_ready=, idempotent=, importance=)`` returns a stub with different call options
-    (see :meth:`Client.call`).
+    methods return a :class:`CallStream`. Every argument reaches the method; call options
+    come from :meth:`with_options` (``stub.with_options(timeout=1.0, key="alice")``) or from
+    the caller the stub was made by (``client.options(...).stub(svc)``).
     """
 
-    def __init__(self, client: Client, service: Service | str | int, *, timeout: float | None = None,
-                 key: object = None, instance: int | None = None, wait_ready: bool = False,
-                 idempotent: bool | None = None, importance: Importance | str | int | None = None) -> None:  # fmt: skip
-        self._client = client
+    def __init__(self, caller: Caller, service: Service | str | int) -> None:
+        self._caller = caller
         self._service_ref = service
-        self._options: dict[str, Any] = {"timeout": timeout, "key": key, "instance": instance,
-                                         "wait_ready": wait_ready, "idempotent": idempotent,
-                                         "importance": importance}  # fmt: skip
         if isinstance(service, Service):
             self._service: Service | None = service
         else:
-            stype = client._service_type(service)[0]
+            stype = caller.client._service_type(service)[0]
             self._service = lookup_service(stype)
         self._bound: dict[str, Callable[..., Any]] = {}
 
     def with_options(self, **options: Any) -> Stub:
-        """A copy of this stub with some of ``timeout``, ``key``, ``instance``, ``wait_ready``,
-        ``idempotent``, ``importance`` changed."""
-        unknown = set(options) - set(self._options)
-        if unknown:
-            raise TypeError(f"unknown stub options: {sorted(unknown)}")
-        merged = {**self._options, **options}
-        return Stub(self._client, self._service_ref, **merged)
+        """A copy of this stub making its calls with ``options`` changed (see :class:`CallOptions`)."""
+        return Stub(self._caller.options(**options), self._service_ref)
+
+    @property
+    def options(self) -> CallOptions:
+        """The options this stub's calls are made with."""
+        return self._caller.opts
 
     def __dir__(self) -> list[str]:
         names = list(self._service.methods) if self._service is not None else []
-        return sorted(set(names) | {"with_options"})
+        return sorted(set(names) | {"with_options", "options"})
 
     def __repr__(self) -> str:
-        return f"<Stub {self._service_ref!r} {self._options}>"
+        return f"<Stub {self._service_ref!r} {self._caller.opts}>"
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
@@ -237,17 +181,17 @@ class Stub:
             info = self._service.get(name)
             if info is None:
                 raise AttributeError(f"service {self._service.name!r} has no method {name!r}")
-        client, service, opts = self._client, self._service_ref, self._options
+        caller, service = self._caller, self._service_ref
         if info is not None and info.streaming:
 
             def stream(*args: Any, **kwargs: Any) -> CallStream:
-                return client.stream(service, name, *args, **opts, **kwargs)
+                return caller.stream(service, name, *args, **kwargs)
 
             bound = stream
         else:
 
             async def call(*args: Any, **kwargs: Any) -> Any:
-                return await client.call(service, name, *args, **opts, **kwargs)
+                return await caller.call(service, name, *args, **kwargs)
 
             bound = call
         if info is not None:

@@ -1,45 +1,99 @@
-"""The public :class:`Client` (layer L4): calls, streams, notifications, fan-out, watches.
+"""The public :class:`Client` (layer L4): the event-loop shell around the call table.
 
-See :mod:`tipcrpc.rpc.client` for how calls are routed and failed over.
+The rules live in :class:`~tipcrpc.rpc.call_table.CallTable` (pure); this shell owns the
+endpoint, the futures callers await, one loop timer and the subscriptions, feeds the table
+what happens and does what its outbox says. Replies resolve their future directly in the
+endpoint callback: no task per call.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Mapping
+import logging
+import os
+from typing import Any, Mapping, Union
 
 import anyio
 
 from ...addr import RESERVED_TYPES, U32_MAX, Importance, ServiceRange, SocketAddr, service_type
-from ...errors import AddressError, ClosedError, DeadlineExceeded, ServiceUnreachable, TipcRpcError, UsageError
-from ..membership import Membership, key_to_instance
+from ...codec import Codec
+from ...errors import (
+    AddressError,
+    ClosedError,
+    DeadlineExceeded,
+    ProtocolError,
+    ServiceUnreachable,
+    TipcRpcError,
+    UsageError,
+)
+from ...transport.base import Delivery, DeliveryFailure, Returned, Transport
+from ..call_table import FANOUT, ONEWAY, STREAM, UNARY, Call, CallTable
+from ..chunks import DEFAULT_MAX_FRAME, DEFAULT_WINDOW
+from ..frames import HEADER_SIZE, Kind, parse_method_flags
+from ..membership import Membership, Policy, key_to_instance, policy_of
+from ..options import DEFAULT_OPTIONS, CallOptions
 from ..resolver import Resolver
-from ..frames import parse_method_flags
-from ..service import Service, importance_of, lookup_service
-from ..stub import CallStream, FanoutResult, StreamState, Stub, Watch
-from .engine import _FANOUT, _ONEWAY, _STREAM, _UNARY, CallEngine, Meta, _Call
+from ..runtime import Background, FrameLink
+from ..service import Service, lookup_service
+from ..stub import CallStream, FanoutResult, Stub, Watch
 
-__all__ = ["Client"]
+__all__ = ["Client", "Caller"]
+
+log = logging.getLogger("tipcrpc.client")
+
+ServiceRef = Union[Service, str, int]
+#: What a client knows of a method: (service type, label, idempotent, importance, learn) —
+#: ``learn`` is -1 when a local Service defines the method, else the flags learned so far.
+Meta = tuple[int, str, bool, Importance, int]
+
+_CHUNK, _CHUNK_ACK = int(Kind.CHUNK), int(Kind.CHUNK_ACK)
+_OVERLOAD = DeliveryFailure.OVERLOAD
 
 
-class Client(CallEngine):
+class Client:
     """An RPC client on one transport (use :func:`tipcrpc.connect`, or ``async with Client(t)``).
 
     ``policy``: ``"round_robin"`` | ``"local_first"`` | ``"least_outstanding"``.
-    ``default_timeout``: seconds applied to calls that pass no ``timeout`` (``None`` = none).
+    ``default_timeout``: seconds applied to calls whose options set no ``timeout``.
     ``max_frame``: largest frame sent or accepted (default 128 MiB); ``window``: bytes of a
     chunked frame in flight before an acknowledgement.
+
+    Arguments and options never mix: ``client.call(service, method, *args, **kwargs)`` passes
+    every argument to the method; options come from :meth:`options`.
     """
 
-    # -- lifecycle ----------------------------------------------------------------------------
+    def __init__(self, transport: Transport, *, policy: Policy | str = Policy.ROUND_ROBIN,
+                 default_timeout: float | None = None, max_frame: int = DEFAULT_MAX_FRAME,
+                 window: int = DEFAULT_WINDOW) -> None:  # fmt: skip
+        self.transport = transport
+        self.policy = policy_of(policy)
+        self.default_timeout = default_timeout
+        self._codec = Codec()
+        self._link = FrameLink(max_message=transport.max_message, max_frame=max_frame, window=window)
+        self._table: CallTable | None = None
+        self._resolver: Resolver | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._bg = Background("client")
+        self._meta: dict[tuple[object, str], Meta] = {}
+        self._learned: dict[tuple[int, str], int] = {}
+        self._waiters: dict[int, list[asyncio.Future[None]]] = {}  # type -> wait_for() futures
+        self._own_node = 0
+        self._closed = False
+        self._default = Caller(self, DEFAULT_OPTIONS)
+
+    # -- lifecycle ------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Client:
         self._loop = asyncio.get_running_loop()
         self._own_node = self.transport.own_node.addr
         try:
             self._link.attach(await self.transport.open_endpoint(self._on_message))
-            self._resolver = Resolver(self.transport, self._bg, on_socket_gone=self._socket_withdrawn,
+            self._resolver = Resolver(self.transport, self._bg, on_socket_gone=self._withdrawn,
                                       on_node_down=self._node_down, on_published=self._published)  # fmt: skip
+            self._table = CallTable(self._codec, self._resolver.view, policy=self.policy, own_node=self._own_node,
+                                    first_id=int.from_bytes(os.urandom(8), "big"))  # fmt: skip
             self._resolver.start()
             self._bg.spawn(self._housekeeping())
         except BaseException:
@@ -56,11 +110,14 @@ class Client(CallEngine):
         if self._closed:
             return
         self._closed = True
-        for _cid, call in self._pending.items():
-            self._pending.pop(call.cid)
-            if call.kind != _ONEWAY:  # a notification was sent; only its retry window ends
-                self._fail(call, ClosedError("client closed"), cancel=True)
-        self._waiting.close()
+        if self._table is not None:
+            self._table.close()
+            self._flush()
+        for futures in self._waiters.values():
+            for fut in futures:
+                if not fut.done():
+                    fut.set_exception(ClosedError("client closed"))
+        self._waiters.clear()
         if self._timer is not None:
             self._timer.cancel()
         if self._resolver is not None:
@@ -82,131 +139,56 @@ class Client(CallEngine):
 
     def statistics(self) -> Mapping[str, int]:
         """Counters: calls, replies, failures, retries, failovers, timeouts, ... and gauges."""
-        stats = dict(self._stats)
-        stats["outstanding"] = len(self._pending)
+        table = self._table
+        stats = dict(table.stats) if table is not None else {}
+        stats["outstanding"] = len(table) if table is not None else 0
         stats["overload_resends"] = self._link.overload_resends
         return stats
 
-    # -- public API ---------------------------------------------------------------------------
+    # -- public API -----------------------------------------------------------------------------
 
-    async def call(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
-                   key: object = None, instance: int | None = None, wait_ready: bool = False,
-                   idempotent: bool | None = None, importance: Importance | str | int | None = None,
-                   **kwargs: Any) -> Any:  # fmt: skip
-        """Call ``method`` of ``service`` and return its result.
+    def options(self, **options: Any) -> Caller:
+        """Calls made with these options: ``client.options(timeout=1.0, key="alice").call(...)``.
 
-        ``timeout`` (seconds; default ``default_timeout``) bounds everything and travels to
-        the server. ``key`` routes to the instance that owns it (int = instance; str/bytes
-        hashed, see :func:`~tipcrpc.rpc.membership.key_to_instance`); ``instance`` names one.
-        ``wait_ready``: if no instance is published (at the start, or when failover finds
-        none left), wait for one until the deadline instead of failing with
-        :class:`ServiceUnreachable`. ``idempotent`` and ``importance`` override, for this
-        call, what the client knows of the method (its Service definition, else what a
-        server told it, else non-idempotent and low).
+        Names: ``timeout``, ``key``, ``instance``, ``instances``, ``wait_ready``,
+        ``idempotent``, ``importance``, ``metadata``, ``credit`` (see :class:`CallOptions`).
         """
-        call = await self._start(_UNARY, service, method, args, kwargs, timeout, key, instance, None, wait_ready,
-                                 idempotent, importance)  # fmt: skip
-        try:
-            return await call.fut  # type: ignore[misc]
-        except asyncio.CancelledError:
-            self._abandon(call)  # no-op if it completed meanwhile
-            raise
+        return Caller(self, DEFAULT_OPTIONS.merged(**options))
 
-    def stub(self, service: Service | str | int, **options: Any) -> Stub:
-        """Attribute-style calls: ``await client.stub(calc).add(1, 2)``; see :class:`Stub`."""
-        return Stub(self, service, **options)
+    async def call(self, service: ServiceRef, method: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Call ``method`` of ``service`` with ``args``/``kwargs`` and return its result.
 
-    def stream(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
-               key: object = None, instance: int | None = None, credit: int = 64, wait_ready: bool = False,
-               idempotent: bool | None = None, importance: Importance | str | int | None = None,
-               **kwargs: Any) -> CallStream:  # fmt: skip
-        """Call a streaming method; iterate the result (``async for``), ideally inside ``async with``.
+        Every argument reaches the method. Routing, deadline and retries follow the client's
+        defaults; choose others with :meth:`options`."""
+        return await self._default.call(service, method, *args, **kwargs)
 
-        ``credit`` items may be in flight before the consumer takes them (flow control).
-        ``timeout``, if given, bounds the whole stream; ``default_timeout`` does not apply.
-        Leaving early (``break``, exception, ``aclose()``) cancels the server's handler.
-        ``wait_ready``, ``idempotent``, ``importance`` as for :meth:`call`.
-        """
-        if not 1 <= credit <= 0xFFFF:
-            raise UsageError(f"credit must be in 1..65535, got {credit}")
+    def stream(self, service: ServiceRef, method: str, /, *args: Any, **kwargs: Any) -> CallStream:
+        """Call a streaming method; iterate the result (``async for``), ideally in ``async with``.
+        Leaving early (``break``, exception, ``aclose()``) cancels the server's handler."""
+        return self._default.stream(service, method, *args, **kwargs)
 
-        async def start(state: StreamState) -> _Call:
-            call = await self._start(_STREAM, service, method, args, kwargs, timeout, key, instance, credit,
-                                     wait_ready, idempotent, importance, state)  # fmt: skip
-            return call
-
-        return CallStream(self, start, credit)
-
-    async def notify(self, service: Service | str | int, method: str, *args: Any, key: object = None,
-                     instance: int | None = None, wait_ready: bool = False, idempotent: bool | None = None,
-                     importance: Importance | str | int | None = None, **kwargs: Any) -> None:  # fmt: skip
+    async def notify(self, service: ServiceRef, method: str, /, *args: Any, **kwargs: Any) -> None:
         """Send a one-way call; returns once sent. The server runs it and sends nothing back.
-        If within :data:`NOTIFY_RETRY_WINDOW_S` it comes back undeliverable, or a busy or
-        closing server refuses it, it is re-sent to another instance. ``wait_ready``: wait
-        (bounded by ``default_timeout``, if set) for an instance instead of failing;
-        ``importance`` (and ``idempotent``) as for :meth:`call`."""
-        await self._start(_ONEWAY, service, method, args, kwargs, None, key, instance, None, wait_ready,
-                          idempotent, importance)  # fmt: skip
-        endpoint = self._link.endpoint
-        if endpoint is not None:
-            await endpoint.drain()
+        If it comes back undeliverable within :data:`NOTIFY_RETRY_WINDOW_S`, or a busy or
+        closing server refuses it, it is re-sent to another instance."""
+        await self._default.notify(service, method, *args, **kwargs)
 
-    async def call_all(self, service: Service | str | int, method: str, *args: Any, timeout: float | None = None,
-                       instance: int | None = None, wait_ready: bool = False, idempotent: bool | None = None,
-                       importance: Importance | str | int | None = None, **kwargs: Any) -> list[FanoutResult]:  # fmt: skip
-        """Call ``method`` on every socket publishing ``service`` (or ``instance``).
+    async def call_all(self, service: ServiceRef, method: str, /, *args: Any, **kwargs: Any) -> list[FanoutResult]:
+        """Call ``method`` on every socket publishing ``service`` (or, with the ``instance`` /
+        ``instances`` options, the part of it that overlaps); one :class:`FanoutResult` each."""
+        return await self._default.call_all(service, method, *args, **kwargs)
 
-        Returns one :class:`FanoutResult` per socket (sorted by socket), each holding the
-        value or the error of that instance; no retries. :class:`ServiceUnreachable` if none
-        (with ``wait_ready``: wait for at least one until the deadline). ``importance``
-        (and ``idempotent``, sent along but never acted on here) as for :meth:`call`.
-        """
-        stype, _name, idem, imp, learn = self._method_options(service, method, idempotent, importance)
-        if instance is not None:
-            _check_instance(instance)
-        loop = self._running_loop()
-        now = loop.time()
-        deadline = self._deadline(timeout, now)
-        m = await self._ready(stype, deadline, now)
-        while True:
-            targets: dict[SocketAddr, ServiceRange] = {}
-            for sock, rng in m.publications():
-                if (instance is None or rng.contains(instance)) and sock not in targets:
-                    targets[sock] = rng
-            if targets or not wait_ready:
-                break
-            await self._changed(stype, deadline, self._label(service))
-        if not targets:
-            raise ServiceUnreachable(f"no instance of {self._label(service)} is published")
-        calls: list[tuple[SocketAddr, ServiceRange, _Call]] = []
-        for sock, rng in sorted(targets.items(), key=lambda t: (t[0].node, t[0].port)):
-            call = self._new_call(_FANOUT, stype, method, args, kwargs, idem, imp, learn, deadline, instance, None,
-                                  loop.time())  # fmt: skip
-            call.fut = loop.create_future()
-            calls.append((sock, rng, call))
-            self._send_to(call, sock)
-        results = []
-        try:
-            for sock, rng, call in calls:
-                try:
-                    results.append(FanoutResult(sock, rng, await call.fut))  # type: ignore[misc]
-                except TipcRpcError as exc:
-                    results.append(FanoutResult(sock, rng, None, exc))
-        except asyncio.CancelledError:
-            for _s, _r, call in calls:
-                if not call.fut.done():  # type: ignore[union-attr]
-                    self._abandon(call)
-            raise
-        return results
+    def stub(self, service: ServiceRef) -> Stub:
+        """Attribute-style calls: ``await client.stub(calc).add(1, 2)``; see :class:`Stub`."""
+        return self._default.stub(service)
 
-    async def wait_for(self, service: Service | str | int, count: int = 1, *,
+    async def wait_for(self, service: ServiceRef, count: int = 1, *,
                        timeout: float | None = None) -> list[tuple[SocketAddr, ServiceRange]]:  # fmt: skip
         """Wait until at least ``count`` sockets publish ``service``, as this client sees it.
 
         Returns every ``(socket, range)`` published then, sorted. Calls made afterwards see
         those instances (this waits on the very view calls are routed with). ``timeout``
-        (seconds; ``None`` = wait indefinitely; ``default_timeout`` does not apply) ends the
-        wait with :class:`~tipcrpc.errors.DeadlineExceeded`.
+        (seconds; ``None`` = wait indefinitely) ends the wait with DeadlineExceeded.
         """
         if isinstance(count, bool) or not isinstance(count, int):
             raise TypeError(f"count must be an int, got {count!r}")
@@ -218,10 +200,10 @@ class Client(CallEngine):
         deadline = None if timeout is None else now + timeout
         m = await self._ready(stype, deadline, now)
         while len(m) < count:
-            await self._changed(stype, deadline, self._label(service))
+            await self._changed(stype, deadline, _label(service))
         return m.publications()
 
-    def watch(self, service: Service | str | int) -> Watch:
+    def watch(self, service: ServiceRef) -> Watch:
         """ServiceUp/ServiceDown for every publication of ``service``: current ones first, then
         :data:`~tipcrpc.events.SNAPSHOT_COMPLETE`, then live changes. Iterate; ``aclose()`` to stop."""
         stype, name = self._service_type(service)
@@ -231,18 +213,199 @@ class Client(CallEngine):
         """NodeUp/NodeDown: current nodes, SNAPSHOT_COMPLETE, then live changes."""
         return Watch(self.transport, 0, None)
 
-    # -- call setup ---------------------------------------------------------------------------
+    # -- what the table says ----------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Do what the table's outbox says: send, complete, wake, re-arm the timer."""
+        table = self._table
+        assert table is not None
+        out = table.out
+        while out.sends:
+            sends, out.sends = out.sends, []
+            for dest, frame, imp in sends:
+                try:
+                    self._link.send(dest, frame, imp)
+                except ServiceUnreachable:
+                    # No route to that node: this datagram never left.
+                    if self._resolver is not None:
+                        self._resolver.forget_socket(dest)
+                    table.returned(dest, frame, False, self._loop.time())  # type: ignore[union-attr]
+                except TipcRpcError as exc:
+                    call = table.calls.get(int.from_bytes(frame[8:16], "big"))
+                    if call is not None and frame[1] == Kind.CALL and call.socket == dest:
+                        table.fail(call, exc)
+        if out.done:
+            done, out.done = out.done, []
+            for call, value, error in done:
+                fut = call.waiter
+                if fut is not None:
+                    if not fut.done():
+                        if error is None:
+                            fut.set_result(value)
+                        else:
+                            fut.set_exception(error)
+                elif error is not None and call.kind == ONEWAY:  # nobody awaits it: never lose it silently
+                    log.warning("notification %s could not be delivered: %s", call.method, error)
+            if out.sends:
+                self._flush()
+                return
+        if out.wake:
+            wake, out.wake = out.wake, []
+            for call in wake:
+                st = call.stream
+                w = st.waiter if st is not None else None
+                if w is not None and not w.done():
+                    w.set_result(None)
+        if out.learned:
+            for stype, method, flags in out.learned:
+                self._learn(stype, method, flags)
+            out.learned.clear()
+        nxt = table.next_timer
+        if nxt is not None and (self._timer is None or nxt < self._timer_at):
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = nxt
+            self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        table = self._table
+        if table is None or self._closed:
+            return
+        table.timeout(self._loop.time())  # type: ignore[union-attr]
+        self._flush()
+
+    def _learn(self, stype: int, method: str, flags: int) -> None:
+        """An answer described a method called by name: use it for the next calls."""
+        parsed = parse_method_flags(flags)
+        if parsed is None:
+            return
+        idempotent, imp = parsed
+        self._learned[(stype, method)] = flags
+        for key, meta in list(self._meta.items()):
+            if meta[0] == stype and key[1] == method and meta[4] >= 0:
+                self._meta[key] = (meta[0], meta[1], idempotent, Importance(imp), flags)
+
+    # -- what the transport and the resolver say ----------------------------------------------------
+
+    def _on_message(self, msg: Delivery | Returned) -> None:
+        table = self._table
+        if table is None:
+            return
+        loop = self._loop
+        if msg.__class__ is Delivery:
+            data, source = msg.data, msg.source  # type: ignore[union-attr]
+            kind = data[1] if len(data) >= HEADER_SIZE else 0
+            if kind == _CHUNK:
+                cid = int.from_bytes(data[8:16], "big")
+                try:
+                    data = self._link.on_chunk(source, int.from_bytes(data[4:8], "big"), cid, data, loop.time())  # type: ignore[union-attr]
+                except ProtocolError as exc:
+                    call = table.calls.get(cid)
+                    if call is not None:
+                        table.fail(call, exc)
+                        self._flush()
+                    return
+                if data is None or len(data) < HEADER_SIZE or data[1] == _CHUNK:
+                    return
+            elif kind == _CHUNK_ACK:
+                try:
+                    self._link.on_chunk_ack(source, int.from_bytes(data[4:8], "big"), data)
+                except ProtocolError:
+                    table.stats["malformed"] += 1
+                return
+            table.frame(source, data, loop.time())  # type: ignore[union-attr]
+        else:
+            self._on_returned(table, msg)  # type: ignore[arg-type]
+        self._flush()
+
+    def _on_returned(self, table: CallTable, msg: Returned) -> None:
+        dest, data = msg.dest, msg.data
+        if not isinstance(dest, SocketAddr) or len(data) < HEADER_SIZE:
+            return
+        now = self._loop.time()  # type: ignore[union-attr]
+        kind = data[1]
+        overload = msg.reason == _OVERLOAD
+        if kind == _CHUNK:
+            if overload:
+                if not self._link.on_overload(dest, data, kind, int.from_bytes(data[4:8], "big")):
+                    call = table.calls.get(int.from_bytes(data[8:16], "big"))
+                    if call is not None and call.socket == dest:
+                        table.undeliverable(call, dest, now)
+                return
+            self._link.abort_call(dest, int.from_bytes(data[8:16], "big"))
+        elif kind != Kind.CALL and kind != Kind.PING and overload:
+            # CANCEL / STREAM_CREDIT / CHUNK_ACK refused by a swamped socket: small enough to
+            # come back whole, so send them again (a lost credit or ack would stall a transfer).
+            self._link.on_overload(dest, data, kind, int.from_bytes(data[4:8], "big"))
+            return
+        if not overload and self._resolver is not None:
+            self._resolver.forget_socket(dest)
+        table.returned(dest, data, overload, now)
+
+    def _withdrawn(self, stype: int, sock: SocketAddr) -> None:
+        if self._table is not None:
+            self._table.withdrawn(stype, sock, self._loop.time())  # type: ignore[union-attr]
+            self._flush()
+
+    def _node_down(self, node: int) -> None:
+        self._link.drop_node(node)
+        if self._table is not None:
+            self._table.node_down(node, self._loop.time())  # type: ignore[union-attr]
+            self._flush()
+
+    def _published(self, stype: int, sock: SocketAddr) -> None:
+        futures = self._waiters.pop(stype, None)
+        if futures is not None:
+            for fut in futures:
+                if not fut.done():
+                    fut.set_result(None)
+        if self._table is not None:
+            self._table.published(stype, self._loop.time())  # type: ignore[union-attr]
+            self._flush()
+
+    async def _changed(self, stype: int, deadline: float | None, what: str) -> None:
+        """Return after the next publication of ``stype``; DeadlineExceeded at ``deadline``."""
+        loop = self._running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        futures = self._waiters.setdefault(stype, [])
+        futures.append(fut)
+        try:
+            if deadline is None:
+                await fut
+                return
+            delay = deadline - loop.time()
+            if delay > 0:
+                with anyio.move_on_after(delay):
+                    await fut
+            if not fut.done():
+                raise DeadlineExceeded(f"deadline passed while waiting for an instance of {what}")
+        finally:
+            if not fut.done():
+                fut.cancel()
+                if fut in futures:
+                    futures.remove(fut)
+
+    async def _housekeeping(self) -> None:
+        """Garbage-collect stale partial frames (e.g. replies from peers that vanished)."""
+        while True:
+            await anyio.sleep(self._link.reassembler.ttl / 2)
+            table = self._table
+            for _peer, cid in self._link.expire(self._loop.time()):  # type: ignore[union-attr]
+                call = table.calls.get(cid) if table is not None else None
+                if call is not None:
+                    table.fail(call, ProtocolError(f"{call.method}: reply transfer stalled"))  # type: ignore[union-attr]
+            if table is not None:
+                self._flush()
+
+    # -- call set-up ----------------------------------------------------------------------------
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         if self._closed or self._loop is None:
             raise ClosedError("client is closed" if self._closed else "client is not open (use `async with`)")
         return self._loop
 
-    @staticmethod
-    def _label(service: Service | str | int) -> str:
-        return service.name if isinstance(service, Service) else repr(service)
-
-    def _service_type(self, service: Service | str | int) -> tuple[int, str]:
+    def _service_type(self, service: ServiceRef) -> tuple[int, str]:
         if isinstance(service, Service):
             return service.type, service.name
         if isinstance(service, str):
@@ -258,12 +421,14 @@ class Client(CallEngine):
             return service, str(service)
         raise TypeError(f"service must be a Service, a name or a type number, got {service!r}")
 
-    def _method_meta(self, service: Service | str | int, method: str) -> Meta:
+    def _method_meta(self, service: ServiceRef, method: str) -> Meta:
         """What this client knows of ``method`` (cached): the local Service definition, else
-        what a server told it (see :meth:`CallEngine._learn`), else non-idempotent, low."""
+        what a server told it, else non-idempotent and low importance."""
         key = (service, method)
         meta = self._meta.get(key)
         if meta is None:
+            if not isinstance(method, str) or not method:
+                raise TypeError(f"method must be a non-empty string, got {method!r}")
             stype, name = self._service_type(service)
             svc = service if isinstance(service, Service) else lookup_service(stype)
             info = svc.get(method) if svc is not None else None
@@ -276,105 +441,206 @@ class Client(CallEngine):
             self._meta[key] = meta
         return meta
 
-    def _method_options(self, service: Service | str | int, method: str, idempotent: bool | None,
-                        importance: Importance | str | int | None) -> Meta:  # fmt: skip
-        """:meth:`_method_meta` with this call's overrides applied."""
-        meta = self._method_meta(service, method)
-        if idempotent is None and importance is None:
-            return meta
-        stype, name, idem, imp, learn = meta
-        if idempotent is not None:
-            if idempotent is not True and idempotent is not False:
-                raise TypeError(f"idempotent must be True, False or None, got {idempotent!r}")
-            idem = idempotent
-        if importance is not None:
-            imp = importance_of(importance)
-        return stype, name, idem, imp, learn
-
-    def _deadline(self, timeout: float | None, now: float) -> float | None:
-        t = timeout if timeout is not None else self.default_timeout
-        return None if t is None else now + t
-
     async def _ready(self, stype: int, deadline: float | None, now: float) -> Membership:
         resolver = self._resolver
-        if resolver is None:
-            raise ClosedError("client is not open")
+        if resolver is None or self._closed:
+            raise ClosedError("client is closed" if self._closed else "client is not open (use `async with`)")
         m = resolver.view(stype)
         if not m.ready:
             m = await resolver.ready(stype, deadline, now)
         return m
 
-    async def _route(self, service: Service | str | int, stype: int, method: str, deadline: float | None, now: float,
-                     key: object, instance: int | None,
-                     wait_ready: bool) -> tuple[Membership, SocketAddr, int | None, float]:  # fmt: skip
+    async def _route(self, service: ServiceRef, stype: int, method: str, opts: CallOptions, deadline: float | None,
+                     now: float) -> tuple[Membership, SocketAddr, int | None, float]:  # fmt: skip
         """The first socket for a call off the common path: resolve the type first if needed,
-        route by ``key``/``instance``, and (``wait_ready``) wait for an instance. Returns the
-        membership, the socket, the instance the call targets and the time."""
-        loop = self._loop
-        assert loop is not None
-        m = self._resolver.view(stype)  # type: ignore[union-attr]
-        if not m.ready:
-            m = await self._ready(stype, deadline, now)
-            now = loop.time()
-            if deadline is not None and now >= deadline:  # resolving took it all: do not send
-                raise DeadlineExceeded(f"{method}: deadline passed while resolving {self._label(service)}")
-        if instance is not None:
-            _check_instance(instance)
-            if key is not None:
-                raise UsageError("pass either key= or instance=, not both")
+        route by key/instance, and (``wait_ready``) wait for an instance."""
+        loop = self._running_loop()
+        m = await self._ready(stype, deadline, now)
+        now = loop.time()
+        if deadline is not None and now >= deadline:  # resolving took it all: do not send
+            raise DeadlineExceeded(f"{method}: deadline passed while resolving {_label(service)}")
+        key = opts.key
         while True:
-            target = key_to_instance(key, m.ranges()) if key is not None else instance
+            target = key_to_instance(key, m.ranges()) if key is not None else opts.instance
+            table = self._table
+            assert table is not None
             sock = None if key is not None and target is None else \
-                m.pick(self.policy, instance=target, own_node=self._own_node, outstanding=self._by_socket)  # fmt: skip
+                m.pick(self.policy, instance=target, own_node=self._own_node, outstanding=table.outstanding)  # fmt: skip
             if sock is not None:
                 return m, sock, target, now
-            if not wait_ready:
+            if not opts.wait_ready:
                 if key is not None and target is None:
-                    raise ServiceUnreachable(f"no instance of {self._label(service)} is published")
+                    raise ServiceUnreachable(f"no instance of {_label(service)} is published")
                 where = f" instance {target}" if target is not None else ""
-                raise ServiceUnreachable(f"no publication of {self._label(service)}{where}")
-            await self._changed(stype, deadline, self._label(service))
+                raise ServiceUnreachable(f"no publication of {_label(service)}{where}")
+            await self._changed(stype, deadline, _label(service))
             now = loop.time()
 
-    async def _start(self, kind: int, service: Service | str | int, method: str, args: tuple[Any, ...],
-                     kwargs: dict[str, Any], timeout: float | None, key: object, instance: int | None,
-                     credit: int | None, wait_ready: bool, idempotent: bool | None,
-                     importance: Importance | str | int | None, state: StreamState | None = None) -> _Call:  # fmt: skip
-        # The per-call path: everything uncommon (overrides, resolving, key or instance
-        # routing, no instance yet) is in the slower helpers.
-        meta = self._meta.get((service, method))
-        if meta is None or idempotent is not None or importance is not None:
-            meta = self._method_options(service, method, idempotent, importance)
+    async def _start(self, kind: int, opts: CallOptions, service: ServiceRef, method: str, args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> Call:  # fmt: skip
+        # The per-call path: everything uncommon (resolving, key or instance routing, no
+        # instance yet) is in _route.
+        meta = self._meta.get((service, method)) or self._method_meta(service, method)
         stype, _name, idem, imp, learn = meta
+        if opts is not DEFAULT_OPTIONS:
+            if opts.idempotent is not None:
+                idem = opts.idempotent
+            if opts.importance is not None:
+                imp = opts.importance
         loop = self._loop
-        if loop is None or self._closed:
+        table = self._table
+        if loop is None or table is None or self._closed:
             loop = self._running_loop()  # raises ClosedError
         now = loop.time()
-        t = timeout if timeout is not None or kind == _STREAM else self.default_timeout
+        t = opts.timeout
+        if t is None and kind != STREAM:
+            t = self.default_timeout
         deadline = None if t is None else now + t
         m = self._resolver.view(stype)  # type: ignore[union-attr]
-        if m.ready and key is None and instance is None:
-            sock = m.pick(self.policy, own_node=self._own_node, outstanding=self._by_socket)
-        else:
-            sock = None
+        sock = None
+        instance = None
+        if m.ready and opts.key is None and opts.instance is None:
+            sock = m.pick(self.policy, own_node=self._own_node, outstanding=table.outstanding)  # type: ignore[union-attr]
         if sock is None:
-            m, sock, instance, now = await self._route(service, stype, method, deadline, now, key, instance, wait_ready)
-        call = self._new_call(kind, stype, method, args, kwargs, idem, imp, learn, deadline, instance, credit, now)
+            m, sock, instance, now = await self._route(service, stype, method, opts, deadline, now)
+            table = self._table
+            if table is None or self._closed:
+                raise ClosedError("client is closed")
+        call = table.new(kind, stype, method, args, kwargs, idempotent=idem, importance=imp,  # type: ignore[union-attr]
+                         deadline=deadline, instance=instance, credit=opts.credit if kind == STREAM else None,
+                         metadata=opts.metadata, learn=learn, now=now)  # fmt: skip
         call.max_attempts = len(m) + 1
-        call.wait_ready = wait_ready
-        if kind == _UNARY:
-            call.fut = loop.create_future()
-        if state is not None:
-            call.stream = state
-            self._stats["streams"] += 1
-        elif kind == _ONEWAY:
-            self._stats["notifications"] += 1
-        self._send_to(call, sock)
+        call.wait_ready = opts.wait_ready
+        if kind == UNARY:
+            call.waiter = loop.create_future()
+        table.send(call, sock)  # type: ignore[union-attr]
+        self._flush()
         return call
 
+    async def _call_all(self, opts: CallOptions, service: ServiceRef, method: str, args: tuple[Any, ...],
+                        kwargs: dict[str, Any]) -> list[FanoutResult]:  # fmt: skip
+        stype, _name, idem, imp, learn = self._method_meta(service, method)
+        if opts.idempotent is not None:
+            idem = opts.idempotent
+        if opts.importance is not None:
+            imp = opts.importance
+        loop = self._running_loop()
+        now = loop.time()
+        t = opts.timeout if opts.timeout is not None else self.default_timeout
+        deadline = None if t is None else now + t
+        m = await self._ready(stype, deadline, now)
+        if opts.instances is not None:
+            lo, hi = opts.instances
+        elif opts.instance is not None:
+            lo = hi = opts.instance
+        else:
+            lo, hi = 0, U32_MAX
+        while True:
+            targets: dict[SocketAddr, ServiceRange] = {}
+            for sock, rng in m.publications():
+                if rng.lower <= hi and lo <= rng.upper and sock not in targets:
+                    targets[sock] = rng
+            if targets or not opts.wait_ready:
+                break
+            await self._changed(stype, deadline, _label(service))
+        if not targets:
+            where = "" if (lo, hi) == (0, U32_MAX) else f" in instances {lo}..{hi}"
+            raise ServiceUnreachable(f"no instance of {_label(service)} is published{where}")
+        table = self._table
+        if table is None or self._closed:
+            raise ClosedError("client is closed")
+        now = loop.time()
+        calls: list[tuple[SocketAddr, ServiceRange, Call]] = []
+        for sock, rng in sorted(targets.items(), key=lambda t: (t[0].node, t[0].port)):
+            instance = max(lo, rng.lower) if rng.lower == rng.upper or lo == hi else None
+            call = table.new(FANOUT, stype, method, args, kwargs, idempotent=idem, importance=imp, deadline=deadline,
+                             instance=instance, metadata=opts.metadata, learn=learn, now=now)  # fmt: skip
+            call.waiter = loop.create_future()
+            calls.append((sock, rng, call))
+            table.send(call, sock)
+        self._flush()
+        results = []
+        try:
+            for sock, rng, call in calls:
+                try:
+                    results.append(FanoutResult(sock, rng, await call.waiter))
+                except TipcRpcError as exc:
+                    results.append(FanoutResult(sock, rng, None, exc))
+        except asyncio.CancelledError:
+            for _s, _r, call in calls:
+                table.abandon(call)
+            self._flush()
+            raise
+        return results
 
-def _check_instance(instance: object) -> None:
-    if isinstance(instance, bool) or not isinstance(instance, int):
-        raise TypeError(f"instance must be an int, got {instance!r}")
-    if not 0 <= instance <= U32_MAX:
-        raise AddressError(f"an instance must be in 0..{U32_MAX}, got {instance}")
+    def _abandon(self, call: Call) -> None:
+        table = self._table
+        if table is not None and not call.done:
+            table.abandon(call)
+            self._flush()
+
+    def _grant(self, call: Call, credit: int) -> None:
+        table = self._table
+        if table is not None and not self._closed:
+            table.grant(call, credit)
+            self._flush()
+
+
+class Caller:
+    """Calls made with fixed :class:`CallOptions`: what :meth:`Client.options` returns.
+
+    ``client.options(timeout=1.0).call(svc, "m", x)``; chain ``.options(...)`` to change
+    more; ``.stub(svc)`` gives a stub with these options.
+    """
+
+    __slots__ = ("client", "opts")
+
+    def __init__(self, client: Client, opts: CallOptions) -> None:
+        self.client = client
+        self.opts = opts
+
+    def __repr__(self) -> str:
+        return f"<Caller {self.opts}>"
+
+    def options(self, **options: Any) -> Caller:
+        """These options with ``options`` changed."""
+        return Caller(self.client, self.opts.merged(**options))
+
+    async def call(self, service: ServiceRef, method: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Like :meth:`Client.call`, with these options."""
+        client = self.client
+        call = await client._start(UNARY, self.opts, service, method, args, kwargs)
+        try:
+            return await call.waiter
+        except asyncio.CancelledError:
+            client._abandon(call)  # a no-op if it completed meanwhile
+            raise
+
+    def stream(self, service: ServiceRef, method: str, /, *args: Any, **kwargs: Any) -> CallStream:
+        """Like :meth:`Client.stream`, with these options (``timeout`` bounds the whole stream)."""
+        client, opts = self.client, self.opts
+
+        async def start() -> Call:
+            return await client._start(STREAM, opts, service, method, args, kwargs)
+
+        return CallStream(client, start, opts.credit)
+
+    async def notify(self, service: ServiceRef, method: str, /, *args: Any, **kwargs: Any) -> None:
+        """Like :meth:`Client.notify`, with these options."""
+        client = self.client
+        await client._start(ONEWAY, self.opts, service, method, args, kwargs)
+        endpoint = client._link.endpoint
+        if endpoint is not None:
+            await endpoint.drain()
+
+    async def call_all(self, service: ServiceRef, method: str, /, *args: Any, **kwargs: Any) -> list[FanoutResult]:
+        """Like :meth:`Client.call_all`, with these options."""
+        return await self.client._call_all(self.opts, service, method, args, kwargs)
+
+    def stub(self, service: ServiceRef) -> Stub:
+        """A :class:`Stub` of ``service`` making its calls with these options."""
+        return Stub(self, service)
+
+
+def _label(service: ServiceRef) -> str:
+    return service.name if isinstance(service, Service) else repr(service)

@@ -1,0 +1,93 @@
+"""Remote exceptions end to end (memory transport): callers catch them by their own class."""
+
+from __future__ import annotations
+
+import pytest
+
+import tipcrpc
+from tipcrpc.transport.memory import MemoryCluster
+
+from rpc_helpers import nodes
+
+shop = tipcrpc.Service("test.rpc.shop")
+
+
+@tipcrpc.remote_exception("tests.shop.OutOfStock")
+class OutOfStock(Exception):
+    def __init__(self, item: str, left: int) -> None:
+        super().__init__(item, left)
+        self.item, self.left = item, left
+
+
+class NotRegistered(Exception):
+    pass
+
+
+STOCK = {"apple": 0, "banana": 3}
+
+
+@shop.method
+def buy(item: str) -> int:
+    left = STOCK[item]  # KeyError for an unknown item
+    if left == 0:
+        raise OutOfStock(item, left)
+    return left
+
+
+@shop.method
+async def weird(kind: str) -> None:
+    if kind == "unregistered":
+        raise NotRegistered("nobody knows me")
+    if kind == "value":
+        raise ValueError(f"bad {kind}")
+    if kind == "unencodable":
+        raise ValueError({1, 2})  # a set: args cannot be encoded
+    raise PermissionError(13, "Permission denied", "/vault")
+
+
+@shop.method
+def stream_then_fail() -> object:
+    yield 1
+    raise OutOfStock("pear", 0)
+
+
+async def test_handlers_exceptions_arrive_as_their_classes(memory_cluster: MemoryCluster) -> None:
+    async with nodes(memory_cluster, "srv", "cli") as (srv, cli):
+        async with tipcrpc.serve(shop, transport=srv), tipcrpc.connect(cli) as client:
+            with pytest.raises(OutOfStock) as info:
+                await client.call(shop, "buy", "apple")
+            assert (info.value.item, info.value.left) == ("apple", 0)
+            assert isinstance(info.value, tipcrpc.RemoteException)
+            assert info.value.remote_type == "tests.shop.OutOfStock"
+
+            with pytest.raises(KeyError) as key_info:
+                await client.call(shop, "buy", "durian")
+            assert key_info.value.args == ("durian",)
+            assert isinstance(key_info.value, tipcrpc.RemoteException)  # old handlers still catch it
+
+            with pytest.raises(ValueError, match="bad value"):
+                await client.call(shop, "weird", "value")
+            with pytest.raises(PermissionError) as perm:
+                await client.call(shop, "weird", "permission")
+            assert (perm.value.errno, perm.value.filename) == (13, "/vault")
+
+            with pytest.raises(tipcrpc.RemoteException) as opaque:
+                await client.call(shop, "weird", "unregistered")
+            assert type(opaque.value) is tipcrpc.RemoteException
+            assert opaque.value.remote_type == f"{__name__}.NotRegistered"
+
+            with pytest.raises(tipcrpc.RemoteException) as unenc:
+                await client.call(shop, "weird", "unencodable")
+            assert type(unenc.value) is tipcrpc.RemoteException and unenc.value.remote_type == "ValueError"
+
+            assert await client.call(shop, "buy", "banana") == 3  # the server keeps serving
+
+
+async def test_a_stream_that_raises_mid_way(memory_cluster: MemoryCluster) -> None:
+    async with nodes(memory_cluster, "srv", "cli") as (srv, cli):
+        async with tipcrpc.serve(shop, transport=srv), tipcrpc.connect(cli) as client:
+            got = []
+            with pytest.raises(OutOfStock):
+                async for item in client.stream(shop, "stream_then_fail"):
+                    got.append(item)
+            assert got == [1]

@@ -1,0 +1,418 @@
+"""The server's serve table: every rule about a call being served, as a pure state machine (L1).
+
+The table is fed frames from clients, returned datagrams, node losses, handler outcomes and
+the passing of time; it answers with a :class:`ServeOutbox`: frames to send, calls to run,
+calls to cancel, streams to wake. The server shell (:class:`~tipcrpc.rpc.server.Server`)
+runs handlers (inline when they finish without suspending, as tasks otherwise), owns the
+endpoint and one loop timer, and does what the outbox says. ``now`` is always an argument.
+
+Rules:
+
+* a CALL is decoded and checked (known service type and method, call shape, arguments
+  against the signature) before anything runs; a malformed one is answered with
+  PROTOCOL_ERROR, an unknown method with METHOD_NOT_FOUND, bad arguments with
+  INVALID_ARGUMENTS — notifications are never answered, only counted and reported;
+* the deadline travels as *remaining seconds* and becomes ``now + remaining`` on this
+  server's clock; a call whose deadline passed on the way is refused at once, one whose
+  deadline passes while it runs or waits is cancelled and answered DEADLINE_EXCEEDED, even
+  when the client's CANCEL is lost;
+* a CALL whose id is already in progress from the same socket is a duplicate (re-sent after
+  an overload that was delivered after all, or duplicated on the way) and is dropped;
+* at most ``max_concurrency`` calls run; up to ``max_queued`` wait in FIFO order; beyond that
+  SERVER_BUSY — which the client treats as "never started" and retries elsewhere;
+* CANCEL, the client's socket coming back undeliverable, and its node going down cancel
+  its calls;
+* draining: new calls are answered SHUTTING_DOWN (clients retry elsewhere); notifications
+  are still run until the table is *closing*, since they cannot be answered otherwise.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import Any, Mapping
+
+from ..addr import Importance, SocketAddr
+from ..codec import Codec
+from ..errors import CodecError, InvalidArguments, ProtocolError, Status
+from .frames import (
+    HEADER,
+    HEADER_SIZE,
+    VERSION,
+    Flag,
+    Kind,
+    decode_call,
+    encode_failure,
+    encode_reply,
+    encode_stream_end,
+    encode_stream_item,
+    method_flags,
+)
+from .protocol import exception_to_failure
+from .service import MethodInfo, Service
+
+__all__ = ["Served", "ServeTable", "ServeOutbox", "CANCELLED", "DEADLINE", "SHUTDOWN", "CLIENT_LOST"]
+
+#: Why a call was cancelled (:attr:`Served.reason`).
+CANCELLED, DEADLINE, SHUTDOWN, CLIENT_LOST = 1, 2, 3, 4
+
+_ONEWAY, _STREAM = int(Flag.ONEWAY), int(Flag.STREAM)  # plain ints: IntFlag ops are slow
+_CALL, _CANCEL, _CREDIT = int(Kind.CALL), int(Kind.CANCEL), int(Kind.STREAM_CREDIT)
+_unpack_header = HEADER.unpack_from
+
+
+class Served:
+    """One call accepted by the server: running, or waiting in the backlog."""
+
+    __slots__ = ("source", "cid", "info", "args", "kwargs", "oneway", "credit", "deadline", "instance",
+                 "metadata", "reason", "handle", "waiter", "seq", "done", "queued")  # fmt: skip
+
+    def __init__(self, source: SocketAddr, cid: int, info: MethodInfo, args: list[Any], kwargs: dict[str, Any],
+                 oneway: bool, credit: int, deadline: float | None, instance: int | None,
+                 metadata: dict[str, Any] | None) -> None:  # fmt: skip
+        #: ``instance``: the one the client routed to, else this server's only instance of the type
+        self.source = source
+        self.cid = cid
+        self.info = info
+        self.args = args
+        self.kwargs = kwargs
+        self.oneway = oneway
+        self.credit = credit
+        self.deadline = deadline
+        self.instance = instance
+        self.metadata = metadata
+        self.reason: int | None = None
+        self.handle: Any = None  # the shell's task, once the call runs as one
+        self.waiter: Any = None  # the shell's wake-up for a stream waiting for credit
+        self.seq = 0  # items sent (streams)
+        self.done = False
+        self.queued = False  # waiting in the backlog
+
+    def __repr__(self) -> str:
+        return f"<Served {self.cid:#x} {self.info.name} from {self.source}>"
+
+
+class ServeOutbox:
+    """What the shell must do after an event (one object, reused; the shell empties it).
+
+    ``sends``: ``(dest, frame, importance)``; ``run``: calls to start now; ``cancel``: running
+    calls to cancel (their :attr:`Served.reason` says why); ``wake``: streams given credit.
+    """
+
+    __slots__ = ("sends", "run", "cancel", "wake")
+
+    def __init__(self) -> None:
+        self.sends: list[tuple[SocketAddr, bytes, Importance]] = []
+        self.run: list[Served] = []
+        self.cancel: list[Served] = []
+        self.wake: list[Served] = []
+
+
+class ServeTable:
+    """Calls being served by one server endpoint (see the module docstring)."""
+
+    def __init__(self, codec: Codec, services: list[Service], *, max_concurrency: int = 1024,
+                 max_queued: int = 8192, address: object = None,
+                 instance_of: Mapping[int, int] | None = None) -> None:  # fmt: skip
+        self.codec = codec
+        self.max_concurrency = max_concurrency
+        self.max_queued = max_queued
+        self.address = address  # for messages only
+        # service type -> the one instance this server publishes of it (when there is one)
+        self.instance_of = dict(instance_of or {})
+        self.methods: dict[int, dict[str, MethodInfo]] = {svc.type: dict(svc.methods) for svc in services}
+        # Flags of every REPLY/STREAM_END: the method's options, for clients calling by name.
+        self.flags: dict[MethodInfo, int] = {
+            info: method_flags(info.idempotent, info.importance) for svc in services for info in svc.methods.values()
+        }
+        self.out = ServeOutbox()
+        self.active: dict[tuple[SocketAddr, int], Served] = {}
+        self.backlog: deque[Served] = deque()
+        self.running = 0
+        self.draining = False
+        self.closing = False
+        self._timers: list[tuple[float, int, Served]] = []
+        self._tseq = 0
+        self.stats = dict.fromkeys(
+            ("received", "completed", "failed", "cancelled", "deadline_exceeded", "busy", "malformed",
+             "notifications", "streams", "client_lost"), 0)  # fmt: skip
+
+    # -- answering -----------------------------------------------------------------------------
+
+    def _failure(self, dest: SocketAddr, cid: int, status: Status, message: str, details: Any = None) -> None:
+        self.stats["failed"] += 1
+        self.out.sends.append((dest, encode_failure(self.codec, cid, status, message, details), Importance.HIGH))
+
+    def refuse_oneway(self, what: str) -> str:
+        """Count a notification that cannot run; returns the text to log."""
+        self.stats["failed"] += 1
+        return what
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def frame(self, source: SocketAddr, data: bytes | bytearray | memoryview, now: float) -> str | None:
+        """A frame arrived (CHUNKs reassembled, PINGs answered by the shell). Returns a
+        warning for the shell to log when a notification had to be dropped, else ``None``."""
+        if len(data) < HEADER_SIZE:
+            self.stats["malformed"] += 1
+            return None
+        version, kind, flags, _r, aux, cid = _unpack_header(data)
+        if version != VERSION:
+            self.stats["malformed"] += 1
+            if kind == _CALL and not flags & _ONEWAY:
+                self._failure(source, cid, Status.PROTOCOL_ERROR,
+                              f"unsupported frame version {version}; this server speaks {VERSION}")  # fmt: skip
+            return None
+        if kind == _CALL:
+            return self._call(source, data, flags, aux, cid, now)
+        if kind == _CANCEL:
+            s = self.active.get((source, cid))
+            if s is not None:
+                self._cancel(s, CANCELLED)
+        elif kind == _CREDIT:
+            s = self.active.get((source, cid))
+            if s is not None:
+                s.credit += aux
+                self.out.wake.append(s)
+        else:
+            self.stats["malformed"] += 1  # replies and unknown kinds are never answered: no loops
+        return None
+
+    def _call(self, source: SocketAddr, data: Any, flags: int, stype: int, cid: int, now: float) -> str | None:
+        oneway = flags & _ONEWAY != 0
+        try:
+            method, args, kwargs, remaining, credit, instance, metadata = decode_call(self.codec, data)
+        except ProtocolError as exc:
+            self.stats["malformed"] += 1
+            if oneway:
+                return f"notification from {source} dropped: {exc}"
+            self._failure(source, cid, Status.PROTOCOL_ERROR, str(exc))
+            return None
+        stats = self.stats
+        stats["received"] += 1
+        if oneway:
+            stats["notifications"] += 1
+        methods = self.methods.get(stype)
+        info = methods.get(method) if methods is not None else None
+        if info is None:
+            what = f"method {method!r}" if methods is not None else f"service type {stype}"
+            if oneway:
+                return self.refuse_oneway(f"notification from {source} dropped: {what} is not served here")
+            self._failure(source, cid, Status.METHOD_NOT_FOUND, f"{what} is not served at {self.address}",
+                          {"type": stype, "method": method})  # fmt: skip
+            return None
+        if self.draining and (self.closing or not oneway):
+            # Answered even for a notification: the client re-sends it elsewhere.
+            self._failure(source, cid, Status.SHUTTING_DOWN, "server is closing" if self.closing else "server is draining")
+            return None
+        try:
+            if info.streaming != (flags & _STREAM != 0):
+                hint = "stream()" if info.streaming else "call()"
+                raise InvalidArguments(f"{method} is {'a' if info.streaming else 'not a'} streaming method; use {hint}")
+            info.bind(args, kwargs)
+        except InvalidArguments as exc:
+            if oneway:
+                return self.refuse_oneway(f"notification {method} from {source} dropped: {exc.message}")
+            self._failure(source, cid, Status.INVALID_ARGUMENTS, exc.message, exc.details)
+            return None
+        if remaining is not None and remaining <= 0.0:
+            stats["deadline_exceeded"] += 1
+            if oneway:
+                return f"notification {method} from {source} dropped: its deadline passed before it arrived"
+            self._failure(source, cid, Status.DEADLINE_EXCEEDED, "deadline passed before the call arrived")
+            return None
+        key = (source, cid)
+        if key in self.active:
+            stats["received"] -= 1
+            return None  # a duplicate of a call in progress
+        if instance is None:
+            instance = self.instance_of.get(stype)
+        s = Served(source, cid, info, args, kwargs, oneway, credit or 0, None, instance, metadata)
+        if remaining is not None:
+            s.deadline = deadline = now + remaining
+            self._tseq += 1
+            heapq.heappush(self._timers, (deadline, self._tseq, s))
+        if info.streaming:
+            stats["streams"] += 1
+        if self.running < self.max_concurrency:
+            self.active[key] = s
+            self.running += 1
+            self.out.run.append(s)
+        elif len(self.backlog) < self.max_queued:
+            self.active[key] = s
+            s.queued = True
+            self.backlog.append(s)
+        else:
+            s.done = True
+            stats["busy"] += 1
+            # Answered even for a notification: the client re-sends it to another instance.
+            self._failure(source, cid, Status.SERVER_BUSY, f"server at its limit of {self.max_concurrency} calls")
+        return None
+
+    def knows(self, source: SocketAddr, cid: int) -> bool:
+        """Whether call ``cid`` from ``source`` is in progress (for PING answers)."""
+        return (source, cid) in self.active
+
+    def client_lost(self, dest: SocketAddr) -> None:
+        """``dest`` (a client socket) is gone: cancel everything it asked for."""
+        for s in [s for s in self.active.values() if s.source == dest]:
+            self._cancel(s, CLIENT_LOST)
+
+    def node_down(self, node: int) -> None:
+        """``node`` went down: cancel the calls of every client socket on it."""
+        for s in [s for s in self.active.values() if s.source.node == node]:
+            self._cancel(s, CLIENT_LOST)
+
+    def cancel(self, source: SocketAddr, cid: int, reason: int = CANCELLED) -> bool:
+        """Cancel call ``cid`` of ``source`` if in progress; returns whether it was."""
+        s = self.active.get((source, cid))
+        if s is None:
+            return False
+        self._cancel(s, reason)
+        return True
+
+    def _cancel(self, s: Served, reason: int) -> None:
+        if s.reason is not None or s.done:
+            return
+        s.reason = reason
+        if reason == CLIENT_LOST:
+            self.stats["client_lost"] += 1
+        if not s.queued:
+            self.out.cancel.append(s)  # running: the shell cancels it, then reports cancelled()
+            return
+        # still in the backlog: it never started
+        s.queued = False
+        self.backlog.remove(s)
+        self._end(s)
+        if reason == DEADLINE:
+            self.stats["deadline_exceeded"] += 1
+            if not s.oneway:
+                self._failure(s.source, s.cid, Status.DEADLINE_EXCEEDED, "deadline passed while queued")
+        elif reason == SHUTDOWN:  # answered even for a notification: the client re-sends it
+            self._failure(s.source, s.cid, Status.SHUTTING_DOWN, "server shut down before the call started")
+        else:
+            self.stats["cancelled"] += 1
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def _end(self, s: Served) -> None:
+        s.done = True
+        self.active.pop((s.source, s.cid), None)
+
+    def _release(self, s: Served) -> None:
+        """``s`` stopped running: start the next ones from the backlog."""
+        self._end(s)
+        self.running -= 1
+        backlog = self.backlog
+        while backlog and self.running < self.max_concurrency:
+            nxt = backlog.popleft()
+            nxt.queued = False
+            if not nxt.done and nxt.reason is None:
+                self.running += 1
+                self.out.run.append(nxt)
+
+    def result(self, s: Served, value: Any) -> str | None:
+        """The handler of ``s`` returned ``value``; a value that cannot be encoded is answered
+        as an error (the handler ran, so the client must not take it for a protocol fault)."""
+        self._release(s)
+        if s.reason is not None:
+            return None  # cancelled meanwhile (its failure was or will be sent)
+        if s.oneway:
+            self.stats["completed"] += 1
+            return None
+        try:
+            frame = encode_reply(self.codec, s.cid, value, self.flags[s.info])
+        except CodecError as exc:
+            return self.error(s, exc, released=True)
+        self.stats["completed"] += 1
+        self.out.sends.append((s.source, frame, s.info.importance))
+        return None
+
+    def error(self, s: Served, exc: BaseException, *, released: bool = False) -> str | None:
+        """The handler of ``s`` raised ``exc``. Returns a warning to log for a notification."""
+        if not released:
+            self._release(s)
+        if s.oneway:
+            self.stats["failed"] += 1
+            return f"notification {s.info.name} raised {type(exc).__name__}: {exc}"
+        status, message, details = exception_to_failure(exc)
+        self._failure(s.source, s.cid, status, message, details)
+        return None
+
+    def cancelled(self, s: Served) -> None:
+        """The handler of ``s`` ended after the shell cancelled it (for :attr:`Served.reason`)."""
+        self._release(s)
+        reason = s.reason
+        if reason == DEADLINE:
+            self.stats["deadline_exceeded"] += 1
+            if not s.oneway:
+                self._failure(s.source, s.cid, Status.DEADLINE_EXCEEDED, f"{s.info.name}: deadline exceeded on the server")
+        elif reason == SHUTDOWN:
+            self.stats["cancelled"] += 1
+            if not s.oneway:
+                self._failure(s.source, s.cid, Status.CANCELLED, "server shut down before the call finished")
+        else:
+            self.stats["cancelled"] += 1
+
+    def item(self, s: Served, value: Any) -> None:
+        """A streaming handler produced ``value`` (the shell checked :attr:`Served.credit`).
+        Raises :class:`CodecError` if it cannot be encoded."""
+        frame = encode_stream_item(self.codec, s.cid, s.seq, value)
+        s.seq += 1
+        s.credit -= 1
+        self.out.sends.append((s.source, frame, s.info.importance))
+
+    def stream_end(self, s: Served) -> None:
+        """A streaming handler finished after :attr:`Served.seq` items."""
+        self._release(s)
+        if s.reason is None:
+            self.stats["completed"] += 1
+            self.out.sends.append((s.source, encode_stream_end(s.cid, s.seq, self.flags[s.info]), s.info.importance))
+
+    # -- drain ---------------------------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Refuse new calls from now on (notifications still run until :meth:`close`)."""
+        self.draining = True
+
+    def shutdown(self) -> None:
+        """The drain timed out: cancel everything still in progress."""
+        for s in list(self.active.values()):
+            self._cancel(s, SHUTDOWN)
+
+    def close(self) -> None:
+        """The endpoint is closing: refuse even notifications (their senders re-send them)."""
+        self.draining = self.closing = True
+
+    @property
+    def idle(self) -> bool:
+        return not self.active
+
+    # -- time ----------------------------------------------------------------------------------
+
+    @property
+    def next_timer(self) -> float | None:
+        timers = self._timers
+        while timers:
+            s = timers[0][2]
+            if not s.done and s.reason is None:
+                return timers[0][0]
+            heapq.heappop(timers)
+        return None
+
+    def timeout(self, now: float) -> None:
+        """Cancel every call whose deadline is ``<= now``."""
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            s = heapq.heappop(timers)[2]
+            if not s.done:
+                self._cancel(s, DEADLINE)
+        if len(timers) > 64 and len(timers) > 4 * len(self.active):
+            self._timers = [t for t in timers if not t[2].done]
+            heapq.heapify(self._timers)
+
+    def statistics(self) -> Mapping[str, int]:
+        stats = dict(self.stats)
+        stats["active"] = self.running
+        stats["queued"] = len(self.backlog)
+        return stats
