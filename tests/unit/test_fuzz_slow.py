@@ -10,11 +10,10 @@ in ``tests/unit/user/test_fuzz_node_slow.py``. Counts are printed (``pytest -s -
 
 from __future__ import annotations
 
-import msgpack
 import pytest
 from hypothesis import strategies as st
 
-from fuzzing import fuzz, report
+from fuzzing import frames, fuzz, packed, report
 from tipcrpc.codec import Codec
 from tipcrpc.errors import ProtocolError, TipcRpcError
 from tipcrpc.rpc import frames as F
@@ -24,31 +23,6 @@ from tipcrpc.transport.kernel import wire
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 codec = Codec()
-
-# A valid header of any kind with any flags/aux/call id, then a random body.
-headers = st.builds(
-    lambda version, kind, flags, aux, cid: F.HEADER.pack(version, kind, flags, 0, aux, cid),
-    st.sampled_from([F.VERSION, F.VERSION, F.VERSION, 0, 2, 255]),
-    st.sampled_from([int(k) for k in F.Kind] + [0, 200]),
-    st.integers(0, 255),
-    st.integers(0, 2**32 - 1),
-    st.integers(0, 2**64 - 1),
-)
-# msgpack of arbitrary structure, so body decoders see well-formed msgpack of the wrong shape.
-values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=20)
-    | st.binary(max_size=20),
-    lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=12,
-)
-packed = values.map(lambda v: msgpack.packb(v, use_bin_type=True))
-bodies = st.one_of(st.binary(max_size=300), packed)
-frames = st.one_of(
-    st.binary(max_size=300),
-    st.builds(lambda h, b: h + b, headers, bodies),
-    st.builds(lambda h, n: h[:n], headers, st.integers(0, F.HEADER_SIZE - 1)),  # truncated header
-)
-
 
 def _typed(fn, data) -> None:  # type: ignore[no-untyped-def]
     try:
