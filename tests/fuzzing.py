@@ -63,7 +63,7 @@ values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=20)
     | st.binary(max_size=20),
     lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=12,
+    max_leaves=6,
 )
 packed = values.map(lambda v: msgpack.packb(v, use_bin_type=True))
 bodies = st.one_of(st.binary(max_size=300), packed)

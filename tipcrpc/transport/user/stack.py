@@ -195,7 +195,8 @@ class Stack(SocketLayer):
             self._rx_out = None
         try:
             node.rcv(data, src, self.loop.time(), out)  # type: ignore[union-attr]
-            if out.events or out.undelivered or (data[0] >> 1) & 0xF in _TIMER_USERS:
+            # ``data`` may be empty (a zero-length UDP datagram: counted malformed above).
+            if out.events or out.undelivered or (data and (data[0] >> 1) & 0xF in _TIMER_USERS):
                 self._process(out)
                 return
             # Hot path (payload and name distribution): no peer events, and the node's
