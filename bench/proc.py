@@ -3,6 +3,7 @@
     python -m bench.proc server SYSTEM '{"variant": ..., "profile": ...}'
     python -m bench.proc client SYSTEM '<ClientSpec json>'
     python -m bench.proc failover tipcrpc-<transport> '<ClientSpec json>'
+    python -m bench.proc scale tipcrpc-user '<ClientSpec json>'
 
 SYSTEM is ``raw-<family>``, ``tipcrpc-<transport>``, ``pyro5``, ``zmq`` or ``grpc``; the
 variant is ``blocking``/``sync`` or an event-loop kind (``asyncio``/``uvloop``). Modules are
@@ -95,6 +96,11 @@ def main(argv: list[str]) -> int:
         from bench import tipcrpc_rows
 
         tipcrpc_rows.failover_client(system[8:], spec)
+        return 0
+    if role == "scale":
+        from bench import scale
+
+        scale.observer_main(spec)
         return 0
     variant = spec.extra.get("variant", spec.loop or "sync")
     emit_result(_client(system, variant, spec), spec.extra.get("result_path"))

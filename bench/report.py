@@ -206,6 +206,37 @@ def failover_table(raw: dict[str, Any]) -> Optional[str]:
     return t.render()
 
 
+def scale_table(raw: dict[str, Any]) -> Optional[str]:
+    """The scale scenario (bench/scale.py): seconds per phase and bytes per publication."""
+    rows = raw.get("scale") or []
+    if not rows:
+        return None
+    t = Table(["names", "publish → all seen s", "withdraw → all seen s", "total s", "target ≤ 5 s (100 000)",
+               "publisher calls s (publish / withdraw)", "CPU s (publisher / observer)", "table B/publ.",
+               "RSS B/publ. (observer / publisher)"])
+    for r in rows:
+        n = r.get("n")
+        if "total_s" not in r:
+            t.add([f"{n:,}", f"n/a ({(r.get('error') or r.get('na') or '')[:90]})", "", "", "", "", "", "", ""])
+            continue
+        verdict = ("✅ pass" if r["total_s"] <= 5.0 else "❌ miss") if n == 100_000 else ""
+        rss = r["rss_per_publication"]
+        t.add([f"{n:,}", f"{r['publish_s']:.2f}", f"{r['withdraw_s']:.2f}", f"{r['total_s']:.2f}", verdict,
+               f"{r['publish_calls_s']:.2f} / {r['withdraw_calls_s']:.2f}",
+               f"{r['cpu_s']['publisher']:.2f} / {r['cpu_s']['observer']:.2f}",
+               f"{r['table_bytes_per_publication']:.0f}", f"{rss['observer']:.0f} / {rss['publisher']:.0f}"])
+    r0 = rows[0]
+    run = raw.get("scale_run") or raw
+    la = run.get("loadavg_start")
+    note = (f"One userspace node publishes `{{{hex(0x5CA1E)}, i}}` for i < N with one `await ep.publish()` "
+            f"each, a second node's `SubFilter.PORTS` subscription counts N `Published` events; then the same "
+            f"for `withdraw` and `Withdrawn` (bench/scale.py). {r0.get('loop', '')} loop, {PLACEMENT_NAMES.get(r0.get('placement'), r0.get('placement'))}"
+            f"; commit `{run.get('commit')}`" + (f", load average {la[0]:.1f} at start" if la else "") + ". "
+            "*table B/publ.*: what a bare NameTable allocates per remote publication (tracemalloc); "
+            "*RSS*: growth of each process's resident set while it holds the names (an upper bound).")
+    return note + "\n\n" + t.render()
+
+
 def targets_table(raw: dict[str, Any]) -> tuple[str, int, int]:
     ts = targets.evaluate(raw)
     t = Table(["tipcrpc row", "loop", "placement", "target", "ratio", "bound", "result"])
@@ -308,6 +339,10 @@ def section(raw: dict[str, Any], title: str, level: str = "##") -> str:
         parts += [f"{level}# Failover: SIGKILL of the server holding a call → the retried call completes",
                   "Server A holds an idempotent call without answering; B publishes the same name; A is "
                   "SIGKILLed and the clock runs until the call returns B's answer.", ft]
+    st = scale_table(raw)
+    if st:
+        parts += [f"{level}# Name-table scale: N names published, seen by a second node, withdrawn",
+                  st]
     fr = failed_rounds_md(raw)
     if fr:
         parts += [f"{level}# Failed rounds (†)",

@@ -504,6 +504,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         extra["failover"] = scenarios.failover_all(mode, plan, quick=args.quick, logdir=logdir,
                                                    ready_timeout=ready_timeout, only=args.only)
+    if mode == "host":  # the userspace transport is measured on the host only
+        from bench import scenarios
+
+        extra["scale"] = scenarios.scale_all(plan, quick=args.quick, logdir=logdir, only=args.only)
     raw = {"mode": mode, "quick": args.quick, "started": started.isoformat(timespec="seconds"),
            "commit": git_commit(), "host": {"cpu": cpu_model(), "kernel": platform.release(),
                                             "ncpu": os.cpu_count()},
@@ -515,11 +519,20 @@ def main(argv: Optional[list[str]] = None) -> int:
                                                    quick=args.quick)
     raw["total_seconds"] = round(time.monotonic() - t0, 1)
     if meta.get("failed_children") or any(c.get("status") == "error" or c.get("errors")
-                                          for c in cells + raw.get("failover", [])):
+                                          for c in cells + raw.get("failover", [])) or \
+            any("error" in c for c in raw.get("scale", [])):
         log(f"some runs failed: their logs are in {logdir}")
     else:
         shutil.rmtree(logdir, ignore_errors=True)
     path = out / f"raw-{mode}.json"
+    if not cells and not raw.get("failover") and raw.get("scale") and path.exists():
+        # Only the scale scenario ran (--only scale): update that section of the existing
+        # results instead of replacing them with an empty run.
+        previous = json.loads(path.read_text())
+        previous["scale"] = raw["scale"]
+        previous["scale_run"] = {k: raw[k] for k in ("started", "commit", "host", "versions", "quick",
+                                                      "loadavg_start", "loadavg_end", "total_seconds")}
+        raw = previous
     path.write_text(json.dumps(raw, indent=1) + "\n")
     log(f"wrote {path} ({raw['total_seconds']} s)")
     report.render(out, chart=not args.no_chart)

@@ -164,3 +164,44 @@ def profile_misses(raw: dict[str, Any], plan: Plan, *, logdir: Path, ready_timeo
             out[key] = {"error": f"{type(e).__name__}: {e}"[:300]}
             log(f"[profile] {key}: {out[key]['error']}")
     return out
+
+
+# --------------------------------------------------------------------------- name-table scale
+
+
+def scale_all(plan: Plan, *, quick: bool, logdir: Path, only: list[str]) -> list[dict[str, Any]]:
+    """Name-table scale on the userspace transport (:mod:`bench.scale`), one fresh pair per N."""
+    from bench import scale
+
+    key = "tipcrpc-user/scale"
+    if only and not any(s in key for s in only):
+        return []
+    cpus = sorted(os.sched_getaffinity(0))
+    pl = placements(cpus)[-1]  # observer and publisher on separate CPUs when there are two
+    loop = "asyncio" if quick else "uvloop"
+    out = []
+    for n in scale.QUICK_COUNTS if quick else scale.COUNTS:
+        result_path = logdir / f"scale-{n}.result.json"
+        spec = ClientSpec(server={}, loop=loop, plan=plan,
+                          extra={"n": n, "netid": new_netid(), "result_path": str(result_path),
+                                 "publisher_cpus": sorted(pl.server or [])})
+        errlog = logdir / f"scale-{n}.log"
+        with open(errlog, "w") as f:
+            proc = subprocess.Popen([sys.executable, "-m", "bench.proc", "scale", "tipcrpc-user", spec.to_json()],
+                                    cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=f, stdin=subprocess.DEVNULL,
+                                    text=True, preexec_fn=_preexec(pl.client), env=child_env())
+            try:
+                proc.wait(timeout=CLIENT_TIMEOUT_S * 3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        res = json.loads(result_path.read_text())["scale"] if result_path.exists() else \
+            {"n": n, "error": f"scale driver exited {proc.returncode}: {tail(errlog)}"}
+        res.update(loop=loop, placement=pl.name)
+        if "total_s" in res:
+            log(f"[scale] {n} names: publish {res['publish_s']:.2f} s + withdraw {res['withdraw_s']:.2f} s = "
+                f"{res['total_s']:.2f} s; {res['table_bytes_per_publication']:.0f} B/publication in the table")
+        else:
+            log(f"[scale] {n} names: {res.get('error') or res.get('na')}")
+        out.append(res)
+    return out

@@ -252,6 +252,7 @@ async def serve(
     drain_timeout: float = 10.0,
     max_frame: int = DEFAULT_MAX_FRAME,
     window: int = DEFAULT_WINDOW,
+    sync_handlers: str = "inline",
 ) -> AsyncIterator[Server]:
     """Serve ``services`` from one endpoint until the block exits, then drain and close.
 
@@ -262,6 +263,11 @@ async def serve(
     withdrawn first, calls in progress get up to ``drain_timeout`` seconds to finish, and
     then the endpoint closes. Yields the :class:`Server` (``.address``, ``.statistics()``,
     ``.drain()``).
+
+    ``sync_handlers``: ``"inline"`` (default) runs plain ``def`` methods on the event loop —
+    fastest, but they must not block; ``"thread"`` runs them in the loop's thread pool, so a
+    blocking one (I/O, ``time.sleep``, a library without async API) does not stop the
+    others (see the guide, "Blocking handlers").
     """
     if not services:
         raise UsageError("serve() needs at least one Service")
@@ -279,7 +285,8 @@ async def serve(
     sc = _scope_of(scope)
     async with _transport(transport) as t:
         server = Server(t, services, names, scope=sc, max_concurrency=max_concurrency, max_queued=max_queued,
-                        drain_timeout=drain_timeout, max_frame=max_frame, window=window)  # fmt: skip
+                        drain_timeout=drain_timeout, max_frame=max_frame, window=window,
+                        sync_handlers=sync_handlers)  # fmt: skip
         async with server:
             yield server
 

@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, int]] = [
     ("tipcrpc.transport.user.stack", 3),
     ("tipcrpc.transport.user.socket_layer", 3),
     ("tipcrpc.transport.user.liveness", 3),
+    ("tipcrpc.transport.user.keepalive", 3),
     ("tipcrpc.transport.user.transport", 3),
     ("tipcrpc.transport.user.__init__", 3),
     ("tipcrpc.transport.user", 1),

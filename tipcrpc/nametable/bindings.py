@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..addr import Scope, ServiceAddr, ServiceRange, check_publishable
 from ..errors import AddressError
+from .trusted import range_of
 
 __all__ = ["as_range", "check_scope", "Bindings"]
 
@@ -21,7 +22,10 @@ def as_range(name: object) -> ServiceRange:
 
     Raises :class:`AddressError` for anything else.
     """
-    if isinstance(name, ServiceRange):
+    r = range_of(name)
+    if r is not None:
+        return r
+    if isinstance(name, ServiceRange):  # a subclass
         return name
     if isinstance(name, ServiceAddr):
         return name.as_range()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..addr import LINK_STATE, NODE_STATE, ServiceRange, SocketAddr
+from ..addr import LINK_STATE, NODE_STATE, ServiceRange
 from ..errors import LocalProtocolError
 from ..events import (
     SNAPSHOT_COMPLETE,
@@ -30,12 +30,11 @@ from ..events import (
     LinkUp,
     NodeDown,
     NodeUp,
-    Published,
     SubFilter,
     TopologyEvent,
-    Withdrawn,
 )
 from .table import PUBLISHED, NameTable, Publication
+from .trusted import trusted_published, trusted_range, trusted_socket, trusted_withdrawn
 
 __all__ = ["Subscription", "subscribe", "make_event"]
 
@@ -50,9 +49,10 @@ def make_event(event: int, publ: Publication) -> TopologyEvent:
         return NodeUp(publ.lower) if up else NodeDown(publ.lower)
     if t == LINK_STATE:
         return LinkUp(publ.lower, publ.port) if up else LinkDown(publ.lower, publ.port)
-    rng = ServiceRange(t, publ.lower, publ.upper)
-    sock = SocketAddr(publ.node, publ.port)
-    return Published(rng, sock) if up else Withdrawn(rng, sock)
+    # Values the table validated on insert: no second validation per event.
+    rng = trusted_range(t, publ.lower, publ.upper)
+    sock = trusted_socket(publ.node, publ.port)
+    return trusted_published(rng, sock) if up else trusted_withdrawn(rng, sock)
 
 
 class Subscription:

@@ -33,6 +33,8 @@ SHUTTING_DOWN, and the client re-sends them elsewhere.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 from typing import Any, Coroutine, Generator, Iterable, Mapping
 
@@ -57,6 +59,22 @@ log = logging.getLogger("tipcrpc.server")
 _SYNC, _ASYNC = MethodKind.SYNC, MethodKind.ASYNC
 _CALL, _PING, _CHUNK, _CHUNK_ACK = int(Kind.CALL), int(Kind.PING), int(Kind.CHUNK), int(Kind.CHUNK_ACK)
 _REPLY_KINDS = frozenset({Kind.REPLY, Kind.FAILURE, Kind.STREAM_ITEM, Kind.STREAM_END, Kind.CHUNK})
+
+
+class _InThread:
+    """Awaitable: ``func(*args, **kwargs)`` in the loop's thread pool (``sync_handlers="thread"``).
+
+    Runs in a copy of the context at creation, so the handler sees ``current_call()``.
+    """
+
+    __slots__ = ("call",)
+
+    def __init__(self, func: Any, args: Any, kwargs: Any) -> None:
+        ctx = contextvars.copy_context()
+        self.call = functools.partial(ctx.run, func, *args, **kwargs)
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return asyncio.get_running_loop().run_in_executor(None, self.call).__await__()
 
 
 class _Resume:
@@ -102,7 +120,10 @@ class Server:
         drain_timeout: float = 10.0,
         max_frame: int = DEFAULT_MAX_FRAME,
         window: int = DEFAULT_WINDOW,
+        sync_handlers: str = "inline",
     ) -> None:
+        if sync_handlers not in ("inline", "thread"):
+            raise UsageError(f"sync_handlers must be 'inline' or 'thread', got {sync_handlers!r}")
         if max_concurrency < 1 or max_queued < 0:
             raise UsageError(f"max_concurrency must be >= 1 and max_queued >= 0, got {max_concurrency} and {max_queued}")
         self.transport = transport
@@ -110,6 +131,7 @@ class Server:
         self.names = list(names)
         self.scope = Scope(scope)
         self.drain_timeout = drain_timeout
+        self._sync_in_thread = sync_handlers == "thread"
         seen: set[int] = set()
         for svc in self.services:
             if svc.type in seen:
@@ -363,6 +385,11 @@ class Server:
         try:
             if info.streaming:
                 self._spawn(s, self._stream(s))
+                return
+            if info.kind is _SYNC and self._sync_in_thread:
+                # A blocking plain function: a task awaiting a pool thread (limits, deadlines
+                # and cancellation apply; a cancelled call's thread still runs to its end).
+                self._spawn(s, self._finish(s, _InThread(info.func, s.args, s.kwargs)))
                 return
             try:
                 result = info.func(*s.args, **s.kwargs)

@@ -164,3 +164,37 @@ def test_random_reorder_and_duplicates_converge() -> None:
             b.receive(A, m)
         got = sorted((p.lower, p.key) for p in b.table.publications(A) if p.type == 100)
         assert got == sorted(live)
+
+
+def test_staged_changes_flush_as_multi_item_messages() -> None:
+    a, b = make(A), make(B)
+    for m in a.node_up(B, 1400):
+        b.receive(A, m)
+    seq0 = a.snd_nxt
+    for i in range(7):
+        assert a.stage_publish(100, i, i, C, 5, 10 + i) is not None
+    assert a.stage_publish(100, 50, 50, Scope.NODE, 5, 99) is not None  # node scope: never staged
+    assert a.stage_withdraw(100, 0, 0, 10) is not None
+    assert a.stage_withdraw(100, 1, 1, 11) is not None
+    assert a.stage_publish(100, 0, 0, C, 5, 20) is not None
+    assert a.staged == 10
+    msgs = a.flush([B], mtu=40 + 3 * 20)  # three items per message
+    assert a.staged == 0 and a.flush([B], 1400) == []
+    hs = [Header.decode(m) for _d, m in msgs]
+    # Runs of one kind, split by the MTU: 3+3+1 publications, 2 withdrawals, 1 publication.
+    assert [(h.mtype, h.data_size // 20) for h in hs] == [
+        (PUBLICATION, 3), (PUBLICATION, 3), (PUBLICATION, 1), (WITHDRAWAL, 2), (PUBLICATION, 1)]
+    assert [h.named_seqno for h in hs] == [(seq0 + k) & 0xFFFF for k in range(5)]
+    assert all(h.non_legacy and not h.bulk for h in hs) and a.snd_nxt == seq0 + 5
+    # Delivered in reverse order, the receiver applies them in seqno order all the same.
+    assert sum(b.receive(A, m) for _d, m in reversed(msgs)) == 10
+    assert sorted((p.lower, p.key) for p in b.table.publications(A) if p.type == 100) == [
+        (0, 20), (2, 12), (3, 13), (4, 14), (5, 15), (6, 16)]
+
+
+def test_flush_without_peers_still_numbers_messages() -> None:
+    a = make(A)
+    a.stage_publish(100, 1, 1, C, 5, 6)
+    seq0 = a.snd_nxt
+    assert a.flush([], 1400) == []
+    assert a.snd_nxt == seq0 + 1

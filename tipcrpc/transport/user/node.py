@@ -295,6 +295,11 @@ class Node(PeerDiscovery):
                 t = p.next_tick
         return t
 
+    def links_up(self) -> list[tuple[MediaAddr, Link]]:
+        """``(media address, link)`` of every established link (read by the keepalive thread)."""
+        return [(p.media, p.link) for p in list(self._peers.values())
+                if p.link is not None and p.link.state & _LINK_UP and p.media is not None]  # fmt: skip
+
     def peers(self) -> dict[int, PeerInfo]:
         """Every known peer by address: identity, media, link state and counters."""
         res: dict[int, PeerInfo] = {}

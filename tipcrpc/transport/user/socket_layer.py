@@ -95,6 +95,10 @@ class SocketLayer:
     up: dict[int, bytes]
     stats: dict[str, int]
     _closed: bool
+    _names_pending: bool
+
+    def flush_names(self) -> None:
+        raise NotImplementedError
 
     def _xmit(self, peer: int, m: bytes) -> None:
         raise NotImplementedError
@@ -119,6 +123,8 @@ class SocketLayer:
         """Send a datagram from local ``port`` (see :meth:`Endpoint.send`)."""
         if self._closed:
             raise ClosedError("the transport is closed")
+        if self._names_pending:
+            self.flush_names()  # a publication made before this message must not be overtaken
         own = self.own
         cls = dest.__class__
         if cls is SocketAddr:

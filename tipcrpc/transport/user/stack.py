@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Iterable
 
 from ...addr import LINK_STATE, NODE_STATE, Scope, ServiceRange
@@ -27,6 +28,7 @@ from ...nametable.table import NameTable
 from ...nametable.topsrv import TopologyServer
 from ..base import DeliveryFailure
 from . import msg as M
+from .keepalive import DEFAULT_STALL_LIMIT, Keepalive
 from .liveness import Liveness
 from .name_distr import NameDistributor
 from .node import DuplicateAddress, NoLink, Node, Output, PeerDown, PeerUp
@@ -44,6 +46,9 @@ _NODE = int(Scope.NODE)
 LINK_ID = 0
 #: Packets of these users may create peers or move timers: the node's timer is re-armed.
 _TIMER_USERS = frozenset((M.LINK_CONFIG, M.LINK_PROTOCOL))
+#: A node timer this late (seconds) means the loop was blocked: read what waits in the
+#: socket before the timer judges the peers' silence.
+_LATE_TIMER = 0.1
 
 
 class Stack(SocketLayer):
@@ -60,6 +65,8 @@ class Stack(SocketLayer):
         window: int,
         mtu: int,
         liveness: bool,
+        keepalive: bool = True,
+        stall_limit: float | None = DEFAULT_STALL_LIMIT,
     ) -> None:
         self.node_id = node_id
         self.media = media
@@ -69,6 +76,9 @@ class Stack(SocketLayer):
         self._window = window
         self._mtu = mtu
         self._use_liveness = liveness
+        self._use_keepalive = keepalive
+        self._stall_limit = stall_limit
+        self.keepalive: Keepalive | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.node: Node | None = None
         self.own = 0
@@ -82,6 +92,8 @@ class Stack(SocketLayer):
         self._timer_at: float | None = None
         self._closed = False
         self._rx_out: Output | None = Output()
+        self._names_pending = False  # a flush_names is scheduled
+        self._names_per_msg = max(1, (mtu - 2 * M.INT_H_SIZE) // M.DISTR_ITEM_SIZE)
         self._peer_up_waiters: list[asyncio.Future[None]] = []
         self._drain_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._init_sockets()
@@ -135,12 +147,21 @@ class Stack(SocketLayer):
                 netid=self.netid, own_addr=self.own, node_id=self.node_id, on_peer_lost=self._on_peer_lost
             )
             self.liveness.open(loop)
+        if self._use_keepalive and getattr(self.media, "thread_safe_send", False):
+            self.keepalive = Keepalive(
+                name=f"tipcrpc-keepalive-{self.own:08x}",
+                links=self.node.links_up,
+                send=self.media.send,
+                stall_limit=self._stall_limit,
+            )
+            self.keepalive.start()
         self._process(self.node.timeout(now))
 
     def stop(self) -> None:
         """Graceful: the caller has closed the ports already; send RESET, release everything."""
         if self._closed:
             return
+        self.flush_names()  # the withdrawals of the closed ports
         if self.node is not None and self.loop is not None:
             try:
                 out = self.node.stop(self.loop.time())
@@ -158,6 +179,8 @@ class Stack(SocketLayer):
 
     def _teardown(self) -> None:
         self._closed = True
+        if self.keepalive is not None:
+            self.keepalive.stop()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -219,10 +242,20 @@ class Stack(SocketLayer):
                 self._rx_out = out
 
     def _on_timer(self) -> None:
+        due = self._timer_at
         self._timer = None
         self._timer_at = None
         if self._closed or self.node is None:
             return
+        if due is not None and self.loop.time() - due > _LATE_TIMER:  # type: ignore[union-attr]
+            # The loop was blocked: the peers' packets (their STATE messages) wait in the
+            # socket. Process them first, or the silence counters would judge the peers by
+            # our own stall (whatever order the event loop runs timers and I/O in).
+            drain = getattr(self.media, "drain_pending", None)
+            if drain is not None:
+                drain()
+            if self._closed:
+                return
         self._process(self.node.timeout(self.loop.time()))  # type: ignore[union-attr]
 
     def _arm(self) -> None:
@@ -245,6 +278,8 @@ class Stack(SocketLayer):
         """Act on one node Output: events, deliveries, returns, packets; re-arm the timer."""
         if self._closed:
             return
+        if self.keepalive is not None:
+            self.keepalive.last_beat = time.monotonic()  # the loop runs: no keepalive needed
         # Packets first: they were produced before anything we do in reaction (a link's
         # first STATE must precede the bulk name distribution sent on PeerUp).
         if out.packets:
@@ -333,6 +368,7 @@ class Stack(SocketLayer):
 
     def _peer_up(self, ev: PeerUp) -> None:
         peer = ev.addr
+        self.flush_names()  # staged changes go out before the new peer's bulk snapshot
         self.up[peer] = ev.identity
         self.stats["peers_up_total"] += 1
         # Link-state publication (node scope, as tipc_node_write_unlock does): {2, peer}.
@@ -373,18 +409,35 @@ class Stack(SocketLayer):
 
     # ------------------------------------------------------------------------- names
 
+    # Name changes are applied to the local table at once and distributed at the end of the
+    # event-loop turn (or before the next data message, which must not overtake them), so a
+    # burst of publications travels in a few multi-item messages (see name_distr).
+
     def publish(self, name: ServiceRange, scope: Scope, port: int, key: int) -> None:
-        p, msgs = self.distr.publish(  # type: ignore[union-attr]
-            name.type, name.lower, name.upper, int(scope), port, key, list(self.up)
-        )
-        for dest, m in msgs:
-            self._xmit_internal(dest, m)
+        self.distr.stage_publish(name.type, name.lower, name.upper, int(scope), port, key)  # type: ignore[union-attr]
+        self._names_staged()
 
     def withdraw(self, name: ServiceRange, port: int, key: int) -> None:
         if self._closed:
             return
-        _p, msgs = self.distr.withdraw(name.type, name.lower, name.upper, key, list(self.up))  # type: ignore[union-attr]
-        for dest, m in msgs:
+        self.distr.stage_withdraw(name.type, name.lower, name.upper, key)  # type: ignore[union-attr]
+        self._names_staged()
+
+    def _names_staged(self) -> None:
+        staged = self.distr.staged  # type: ignore[union-attr]
+        if staged >= self._names_per_msg:
+            self.flush_names()  # a full message goes now: the peers start on it while we go on
+        elif staged and not self._names_pending:
+            self._names_pending = True
+            self.loop.call_soon(self.flush_names)  # type: ignore[union-attr]
+
+    def flush_names(self) -> None:
+        """Send the staged name changes to every peer (a no-op when none are staged)."""
+        self._names_pending = False
+        if self._closed or self.distr is None or not self.distr.staged:
+            return
+        # Messages of at most one link MSS: name distribution is never fragmented.
+        for dest, m in self.distr.flush(list(self.up), self._mtu - M.INT_H_SIZE):
             self._xmit_internal(dest, m)
 
     # ------------------------------------------------------------------------- inspection
@@ -396,6 +449,8 @@ class Stack(SocketLayer):
             out.update(self.distr.stats)
         if self.liveness is not None:
             out.update(self.liveness.stats)
+        if self.keepalive is not None:
+            out.update(self.keepalive.stats)
         if self.node is not None:
             try:
                 for k, v in dict(self.node.statistics()).items():

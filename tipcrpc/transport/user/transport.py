@@ -43,6 +43,7 @@ from ...events import SubFilter
 from ...nametable.endpoint import IMPORTANCES, EndpointBase, alloc_port, check_payload
 from ...nametable.topsrv import TopologySubscription
 from ..base import MAX_MESSAGE, Destination, MessageHandler
+from .keepalive import DEFAULT_STALL_LIMIT
 from .stack import Stack
 from .udp_media import DEFAULT_PORT, Bearer, MediaAddr, UdpMedia
 
@@ -136,6 +137,9 @@ class UserTransport:
       fragments: a 1 MiB payload costs ~3 ms instead of ~22 ms at 1 400), else 1 400 (fits an
       Ethernet frame, no IP fragmentation).
     * ``liveness`` — same-host fast failure detection (default on, Linux only).
+    * ``keepalive`` — keep the links alive from a daemon thread while the event loop is
+      blocked (default on; see :mod:`.keepalive`), for at most ``stall_limit`` seconds of one
+      stall (default 60; ``None``: as long as the process lives, like the kernel).
     * ``discovery_wait`` — the most :meth:`open` waits for links to settle (seconds).
     * ``bearer_factory`` — testing hook: called with the packet callback, returns a bearer
       object with :class:`~.udp_media.Bearer`'s interface to use instead of UDP sockets.
@@ -156,6 +160,8 @@ class UserTransport:
         window: int = 50,
         mtu: int | None = None,
         liveness: bool = True,
+        keepalive: bool = True,
+        stall_limit: float | None = DEFAULT_STALL_LIMIT,
         discovery_wait: float = 0.1,
         discovery_port: int = DEFAULT_PORT,
         bearer_factory: Callable[[Callable[[bytes, MediaAddr], None]], Bearer] | None = None,
@@ -164,6 +170,8 @@ class UserTransport:
             raise AddressError(f"netid must be in 1..9999, got {netid}")
         if not 50 <= tolerance_ms <= 30_000:
             raise AddressError(f"tolerance_ms must be in 50..30000, got {tolerance_ms}")
+        if stall_limit is not None and not stall_limit > 0:
+            raise AddressError(f"stall_limit must be a positive number of seconds or None, got {stall_limit!r}")
         self._identity = identity if identity is not None else default_identity()
         if not self._identity:
             raise AddressError("identity must be a non-empty string")
@@ -193,6 +201,8 @@ class UserTransport:
             window=window,
             mtu=mtu,
             liveness=liveness,
+            keepalive=keepalive,
+            stall_limit=stall_limit,
         )
         if isinstance(media, UdpMedia):
             media.on_packet = self._stack._on_packet  # one call less per datagram

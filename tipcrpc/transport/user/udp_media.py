@@ -94,6 +94,10 @@ class UdpMedia:
     either socket (discovery-group datagrams the node itself sent are filtered out).
     """
 
+    #: :meth:`send` may be called from another thread (the keepalive thread): it only calls
+    #: ``sendto`` on the socket (counters may miss an increment in a race; nothing else).
+    thread_safe_send = True
+
     def __init__(
         self,
         *,
@@ -246,6 +250,17 @@ class UdpMedia:
             st = self.stats
             st["udp_rx"] += n
             st["udp_rx_bytes"] += nbytes
+
+    def drain_pending(self, rounds: int = 64) -> None:
+        """Read what is queued in both sockets now (after a blocked loop), up to a bound."""
+        for sock in (self._ucast, self._mcast):
+            for _ in range(rounds):
+                if sock is None or sock.fileno() < 0 or (self._queued is not None and not self._queued(sock.fileno())):
+                    break
+                before = self.stats["udp_rx"]
+                self._drain(sock)
+                if self.stats["udp_rx"] == before:
+                    break
 
     def _fionread(self, fd: int) -> int:
         """Bytes of the next queued datagram (``FIONREAD``/``SIOCINQ``); 0 if none or closed."""
