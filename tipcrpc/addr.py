@@ -31,6 +31,7 @@ __all__ = [
     "NodeInfo",
     "service_type",
     "node_addr_from_id",
+    "TIPC_UDP_PORT",
 ]
 
 U32_MAX = 0xFFFF_FFFF
@@ -38,6 +39,7 @@ RESERVED_TYPES = 64  #: types below this are TIPC's own and cannot be published 
 NODE_STATE = 0  #: type under which every node publishes its own address (node up/down)
 TOP_SRV = 1  #: the topology server's service type
 LINK_STATE = 2  #: type under which working links are published (link up/down)
+TIPC_UDP_PORT = 6118  #: IANA port of TIPC's UDP bearer (discovery, and the default bearer port)
 
 
 def _check_u32(what: str, value: int) -> int:

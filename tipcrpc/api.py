@@ -29,7 +29,7 @@ import weakref
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Mapping, Union
 
-from .addr import Scope, ServiceRange
+from .addr import TIPC_UDP_PORT, Scope, ServiceRange
 from .errors import AddressError, TransportUnavailable, UsageError
 from .rpc.chunks import DEFAULT_MAX_FRAME, DEFAULT_WINDOW
 from .rpc.client import Client
@@ -142,7 +142,7 @@ def user_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str,
 
 
 #: TIPC's UDP bearer port (the userspace transport's default), for peers given without one.
-_DEFAULT_UDP_PORT = 6118
+_DEFAULT_UDP_PORT = TIPC_UDP_PORT
 
 
 def _make_transport(kind: str) -> Transport:

@@ -60,7 +60,8 @@ class SimNode:
     alive: bool = True
     up: set[int] = field(default_factory=set)
     delivered: list[int] = field(default_factory=list)  # message ids received
-    undelivered: list[int] = field(default_factory=list)  # message ids returned by a failing link
+    undelivered: list[int] = field(default_factory=list)  # ids a failing link had sent, unacked
+    unsent: list[int] = field(default_factory=list)  # ids a failing link never sent
     resets: int = 0
 
     @property
@@ -138,10 +139,11 @@ class Sim:
             else:
                 h = M.data_header(m)
                 sn.delivered.append(_ID.unpack_from(m, h.hsize)[0])
-        for _peer, m in out.undelivered:  # type: ignore[attr-defined]
-            if M.peek(m)[0] <= M.CRITICAL_IMPORTANCE:
-                h = M.data_header(m)
-                sn.undelivered.append(_ID.unpack_from(m, h.hsize)[0])
+        for lost, reported in ((sn.undelivered, out.undelivered), (sn.unsent, out.unsent)):  # type: ignore[attr-defined]
+            for _peer, m in reported:
+                if M.peek(m)[0] <= M.CRITICAL_IMPORTANCE:
+                    h = M.data_header(m)
+                    lost.append(_ID.unpack_from(m, h.hsize)[0])
 
     # -- driving ---------------------------------------------------------------------------
 
@@ -254,15 +256,17 @@ def test_terrible_network(seed: int) -> None:
 
     # 4. Every message delivered exactly once, or reported undelivered by a failing link.
     def all_accounted() -> bool:
-        got = sum(len(sn.delivered) + len(sn.undelivered) for sn in sim.nodes)
+        got = sum(len(sn.delivered) + len(sn.undelivered) + len(sn.unsent) for sn in sim.nodes)
         return got >= len(sent)
 
     sim.run_until(all_accounted, limit=30.0)
     delivered = [i for sn in sim.nodes for i in sn.delivered]
-    undelivered = [i for sn in sim.nodes for i in sn.undelivered]
+    undelivered = [i for sn in sim.nodes for i in sn.undelivered + sn.unsent]
     assert len(delivered) == len(set(delivered)), "a message was delivered twice"
     for sn in sim.nodes:
         assert all(sent[i] == sn.idx for i in sn.delivered), "a message reached the wrong node"
+    unsent = {i for sn in sim.nodes for i in sn.unsent}
+    assert not unsent & set(delivered), "a message reported never sent was delivered"
     accounted = set(delivered) | set(undelivered)
     assert accounted == set(sent)
     resets = sum(sn.resets for sn in sim.nodes)

@@ -2,7 +2,7 @@
 
 Reusable by any test that drives objects shaped like :class:`~tipcrpc.transport.user.node.Node`
 (``receive(packet, src, now)``, ``timeout(now)``, ``next_timeout()``, each returning an
-``Output``-like object with ``packets``, ``delivered``, ``events``, ``undelivered``)::
+``Output``-like object with ``packets``, ``delivered``, ``events``, ``undelivered``, ``unsent``)::
 
     medium = Medium(random.Random(7), loss=0.1, duplicate=0.05, reorder=0.1)
     sim = Sim(medium)
@@ -106,6 +106,7 @@ class NodeLog:
     delivered: list[tuple[float, int, bytes]] = field(default_factory=list)
     events: list[tuple[float, Any]] = field(default_factory=list)
     undelivered: list[tuple[float, int, bytes]] = field(default_factory=list)
+    unsent: list[tuple[float, int, bytes]] = field(default_factory=list)
     packets_out: int = 0
 
 
@@ -146,6 +147,8 @@ class Sim:
             log.events.append((now, ev))
         for peer, msg in out.undelivered:
             log.undelivered.append((now, peer, msg))
+        for peer, msg in getattr(out, "unsent", ()):
+            log.unsent.append((now, peer, msg))
         for dst, pkt in out.packets:
             log.packets_out += 1
             dsts = [m for m in self.nodes if m != media] if dst == BROADCAST else [dst]

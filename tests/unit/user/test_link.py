@@ -278,7 +278,14 @@ def test_reset_returns_unacked_messages_in_order() -> None:
     for i in range(1, 30):
         a.xmit([data(i)], data(i), 0.0, q)
     a.build_bc_init_msg(0.0, q)  # link-internal packet: not a caller's message
-    assert a.reset() == [data(0), frags_msg] + [data(i) for i in range(1, 30)]
+    # Window 16: data(0), the fragments and data(1..) up to the window were transmitted; the
+    # rest never left the backlog.
+    sent = len(a.transmq)
+    assert sent == 16
+    unacked, unsent = a.reset()
+    in_window = 16 - 1 - len(fragment(frags_msg, a.mss))
+    assert unacked == [data(0), frags_msg] + [data(i) for i in range(1, 1 + in_window)]
+    assert unsent == [data(i) for i in range(1 + in_window, 30)]
     assert not a.transmq and not a.backlogq and a.snd_nxt == 1
 
 

@@ -99,6 +99,7 @@ def test_link_goes_down_after_tolerance_and_returns_undelivered() -> None:
     assert down.addr == b.own_addr and "tolerance" in down.reason
     assert 1.5 <= t_down - t_cut <= 2.3  # tolerance 1500 ms, checked every 375 ms
     assert [u for _t, _peer, u in sim.logs[A].undelivered] == pending
+    assert sim.logs[A].unsent == []  # all three were transmitted: their fate is unknown
     with pytest.raises(NoLink):
         a.send(b.own_addr, msg(a, b, 9), sim.now)
     assert isinstance(NoLink("x"), ServiceUnreachable)
@@ -198,6 +199,24 @@ def test_window_backlog_1000_messages_at_once() -> None:
     assert sim.run_while(lambda: a.queued() > 0, limit=sim.now + 5)  # all acknowledged
 
 
+def test_link_failure_separates_transmitted_from_never_transmitted_messages() -> None:
+    # Window 16, one slot taken by the link's broadcast init message (never acknowledged
+    # across the cut): the first 15 messages leave at once, the other 5 wait in the backlog.
+    # When the link fails, the 15 may have arrived (unacknowledged is not undelivered); the
+    # 5 in the backlog provably did not, and are reported apart so the shell returns them.
+    sim, a, b = up_pair(window=16)
+    sim.medium.cut(A, B)
+    pending = [msg(a, b, i) for i in range(20)]
+    for p in pending:
+        sim.send(A, b.own_addr, p)
+    assert a.queued() == 21
+    assert sim.run_while(lambda: not events(sim, A, PeerDown), limit=sim.now + 10)
+    assert [u for _t, peer, u in sim.logs[A].undelivered] == pending[:15]
+    assert [u for _t, peer, u in sim.logs[A].unsent] == pending[15:]
+    assert {peer for _t, peer, _u in sim.logs[A].unsent} == {b.own_addr}
+    assert a.queued() == 0
+
+
 def test_reset_peer_reports_down_and_returns_undelivered() -> None:
     sim, a, b = up_pair()
     sim.medium.cut(A, B)
@@ -207,6 +226,7 @@ def test_reset_peer_reports_down_and_returns_undelivered() -> None:
     out = a.reset_peer(b.own_addr, "peer process died", sim.now)
     assert out.events == [PeerDown(b.own_addr, "peer process died")]
     assert [u for _peer, u in out.undelivered] == pending
+    assert out.unsent == []
     (reset,) = [m.Header.decode(p) for _dst, p in out.packets]
     assert (reset.user, reset.mtype, reset.peer_stopping) == (m.LINK_PROTOCOL, m.RESET_MSG, 1)
     assert not a.peers()[b.own_addr].up

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from pyroute2.netlink import genlmsg, nla
 
+from ...addr import TIPC_UDP_PORT
 from ...errors import AddressError, KernelError
 
 __all__ = [
@@ -37,7 +38,7 @@ __all__ = [
 
 TIPC_GENL_NAME = "TIPCv2"
 TIPC_GENL_VERSION = 1
-UDP_PORT = 6118  #: IANA port of the UDP bearer
+UDP_PORT = TIPC_UDP_PORT  #: IANA port of the UDP bearer
 NETLINK_GENERIC = 16
 
 # commands (enum in tipc_netlink.h)

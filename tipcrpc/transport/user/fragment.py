@@ -30,6 +30,8 @@ from .msg import (
     MSG_BUNDLER,
     MSG_FRAGMENTER,
     Header,
+    msg_size,
+    msg_type,
     validate,
 )
 
@@ -99,7 +101,7 @@ class Reassembler:
 
     def append(self, packet: bytes) -> bytes | None:
         _user, hsize, size = validate(packet)
-        mtype = _W.unpack_from(packet, 4)[0] >> 29
+        mtype = msg_type(_W.unpack_from(packet, 4)[0])
         data = packet[hsize:size]
         if mtype == FIRST_FRAGMENT:
             if self._parts is not None:
@@ -154,7 +156,7 @@ def unbundle(packet: bytes) -> list[bytes]:
     pos = 0
     dsz = len(data)
     while pos <= dsz - MIN_H_SIZE:
-        isize = _W.unpack_from(data, pos)[0] & 0x1FFFF
+        isize = msg_size(_W.unpack_from(data, pos)[0])
         if isize < MIN_H_SIZE or pos + isize > dsz:
             break
         inner = bytes(data[pos : pos + isize])

@@ -22,7 +22,27 @@ from .msgconst import (
     TIPC_VERSION,
 )
 
-__all__ = ["Header", "DataHeader", "data_header", "peek", "validate", "is_data_user"]
+__all__ = [
+    "Header",
+    "DataHeader",
+    "data_header",
+    "peek",
+    "validate",
+    "is_data_user",
+    "msg_version",
+    "msg_user",
+    "msg_hdr_sz",
+    "msg_size",
+    "msg_non_seq",
+    "msg_type",
+    "msg_errcode",
+    "msg_ack",
+    "msg_seqno",
+    "buf_user",
+    "link_rx_words",
+    "payload_words",
+    "DATA_WORDS_SIZE",
+]
 
 _U32 = 0xFFFF_FFFF
 _WORDS = [struct.Struct(f">{n}I") for n in range(16)]  # _WORDS[n] packs n words
@@ -32,6 +52,63 @@ _W0 = struct.Struct(">I")
 def is_data_user(user: int) -> bool:
     """``msg_isdata``: users 0..3 are payload messages of that importance."""
     return user <= CRITICAL_IMPORTANCE
+
+
+# --- word accessors -----------------------------------------------------------------------
+#
+# The kernel's msg.h accessors for the fields the per-packet paths read, on a header word
+# already unpacked (``w0`` = word 0, ...). Every module reads header bits through these or
+# through the decoders below; only this module knows where a field sits in its word.
+
+
+def msg_version(w0: int) -> int:
+    """``msg_version``: word 0, bits 31..29."""
+    return w0 >> 29
+
+
+def msg_user(w0: int) -> int:
+    """``msg_user``: word 0, bits 28..25 (data importance 0..3 or an internal user)."""
+    return (w0 >> 25) & 0xF
+
+
+def msg_hdr_sz(w0: int) -> int:
+    """``msg_hdr_sz``: word 0, bits 24..21, in words; returned in bytes."""
+    return ((w0 >> 21) & 0xF) << 2
+
+
+def msg_size(w0: int) -> int:
+    """``msg_size``: word 0, bits 16..0, the whole message in bytes."""
+    return w0 & 0x1FFFF
+
+
+def msg_non_seq(w0: int) -> int:
+    """``msg_non_seq``: word 0, bit 20 (discovery and broadcast-link packets)."""
+    return (w0 >> 20) & 1
+
+
+def msg_type(w1: int) -> int:
+    """``msg_type``: word 1, bits 31..29."""
+    return w1 >> 29
+
+
+def msg_errcode(w1: int) -> int:
+    """``msg_errcode``: word 1, bits 28..25."""
+    return (w1 >> 25) & 0xF
+
+
+def msg_ack(w2: int) -> int:
+    """``msg_ack``: word 2, bits 31..16."""
+    return w2 >> 16
+
+
+def msg_seqno(w2: int) -> int:
+    """``msg_seqno``: word 2, bits 15..0."""
+    return w2 & 0xFFFF
+
+
+def buf_user(m: bytes | bytearray | memoryview) -> int:
+    """``msg_user`` of a message buffer (reads byte 0 only; 255 for an empty buffer)."""
+    return (m[0] >> 1) & 0xF if m else 255
 
 
 class _Bits:
@@ -295,6 +372,71 @@ class Header:
 
 
 # --- fast paths ---------------------------------------------------------------------------
+
+_RX_WORDS = struct.Struct(">I4xII12xI")  # words 0, 2, 3 and 7
+_RX_WORDS_SHORT = struct.Struct(">I4xII")  # words 0, 2 and 3, for 24..31-byte packets
+_NON_SEQ_BIT = 1 << 20
+
+
+def link_rx_words(packet: bytes) -> tuple[int, int, int, int, int] | None:
+    """What ``tipc_rcv`` reads of a packet, after ``tipc_msg_validate``'s checks, in one unpack.
+
+    Returns ``(user, non_seq, w2, prevnode, destnode)`` — ``w2`` holds ``msg_ack`` and
+    ``msg_seqno``; ``destnode`` is -1 for a 24-byte header (which has none) and for a
+    25..31-byte header (malformed beyond a short header: the caller drops it) — or ``None``
+    if the packet is malformed (short, wrong version, bad sizes).
+    """
+    n = len(packet)
+    if n >= 32:
+        w0, w2, w3, w7 = _RX_WORDS.unpack_from(packet, 0)
+    elif n >= MIN_H_SIZE:
+        w0, w2, w3 = _RX_WORDS_SHORT.unpack_from(packet, 0)
+        w7 = -1
+    else:
+        return None
+    hsize = ((w0 >> 21) & 0xF) << 2
+    size = w0 & 0x1FFFF
+    if w0 >> 29 != TIPC_VERSION or hsize < MIN_H_SIZE or size < hsize or n < size or size - hsize > MAX_USER_MSG_SIZE:
+        return None
+    if hsize < 32:
+        # 24: a short header (no destnode); 28: neither a short header nor one with destnode
+        w7 = -1 if hsize == SHORT_H_SIZE else -2
+    return (w0 >> 25) & 0xF, w0 & _NON_SEQ_BIT, w2, w3, w7
+
+
+#: Bytes :func:`payload_words` needs: a 32-byte (basic) header.
+DATA_WORDS_SIZE = 32
+_DATA_WORDS = struct.Struct(">II8xIII")  # words 0, 1, 4 (orig port), 5 (dest port), 6 (orig node)
+_NAME_WORDS = struct.Struct(">II")  # words 8, 9: a named message's type and instance
+# A direct or named message with no error code, in two masked compares: word 0's user
+# (28..25) <= 3 means bits 28..27 clear, hsize (24..21, in words) >= 8 means bit 24 set;
+# word 1's type (31..29) is DIRECT or NAMED and its errcode (28..25) is 0.
+_W0_MASK, _W0_DATA = 0x19000000, 0x01000000
+_W1_MASK = 0xFE000000
+_W1_DIRECT = 3 << 29  # TIPC_DIRECT_MSG
+_W1_NAMED = 2 << 29  # TIPC_NAMED_MSG
+
+
+def payload_words(m: bytes) -> tuple[int, int, int, int, int, int, int] | None:
+    """The routing fields of an error-free direct or named data message, in one unpack.
+
+    ``m`` is a complete message (validated by the link) of at least :data:`DATA_WORDS_SIZE`
+    bytes. Returns ``(hsize, size, orig_port, dest_port, orig_node, name_type,
+    name_instance)`` — the name fields are -1 for a direct message — or ``None`` for any
+    other message (multicast, connection, returned with an error code, internal users):
+    those take the general path through :func:`data_header`.
+    """
+    w0, w1, orig_port, dest_port, orig_node = _DATA_WORDS.unpack_from(m, 0)
+    if w0 & _W0_MASK != _W0_DATA:
+        return None
+    hsize = ((w0 >> 21) & 0xF) << 2
+    w1 &= _W1_MASK
+    if w1 == _W1_DIRECT:
+        return hsize, w0 & 0x1FFFF, orig_port, dest_port, orig_node, -1, -1
+    if w1 == _W1_NAMED and hsize >= 40:
+        t, i = _NAME_WORDS.unpack_from(m, 32)
+        return hsize, w0 & 0x1FFFF, orig_port, dest_port, orig_node, t, i
+    return None
 
 
 def peek(packet: bytes | bytearray | memoryview) -> tuple[int, int, int]:

@@ -40,6 +40,7 @@ from .link_fsm import (
     less_eq,
     more,
 )
+from .header import buf_user, msg_ack, msg_seqno, msg_user
 from .link_proto import (
     MIN_MTU,
     TIPC_DEF_LINK_WIN,
@@ -149,14 +150,17 @@ class Link(LinkProtocol):
         """Packets accepted and not yet acknowledged (transmit queue plus backlog)."""
         return len(self.transmq) + len(self.backlogq)
 
-    def reset(self) -> list[bytes]:
+    def reset(self) -> tuple[list[bytes], list[bytes]]:
         """``tipc_link_reset``: new session, empty queues, counters back to 1.
 
-        Returns the original messages that were accepted by :meth:`xmit` but not
-        acknowledged (transmit queue then backlog, in send order), so nothing is lost
-        silently.
+        Returns the original messages accepted by :meth:`xmit` and not acknowledged, in
+        send order, as ``(unacked, unsent)``: *unacked* were transmitted (their fate is
+        unknown: acks are delayed and piggy-backed, so the peer may well have them);
+        *unsent* never left — the packet carrying the end of the message was still in the
+        backlog — so the peer provably never received them.
         """
-        undelivered = [e[_ORIG] for q in (self.transmq, self.backlogq) for e in q if e[_ORIG] is not None]
+        unacked = [e[_ORIG] for e in self.transmq if e[_ORIG] is not None]
+        unsent = [e[_ORIG] for e in self.backlogq if e[_ORIG] is not None]
         self.in_session = False
         self.peer_session = (self.peer_session - 1) & 0xFFFF  # force re-synch of the session
         self.session = (self.session + 1) & 0xFFFF
@@ -173,7 +177,7 @@ class Link(LinkProtocol):
         self.rst_cnt = 0
         self.bc_rcv_nxt = 1
         self.bc_up = False
-        return undelivered
+        return unacked, unsent
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -287,7 +291,7 @@ class Link(LinkProtocol):
     def rcv(self, packet: bytes, now: float, xmitq: list[bytes], delivered: list[bytes]) -> int:
         """``tipc_link_rcv``: one validated packet from the peer. Returns result bits."""
         w0, _w1, w2 = _W012.unpack_from(packet, 0)
-        user = (w0 >> 25) & 0xF
+        user = msg_user(w0)
         if user == LINK_PROTOCOL:
             return self._proto_rcv(packet, now, xmitq)
         if user <= CRITICAL_IMPORTANCE:
@@ -303,7 +307,7 @@ class Link(LinkProtocol):
         pkt: bytes | None = packet
         while pkt is not None:
             w0, _w1, w2 = _W012.unpack_from(pkt, 0)
-            seqno = w2 & 0xFFFF
+            seqno = msg_seqno(w2)
             rcv_nxt = self.rcv_nxt
             if not self.is_up:
                 if self.state == LINK_ESTABLISHING:
@@ -312,7 +316,7 @@ class Link(LinkProtocol):
             if less(seqno, rcv_nxt) or more(seqno, rcv_nxt + TIPC_MAX_LINK_WIN):
                 self.stats["duplicates"] += 1
                 break
-            n, _r, _rc = self._advance_transmq(w2 >> 16, 0, now, None)
+            n, _r, _rc = self._advance_transmq(msg_ack(w2), 0, now, None)
             released += n
             if seqno != rcv_nxt:
                 if seqno in self.deferdq:
@@ -323,7 +327,7 @@ class Link(LinkProtocol):
                 break
             self.rcv_nxt = (rcv_nxt + 1) & 0xFFFF
             self.stats["recv_pkts"] += 1
-            rc |= self._input(pkt, (w0 >> 25) & 0xF, now, delivered)
+            rc |= self._input(pkt, msg_user(w0), now, delivered)
             self.rcv_unacked += 1
             if self.rcv_unacked >= TIPC_MIN_LINK_WIN:
                 self.build_state_msg(xmitq)
@@ -385,7 +389,7 @@ class Link(LinkProtocol):
                 return self.fsm(LINK_FAILURE_EVT)
             if msg is not None:
                 self.stats["recv_fragmented"] += 1
-                return self._input(msg, (msg[0] >> 1) & 0xF, now, delivered)
+                return self._input(msg, buf_user(msg), now, delivered)
         elif user == MSG_BUNDLER:
             self.stats["recv_bundles"] += 1
             try:
@@ -395,7 +399,7 @@ class Link(LinkProtocol):
                 return 0
             self.stats["recv_bundled"] += len(inner)
             for m in inner:
-                iu = (m[0] >> 1) & 0xF
+                iu = buf_user(m)
                 if iu in (MSG_BUNDLER, MSG_FRAGMENTER, BCAST_PROTOCOL, TUNNEL_PROTOCOL, LINK_PROTOCOL):
                     self.stats["dropped_users"] += 1  # tipc_data_input does not take these
                     continue

@@ -15,7 +15,6 @@ __all__ = [
     "less_eq",
     "less",
     "more",
-    "seq_add",
     # link states
     "LINK_ESTABLISHED",
     "LINK_ESTABLISHING",
@@ -65,10 +64,6 @@ def more(left: int, right: int) -> bool:
 
 def less(left: int, right: int) -> bool:
     return less_eq(left, right) and (left & 0xFFFF) != (right & 0xFFFF)
-
-
-def seq_add(seqno: int, n: int) -> int:
-    return (seqno + n) & 0xFFFF
 
 
 # --- link endpoint FSM (link.c) ---------------------------------------------------------

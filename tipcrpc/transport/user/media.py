@@ -16,10 +16,13 @@ from __future__ import annotations
 import ipaddress
 import struct
 
+from ...addr import TIPC_UDP_PORT
 from ...errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "MediaAddr",
+    "BROADCAST",
+    "DEFAULT_PORT",
     "MEDIA_INFO_SIZE",
     "MEDIA_TYPE_OFFSET",
     "MEDIA_ADDR_OFFSET",
@@ -31,6 +34,11 @@ __all__ = [
 ]
 
 MediaAddr = tuple[str, int]  #: (IP address text, UDP port)
+#: Destination meaning "every node on the bearer": the shell sends it to its discovery
+#: group and to every replicast peer it knows (discovery requests).
+BROADCAST: MediaAddr = ("<broadcast>", 0)
+#: IANA port of TIPC over UDP: the discovery group's port and the default bearer port.
+DEFAULT_PORT = TIPC_UDP_PORT
 
 MEDIA_INFO_SIZE = 32
 MEDIA_TYPE_OFFSET = 3

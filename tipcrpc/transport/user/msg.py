@@ -28,7 +28,24 @@ import struct
 
 from ...errors import LocalProtocolError
 from . import msgconst as _const
-from .header import DataHeader, Header, data_header, is_data_user, peek, validate  # noqa: F401
+from .header import (  # noqa: F401 (re-exported)
+    DataHeader,
+    Header,
+    buf_user,
+    data_header,
+    is_data_user,
+    msg_ack,
+    msg_errcode,
+    msg_hdr_sz,
+    msg_non_seq,
+    msg_seqno,
+    msg_size,
+    msg_type,
+    msg_user,
+    msg_version,
+    peek,
+    validate,
+)
 from .msgconst import *  # noqa: F403 (re-exported: msg is the public home of the constants)
 from .msgconst import (
     BASIC_H_SIZE,
@@ -68,6 +85,16 @@ __all__ = [  # noqa: PLE0604 (constants come from msgconst)
     "name_distr_msg",
     "with_link_fields",
     "is_data_user",
+    "msg_version",
+    "msg_user",
+    "msg_hdr_sz",
+    "msg_size",
+    "msg_non_seq",
+    "msg_type",
+    "msg_errcode",
+    "msg_ack",
+    "msg_seqno",
+    "buf_user",
 ]
 
 _U32 = 0xFFFF_FFFF

@@ -4,8 +4,9 @@
 clock: the shell passes each received UDP datagram to :meth:`Node.receive`, calls
 :meth:`Node.timeout` at :meth:`Node.next_timeout`, hands messages to :meth:`Node.send`, and
 performs the returned :class:`Output` — packets to put on the UDP bearer, messages
-delivered in order from peers, peer up/down events, and messages that were accepted for a
-peer but never acknowledged when its link went down.
+delivered in order from peers, peer up/down events, and the messages accepted for a peer
+whose link went down before acknowledging them (``undelivered``: transmitted, fate unknown;
+``unsent``: never transmitted, so provably not delivered).
 
 One bearer, one link per peer. The node FSM gates reception while a peer is coming up or
 going down exactly as the kernel's ``tipc_node_check_state`` does for a single link.
@@ -66,16 +67,14 @@ from .msg import (
     LINK_CONFIG,
     LINK_PROTOCOL,
     MAX_MSG_SIZE,
-    MAX_USER_MSG_SIZE,
-    MIN_H_SIZE,
     NODE_ID_LEN,
     SHORT_H_SIZE,
     STATE_MSG,
-    TIPC_VERSION,
     TUNNEL_PROTOCOL,
     Header,
     validate,
 )
+from .header import link_rx_words, msg_hdr_sz
 from .node_api import (
     BROADCAST,
     DuplicateAddress,
@@ -102,11 +101,8 @@ __all__ = [
     "NODE_CLEANUP_AFTER",
 ]
 
-_W0 = struct.Struct(">I")
 _W3 = struct.Struct(">I")
 _PREV_DEST = struct.Struct(">I8xI12xI")  # words 0, 3 (prevnode) and 7 (destnode)
-_RX_WORDS = struct.Struct(">I4xII12xI")  # words 0, 2, 3 and 7 of a received packet
-_RX_WORDS_SHORT = struct.Struct(">I4xII")  # words 0, 2 and 3, for 24..31-byte packets
 _LINK_UP = LINK_ESTABLISHED | LINK_SYNCHING
 
 
@@ -181,38 +177,23 @@ class Node(PeerDiscovery):
         """
         st = self._stats
         st["rx_packets"] += 1
-        n = len(packet)
-        # One unpack for what the node needs: word 0, ack/seqno (2), prevnode (3), destnode (7).
-        if n >= BASIC_H_SIZE:
-            w0, w2, w3, w7 = _RX_WORDS.unpack_from(packet, 0)
-        elif n >= MIN_H_SIZE:
-            w0, w2, w3 = _RX_WORDS_SHORT.unpack_from(packet, 0)
-            w7 = 0
-        else:
+        f = link_rx_words(packet)
+        if f is None:
             st["malformed"] += 1
             return
-        hsize = ((w0 >> 21) & 0xF) << 2
-        size = w0 & 0x1FFFF
-        if w0 >> 29 != TIPC_VERSION or hsize < MIN_H_SIZE or size < hsize or n < size or size - hsize > MAX_USER_MSG_SIZE:
-            st["malformed"] += 1
-            return
+        user, non_seq, w2, w3, w7 = f
         if self._stopped:
             return
         try:
-            if (w0 >> 20) & 1:  # non_seq
-                if (w0 >> 25) & 0xF == LINK_CONFIG:
+            if non_seq:
+                if user == LINK_CONFIG:
                     self._disc_rcv(packet, src, now, out)
                 else:
                     st["bcast_dropped"] += 1
                 return
-            if hsize != SHORT_H_SIZE:
-                if hsize < BASIC_H_SIZE:
-                    st["malformed"] += 1  # neither a short header nor one with destnode
-                    return
-                if w7 != self.own_addr:
-                    st["not_for_us"] += 1
-                    return
-            user = (w0 >> 25) & 0xF
+            if w7 != self.own_addr and w7 != -1:  # -1: a short header, which has no destnode
+                st["malformed" if w7 == -2 else "not_for_us"] += 1
+                return
             if user <= CRITICAL_IMPORTANCE:
                 # Fast path: the next payload packet of an established link (tipc_rcv's
                 # common case) — peer lookup, link fast path, delivery; nothing else.
@@ -259,8 +240,8 @@ class Node(PeerDiscovery):
             raise NoLink(f"no working link to node {peer:08x}")
         if len(msg) >= BASIC_H_SIZE:
             w0, prev, dest = _PREV_DEST.unpack_from(msg, 0)
-            if prev != self.own_addr or (dest != peer and (w0 >> 21) & 0xF > SHORT_H_SIZE >> 2):
-                msg = self._stamp_nodes(msg, ((w0 >> 21) & 0xF) << 2, peer)
+            if prev != self.own_addr or (dest != peer and msg_hdr_sz(w0) > SHORT_H_SIZE):
+                msg = self._stamp_nodes(msg, msg_hdr_sz(w0), peer)
         else:
             msg = self._stamp_nodes(msg, SHORT_H_SIZE, peer)
         mss = link.mtu - INT_H_SIZE
@@ -320,7 +301,7 @@ class Node(PeerDiscovery):
         return res
 
     def reset_peer(self, peer: int, reason: str, now: float) -> Output:
-        """Declare ``peer`` down at once (its link goes RESET, PeerDown, undelivered returned)."""
+        """Declare ``peer`` down at once (its link goes RESET, PeerDown, unacknowledged reported)."""
         out = Output()
         p = self._peers.get(peer)
         if p is None or p.link is None or self._stopped:
@@ -479,7 +460,7 @@ class Node(PeerDiscovery):
         assert link is not None
         xmitq: list[bytes] = []
         if link.is_establishing:
-            undelivered = link.reset()  # defuse a pending link-up
+            unacked, unsent = link.reset()  # defuse a pending link-up
             link.fsm(LINK_RESET_EVT)
         elif link.is_reset:
             return
@@ -488,10 +469,13 @@ class Node(PeerDiscovery):
                 self._node_fsm(p, PEER_LOST_CONTACT_EVT)
             self._node_fsm(p, SELF_LOST_CONTACT_EVT)
             link.fsm(LINK_RESET_EVT)
-            undelivered = link.reset()
+            unacked, unsent = link.reset()
             link.build_reset_msg(xmitq)
         self._emit(p, xmitq, out)
-        out.undelivered.extend((p.addr, m) for m in undelivered)
+        if unacked:
+            out.undelivered.extend((p.addr, m) for m in unacked)
+        if unsent:
+            out.unsent.extend((p.addr, m) for m in unsent)
         if p.up:
             p.up = False
             p.delete_at = now + NODE_CLEANUP_AFTER

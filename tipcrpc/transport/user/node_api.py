@@ -6,10 +6,10 @@ Re-exported by :mod:`tipcrpc.transport.user.node`; import from there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final, Union
+from typing import Union
 
 from ...errors import ServiceUnreachable
-from .media import MediaAddr
+from .media import BROADCAST, MediaAddr
 
 __all__ = [
     "MediaAddr",
@@ -22,12 +22,6 @@ __all__ = [
     "PeerInfo",
     "NoLink",
 ]
-
-BROADCAST: Final[MediaAddr] = ("<broadcast>", 0)
-"""Destination of discovery requests: the shell sends them to its multicast group or to
-every replicast peer it knows."""
-
-
 
 @dataclass(frozen=True, slots=True)
 class PeerUp:
@@ -61,21 +55,33 @@ NodeEvent = Union[PeerUp, PeerDown, DuplicateAddress]
 
 @dataclass(slots=True)
 class Output:
-    """What the shell must do after a call into the node."""
+    """What the shell must do after a call into the node.
+
+    * ``packets`` — ``(media address, packet)`` to put on the bearer, in order;
+    * ``delivered`` — ``(peer, message)`` received in order, for the socket layer;
+    * ``events`` — peer up/down, duplicate addresses;
+    * ``undelivered`` — ``(peer, message)`` of ours that a failed link had transmitted but
+      not seen acknowledged: they may have been delivered, so they must not be returned as
+      undeliverable (the peer-down event reports the loss);
+    * ``unsent`` — ``(peer, message)`` of ours that a failed link never transmitted (still in
+      its backlog): provably not delivered, so the shell returns them to their sender.
+    """
 
     packets: list[tuple[MediaAddr, bytes]] = field(default_factory=list)
     delivered: list[tuple[int, bytes]] = field(default_factory=list)
     events: list[NodeEvent] = field(default_factory=list)
     undelivered: list[tuple[int, bytes]] = field(default_factory=list)
+    unsent: list[tuple[int, bytes]] = field(default_factory=list)
 
     def extend(self, other: Output) -> None:
         self.packets.extend(other.packets)
         self.delivered.extend(other.delivered)
         self.events.extend(other.events)
         self.undelivered.extend(other.undelivered)
+        self.unsent.extend(other.unsent)
 
     def __bool__(self) -> bool:
-        return bool(self.packets or self.delivered or self.events or self.undelivered)
+        return bool(self.packets or self.delivered or self.events or self.undelivered or self.unsent)
 
     def clear(self) -> None:
         """Empty every list (the shell reuses one Output per node)."""
@@ -87,6 +93,8 @@ class Output:
             self.events.clear()
         if self.undelivered:
             self.undelivered.clear()
+        if self.unsent:
+            self.unsent.clear()
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ What happens between a port and the node's links:
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Protocol, Union
 
@@ -29,6 +28,7 @@ from ...addr import Scope, ServiceAddr, ServiceRange, SocketAddr
 from ...errors import AddressError, ClosedError, RemoteProtocolError, ServiceUnreachable
 from ..base import RETURNED_DATA_MAX, Delivery, DeliveryFailure, Destination, Returned
 from . import msg as M
+from .header import DATA_WORDS_SIZE, buf_user, payload_words
 from .msg import direct_msg_trusted, named_msg_trusted
 
 if TYPE_CHECKING:
@@ -47,34 +47,16 @@ _CACHE_MAX = 4096
 REROUTE_MEMORY = 1024
 
 _FAILURES = {int(f): f for f in DeliveryFailure}
-# The direct-message fast path of _dispatch: words 0, 1, 4 (orig port), 5 (dest port),
-# 6 (orig node) in one unpack, and two masked compares instead of five field tests:
-# word 0: user (bits 28..25) <= 3 means bits 28..27 clear; hsize (bits 24..21, in words)
-# >= 8 means bit 24 set; word 1: mtype (31..29) == DIRECT and errcode (28..25) == 0.
-_DIRECT_WORDS = struct.Struct(">II8xIII")
-_W0_DIRECT_MASK, _W0_DIRECT = 0x19000000, 0x01000000
-_W1_DIRECT_MASK, _W1_DIRECT = 0xFE000000, M.TIPC_DIRECT_MSG << 29
-_W1_NAMED = M.TIPC_NAMED_MSG << 29
-_W89 = struct.Struct(">II")  # a named message's type and instance
 
 # Delivery is a frozen slots dataclass: its __init__ sets each field through
 # object.__setattr__. Setting the slots through their descriptors makes the same object at
 # half the cost; this runs once per message received. (tests/unit/user/test_socket_layer.py
-# checks the result equals Delivery(...) and that the field list has not changed.)
+# checks that what the fast path delivers equals, hashes and prints as Delivery(...), which
+# fails if Delivery gains a field this does not set.)
 _new = object.__new__
 _set_data = Delivery.data.__set__  # type: ignore[attr-defined]
 _set_source = Delivery.source.__set__  # type: ignore[attr-defined]
 _set_dest = Delivery.dest.__set__  # type: ignore[attr-defined]
-DELIVERY_FIELDS = ("data", "source", "dest")
-
-
-def _new_delivery(data: bytes, source: SocketAddr, dest: Destination) -> Delivery:
-    """``Delivery(data, source, dest)`` through the slot descriptors (see above)."""
-    d = _new(Delivery)
-    _set_data(d, data)
-    _set_source(d, source)
-    _set_dest(d, dest)
-    return d
 
 
 class Port(Protocol):
@@ -187,38 +169,34 @@ class SocketLayer:
 
         Messages come from the link (validated there) or from this node's own builders.
         """
-        if len(m) >= M.BASIC_H_SIZE:
-            w0, w1, orig_port, dest_port, orig_node = _DIRECT_WORDS.unpack_from(m, 0)
-            if w0 & _W0_DIRECT_MASK == _W0_DIRECT and (
-                w1 & _W1_DIRECT_MASK == _W1_DIRECT
-                or (w1 & _W1_DIRECT_MASK == _W1_NAMED and (w0 >> 21) & 0xF >= M.NAMED_H_SIZE >> 2)
-            ):
-                # Fast path: a direct or named data message without error code, for a port
-                # that exists — nearly all traffic (RPC calls go to socket addresses).
-                ep = self.ports.get(dest_port)
-                if ep is not None:
-                    if w1 >> 29 == _DIRECT:
-                        dest: Destination = ep._address
-                    else:
-                        key = _W89.unpack_from(m, 32)
-                        dest = self._name_cache.get(key)  # type: ignore[assignment]
-                        if dest is None:
-                            dest = self._name(*key)
-                    data = m[((w0 >> 21) & 0xF) << 2 : w0 & 0x1FFFF]
-                    src = self._src_cache.get((orig_node, orig_port))
-                    if src is None:
-                        src = self._src(orig_node, orig_port)
-                    st = self.stats
-                    st["messages_received"] += 1
-                    st["bytes_received"] += len(data)
-                    # Delivery(data, src, dest) without the frozen dataclass __init__.
-                    d = _new(Delivery)
-                    _set_data(d, data)
-                    _set_source(d, src)
-                    _set_dest(d, dest)
-                    ep._deliver(d)
-                    return
-        user = (m[0] >> 1) & 0xF if m else 255
+        f = payload_words(m) if len(m) >= DATA_WORDS_SIZE else None
+        if f is not None:
+            # Fast path: a direct or named data message without error code, for a port
+            # that exists — nearly all traffic (RPC calls go to socket addresses).
+            hsize, size, orig_port, dest_port, orig_node, name_type, name_instance = f
+            ep = self.ports.get(dest_port)
+            if ep is not None:
+                if name_type < 0:
+                    dest: Destination = ep._address
+                else:
+                    dest = self._name_cache.get((name_type, name_instance))  # type: ignore[assignment]
+                    if dest is None:
+                        dest = self._name(name_type, name_instance)
+                data = m[hsize:size]
+                src = self._src_cache.get((orig_node, orig_port))
+                if src is None:
+                    src = self._src(orig_node, orig_port)
+                st = self.stats
+                st["messages_received"] += 1
+                st["bytes_received"] += len(data)
+                # Delivery(data, src, dest) without the frozen dataclass __init__.
+                d = _new(Delivery)
+                _set_data(d, data)
+                _set_source(d, src)
+                _set_dest(d, dest)
+                ep._deliver(d)
+                return
+        user = buf_user(m)
         if user <= M.CRITICAL_IMPORTANCE:
             try:
                 h = M.data_header(m)
@@ -372,7 +350,7 @@ class SocketLayer:
 
     def _undeliverable(self, m: bytes, reason: DeliveryFailure) -> None:
         """A message of ours the link could not deliver: return it to its port locally."""
-        if not m or (m[0] >> 1) & 0xF > M.CRITICAL_IMPORTANCE:
+        if buf_user(m) > M.CRITICAL_IMPORTANCE:
             return  # name distribution and other internal traffic: nothing to report
         try:
             h = M.data_header(m)

@@ -12,8 +12,12 @@ local ports (endpoints), the topology server and the UDP bearer. It
   :class:`~.socket_layer.SocketLayer`, which it mixes in);
 * wakes the endpoints waiting in ``drain`` once the links' queues shrink.
 
-Messages a failing link had sent but not seen acknowledged are *not* returned: their fate is
-unknown (see :meth:`Stack._process`); the NodeDown/Withdrawn events report the loss.
+When a link fails, the messages it had accepted but not seen acknowledged are treated by
+what is provably true of them (see :meth:`Stack._process`): the ones it had transmitted may
+have been delivered, so they are dropped and counted (the NodeDown/Withdrawn events report
+the loss, as the kernel does); the ones it never transmitted — still in its backlog — come
+back to their sending socket as :class:`Returned` with ``NO_NODE``, so a caller may re-send
+even a non-idempotent request elsewhere.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ...nametable.table import NameTable
 from ...nametable.topsrv import TopologyServer
 from ..base import DeliveryFailure
 from . import msg as M
+from .header import buf_user
 from .keepalive import DEFAULT_STALL_LIMIT, Keepalive
 from .liveness import Liveness
 from .name_distr import NameDistributor
@@ -108,6 +113,7 @@ class Stack(SocketLayer):
             "multicast_unmatched": 0,
             "returns_dropped": 0,
             "messages_unacked_at_link_down": 0,
+            "messages_unsent_at_link_down": 0,
             "malformed_dropped": 0,
             "unsupported_dropped": 0,
             "peers_up_total": 0,
@@ -218,8 +224,7 @@ class Stack(SocketLayer):
             self._rx_out = None
         try:
             node.rcv(data, src, self.loop.time(), out)  # type: ignore[union-attr]
-            # ``data`` may be empty (a zero-length UDP datagram: counted malformed above).
-            if out.events or out.undelivered or (data and (data[0] >> 1) & 0xF in _TIMER_USERS):
+            if out.events or out.undelivered or out.unsent or buf_user(data) in _TIMER_USERS:
                 self._process(out)
                 return
             # Hot path (payload and name distribution): no peer events, and the node's
@@ -305,11 +310,12 @@ class Stack(SocketLayer):
             # requests that already ran. Like the kernel, drop them and count them; the
             # loss is signalled by the NodeDown/LinkDown/Withdrawn events that come with it.
             self.stats["messages_unacked_at_link_down"] += len(out.undelivered)
-        unsent = getattr(out, "unsent", None)
-        if unsent:
-            # Messages a failing link never transmitted are provably undelivered: return
-            # them (needs a Node that reports them separately).
-            for _peer, m in unsent:
+        if out.unsent:
+            # Never transmitted by the failed link (still in its backlog): provably not
+            # delivered, so the sender gets them back, like a message the kernel rejects
+            # for a node that is gone (tipc_sk_rcv of a NO_NODE reject).
+            self.stats["messages_unsent_at_link_down"] += len(out.unsent)
+            for _peer, m in out.unsent:
                 self._undeliverable(m, DeliveryFailure.NO_NODE)
         if self._drain_waiters:
             self._wake_drained()

@@ -259,9 +259,7 @@ class UserTransport:
             try:
                 await asyncio.wait_for(self._stack.wait_peer_up(), wait)
             except asyncio.TimeoutError:
-                if self._stack.up:
-                    return  # links came up and no new one for `quiet`: settled
-                return
+                return  # no (new) link within the wait: settled
             if self._stack.closed:
                 return
 

@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - not POSIX
     _FIONREAD = None  # type: ignore[assignment]
 
 from ...errors import TransportUnavailable
+from .media import BROADCAST, DEFAULT_PORT, MediaAddr
 
 __all__ = [
     "DEFAULT_PORT",
@@ -43,13 +44,6 @@ __all__ = [
     "UdpMedia",
     "multicast_group",
 ]
-
-#: IANA port of TIPC over UDP.
-DEFAULT_PORT = 6118
-
-MediaAddr = tuple[str, int]
-#: Destination meaning "every node on the bearer": the discovery group and replicast peers.
-BROADCAST: MediaAddr = ("<broadcast>", 0)
 
 _RECV_SIZE = 65_535
 _DRAIN_MAX = 256  # datagrams per readiness callback: bounded so timers and other fds run
