@@ -81,17 +81,20 @@ def test_a_notification_flood_is_delivered_whole_and_the_server_stays_flat(notif
     assert notify_flood["server_rss"] < 100 * 1024
 
 
+#: The bound proposed for notifications a client remembers at once (for re-sending one that
+#: comes back undeliverable); today it is the send rate times NOTIFY_RETRY_WINDOW_S.
+REMEMBERED_NOTIFICATIONS_BOUND = 1024
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="lead: the client remembers every notification for NOTIFY_RETRY_WINDOW_S (5 s, "
-    "rpc/call_table.py ONEWAY deadline) so that it can re-send one that comes back: memory grows "
-    "with the send rate times 5 s, with no bound on the count and no backpressure",
+    "rpc/call_table.py:281) to re-send one that comes back: memory grows with the send rate "
+    "times 5 s (thousands to tens of thousands of records here), with no bound and no backpressure",
 )
 def test_a_notification_flood_does_not_grow_the_client(notify_flood: dict) -> None:
-    progress = notify_flood["progress"]
-    assert max(p[2] for p in progress) <= 16_384, "notifications remembered by the client at once"
-    growth = (notify_flood["client_rss"] - progress[0][1]) / 1024
-    assert growth < GROWTH_LIMIT_MIB, f"client peak RSS grew {growth:.0f} MiB between 10 000 and 100 000"
+    most = max(p[2] for p in notify_flood["progress"])
+    assert most <= REMEMBERED_NOTIFICATIONS_BOUND, f"{most} notifications remembered by the client at once"
 
 
 def test_a_slow_stream_consumer_keeps_both_sides_flat() -> None:
