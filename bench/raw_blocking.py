@@ -8,7 +8,6 @@ it is measured only on the event-loop floor.
 
 from __future__ import annotations
 
-import socket
 import tempfile
 from typing import Any
 

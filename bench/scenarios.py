@@ -106,7 +106,7 @@ def summarize_pstats(path: Path, calls: int, top: int = 14) -> dict[str, Any]:
     total = st.total_tt  # type: ignore[attr-defined]
     areas: dict[str, float] = {}
     rows = []
-    for (file, line, func), (cc, nc, tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+    for (file, line, func), (_cc, nc, tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
         a = _area(file, func)
         areas[a] = areas.get(a, 0.0) + tt
         rows.append((tt, ct, nc, f"{_short(file)}:{line}({func})" if file != "~" else func))

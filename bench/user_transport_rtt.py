@@ -97,7 +97,7 @@ async def raw_udp_echo(iterations: int, payload: bytes, probe: bool = False) -> 
     loop.add_reader(cli.fileno(), on_reply)
     samples = []
     try:
-        for i in range(iterations):
+        for _ in range(iterations):
             waiter = loop.create_future()
             t0 = time.perf_counter()
             cli.sendto(payload, echo_addr)

@@ -73,7 +73,7 @@ async def main() -> None:
             print(f"ServiceUnreachable: {exc}")
 
         try:
-            await client.call(bank, "balance", {"alice"})  # a set: not a msgpack type
+            await client.call(bank, "balance", 1j)  # a complex number: no msgpack type, no extension
         except tipcrpc.CodecError as exc:
             print(f"CodecError (nothing was sent): {exc}")
 

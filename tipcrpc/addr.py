@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import AddressError
 
@@ -119,16 +120,25 @@ class ServiceRange:
         return f"{{{self.type},{self.lower},{self.upper}}}"
 
 
-@dataclass(frozen=True, slots=True)
-class SocketAddr:
-    """Exactly one socket: ``{node, port}`` (the kernel calls the port a *reference*)."""
-
+class _SocketAddrFields(NamedTuple):
     node: int
     port: int
 
-    def __post_init__(self) -> None:
-        _check_u32("node address", self.node)
-        _check_u32("port", self.port)
+
+class SocketAddr(_SocketAddrFields):
+    """Exactly one socket: ``{node, port}`` (the kernel calls the port a *reference*).
+
+    A tuple underneath: hashing and comparing — done several times per message, as a dict
+    key of every table that tracks a peer socket — run in C.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, node: int, port: int) -> SocketAddr:
+        if node.__class__ is not int or port.__class__ is not int or not (0 <= node <= U32_MAX and 0 <= port <= U32_MAX):
+            _check_u32("node address", node)
+            _check_u32("port", port)
+        return tuple.__new__(cls, (node, port))
 
     def __str__(self) -> str:
         return f"<{self.node:08x}:{self.port}>"

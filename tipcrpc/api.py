@@ -242,7 +242,7 @@ def _scope_of(scope: Scope | str) -> Scope:
 
 @asynccontextmanager
 async def serve(
-    *services: Service,
+    *services: Service[Any],
     instance: int | None = None,
     instances: range | ServiceRange | None = None,
     scope: Scope | str = Scope.CLUSTER,
@@ -252,6 +252,7 @@ async def serve(
     drain_timeout: float = 10.0,
     max_frame: int = DEFAULT_MAX_FRAME,
     window: int = DEFAULT_WINDOW,
+    send_tracebacks: bool = False,
     sync_handlers: str = "inline",
 ) -> AsyncIterator[Server]:
     """Serve ``services`` from one endpoint until the block exits, then drain and close.
@@ -261,7 +262,9 @@ async def serve(
     (``"cluster"`` or ``"node"``). Up to ``max_concurrency`` async handlers run at once, up
     to ``max_queued`` more wait; beyond that calls get ServerBusy. On exit the names are
     withdrawn first, calls in progress get up to ``drain_timeout`` seconds to finish, and
-    then the endpoint closes. Yields the :class:`Server` (``.address``, ``.statistics()``,
+    then the endpoint closes. ``send_tracebacks``: handler exceptions carry their traceback
+    text to the caller (``RemoteException.remote_traceback``; off by default: it may reveal
+    server internals). Yields the :class:`Server` (``.address``, ``.statistics()``,
     ``.drain()``).
 
     ``sync_handlers``: ``"inline"`` (default) runs plain ``def`` methods on the event loop —
@@ -286,7 +289,7 @@ async def serve(
     async with _transport(transport) as t:
         server = Server(t, services, names, scope=sc, max_concurrency=max_concurrency, max_queued=max_queued,
                         drain_timeout=drain_timeout, max_frame=max_frame, window=window,
-                        sync_handlers=sync_handlers)  # fmt: skip
+                        send_tracebacks=send_tracebacks, sync_handlers=sync_handlers)  # fmt: skip
         async with server:
             yield server
 

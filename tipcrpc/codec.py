@@ -2,21 +2,37 @@
 
 Arguments, results and stream items travel as msgpack. Plain msgpack covers ``None``,
 ``bool``, ``int`` (64-bit), ``float``, ``str``, ``bytes``, lists and dicts; tuples are sent
-as arrays and arrive as lists. Beyond that, only types registered with :func:`register_ext`
-can be sent — there is **no** pickle fallback, so a peer can never make us construct an
-arbitrary class.
+as arrays and arrive as lists — except where the value must be hashable: an array used as a
+**map key** or as a **set element** arrives as a tuple, so ``{(1, 2): "v"}`` and
+``{(1, "a")}`` round-trip exactly. Beyond that, only the types below and those registered
+with :func:`register_ext` can be sent — there is **no** pickle fallback, so a peer can never
+make us construct an arbitrary class. Anything else raises :class:`CodecError` while
+encoding, that is on the sending side, before a frame exists.
 
 Built-in extension types (codes 0..15 are reserved for tipcrpc):
 
-====  ======================  ====================================================
-code  Python type             payload
-====  ======================  ====================================================
-1     ``uuid.UUID``           16 raw bytes
-2     ``decimal.Decimal``     ASCII ``str(d)``
-3     ``datetime.datetime``   ASCII ISO-8601 (naive stays naive, tz offset kept)
-4     ``datetime.date``       ASCII ISO-8601
-5     ``datetime.timedelta``  ``>qiI`` days, seconds, microseconds
-====  ======================  ====================================================
+====  ========================  ====================================================
+code  Python type               payload
+====  ========================  ====================================================
+1     ``uuid.UUID``             16 raw bytes
+2     ``decimal.Decimal``       ASCII ``str(d)``
+3     ``datetime.datetime``     ASCII ISO-8601; see below for time zones
+4     ``datetime.date``         ASCII ISO-8601
+5     ``datetime.timedelta``    ``>qiI`` days, seconds, microseconds
+6     ``set``                   msgpack array of the elements
+7     ``frozenset``             msgpack array of the elements
+====  ========================  ====================================================
+
+Datetimes: naive stays naive; a fixed offset (``datetime.timezone``, UTC included) arrives
+as that offset (a custom ``tzname`` is not carried); a ``zoneinfo.ZoneInfo`` zone travels by
+its key (``2026-10-25T02:30:00+01:00[Europe/Paris]``, RFC 9557) and arrives with the same
+wall time, offset and zone (``fold`` kept where it matters) — the receiver needs the zone in
+its tz database, else :class:`CodecError`. Any other ``tzinfo`` (pytz, dateutil, a ``ZoneInfo`` without a key)
+raises :class:`CodecError`: convert with ``.astimezone(datetime.timezone.utc)`` first.
+
+Dataclasses, enums, named tuples' names and other classes do not travel by themselves: a
+dataclass raises :class:`CodecError` unless registered with :func:`register_dataclass` (or
+:func:`register_ext`) on both sides; send ``dataclasses.asdict(value)`` otherwise.
 
 Applications register their own types with codes 16..127::
 
@@ -24,7 +40,7 @@ Applications register their own types with codes 16..127::
                  lambda b: Point(*struct.unpack(">dd", b)))
 
 Decoding uses ``strict_map_key=False`` so maps may have integer (or other hashable) keys;
-an unhashable key (a map used as a map key) is reported as :class:`CodecError`. Length
+a map used as a map key or set element is reported as :class:`CodecError`. Length
 limits default to msgpack's automatic bound (nothing may claim to be longer than the buffer
 holding it), which stops allocation bombs; explicit limits can be set per :class:`Codec`.
 Every failure — unencodable value, malformed bytes, a failing extension hook — surfaces
@@ -33,12 +49,14 @@ as :class:`~tipcrpc.errors.CodecError` and nothing else.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import struct
 import uuid
+import zoneinfo
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar, overload
 
 import msgpack
 
@@ -51,6 +69,7 @@ __all__ = [
     "DEFAULT_REGISTRY",
     "RESERVED_EXT_CODES",
     "register_ext",
+    "register_dataclass",
     "encode",
     "decode",
 ]
@@ -160,11 +179,37 @@ def _dec_decimal(b: bytes) -> decimal.Decimal:
 
 
 def _enc_datetime(d: datetime.datetime) -> bytes:
-    return d.isoformat().encode("ascii")
+    tz = d.tzinfo
+    if tz is None or type(tz) is datetime.timezone:
+        return d.isoformat().encode("ascii")
+    if isinstance(tz, zoneinfo.ZoneInfo) and tz.key:
+        return f"{d.isoformat()}[{tz.key}]".encode("ascii")
+    raise CodecError(
+        f"cannot encode a datetime in time zone {tz!r} ({type(tz).__qualname__}): only naive datetimes, "
+        f"datetime.timezone offsets and zoneinfo.ZoneInfo zones travel; convert with "
+        f".astimezone(datetime.timezone.utc) first"
+    )
 
 
 def _dec_datetime(b: bytes) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(bytes(b).decode("ascii"))
+    text = bytes(b).decode("ascii")
+    if not text.endswith("]"):
+        return datetime.datetime.fromisoformat(text)
+    stamp, _, key = text[:-1].partition("[")
+    try:
+        zone = zoneinfo.ZoneInfo(key)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise CodecError(f"datetime in time zone {key!r}, which this host's tz database lacks (install tzdata)") from exc
+    moment = datetime.datetime.fromisoformat(stamp)
+    # Keep the wall time (and fold) the sender had, which is not always the instant's: a time
+    # in a DST gap has no instant of its own. Only if the zone rules differ between the hosts
+    # (no fold gives the sent offset) fall back to the same instant in the zone.
+    offset = moment.utcoffset()
+    for fold in (0, 1):
+        local = moment.replace(tzinfo=zone, fold=fold)
+        if local.utcoffset() == offset:
+            return local
+    return moment.astimezone(zone)
 
 
 def _dec_date(b: bytes) -> datetime.date:
@@ -204,6 +249,60 @@ def register_ext(code: int, cls: type[T], encode: Callable[[T], bytes], decode: 
     DEFAULT_REGISTRY.register(code, cls, encode, decode)
 
 
+@overload
+def register_dataclass(code: int, cls: type[T]) -> type[T]: ...
+@overload
+def register_dataclass(code: int, cls: None = None) -> Callable[[type[T]], type[T]]: ...
+def register_dataclass(code: int, cls: type[T] | None = None) -> type[T] | Callable[[type[T]], type[T]]:
+    """Let the dataclass ``cls`` travel under extension ``code`` (16..127); returns ``cls``.
+
+    Its ``__init__`` fields are sent as a msgpack array, in declaration order, and the
+    receiver calls ``cls(*fields)``; field values follow the codec's rules (a tuple field
+    arrives as a list). Register the same pair on both sides, directly or as a decorator::
+
+        @register_dataclass(17)
+        @dataclass
+        class Point:
+            x: float
+            y: float
+    """
+    if cls is None:
+        return lambda c: register_dataclass(code, c)
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise CodecError(f"register_dataclass needs a dataclass type, got {cls!r}")
+    names = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+
+    def enc(value: Any) -> bytes:
+        return _DEFAULT.encode([getattr(value, n) for n in names])
+
+    def dec(data: bytes) -> Any:
+        fields = _DEFAULT.decode(data)
+        if type(fields) is not list or len(fields) != len(names):
+            raise CodecError(f"{cls.__qualname__}: expected an array of {len(names)} fields")
+        return cls(*fields)
+
+    DEFAULT_REGISTRY.register(code, cls, enc, dec)
+    return cls
+
+
+# Codes of the two container extensions, handled by Codec itself: their elements are
+# encoded with the codec's own registry (ExtType hooks only ever see bytes).
+_SET, _FROZENSET = 6, 7
+
+
+def _hashable(value: Any) -> Any:
+    """``value`` with arrays turned into tuples (recursively): for map keys and set elements."""
+    if type(value) is list:
+        return tuple([_hashable(v) for v in value])
+    if type(value) is dict:
+        raise CodecError("a map cannot be a map key or a set element")
+    return value
+
+
+def _pairs_to_dict(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    return {_hashable(k): v for k, v in pairs}
+
+
 class Codec:
     """Encodes values to msgpack bytes and back, with ``registry``'s extension types.
 
@@ -238,8 +337,16 @@ class Codec:
     def _default(self, value: object) -> msgpack.ExtType:
         ext = self.registry.for_value(value)
         if ext is None:
+            if isinstance(value, (set, frozenset)):
+                code = _FROZENSET if isinstance(value, frozenset) else _SET
+                return msgpack.ExtType(code, self.encode(list(value)))
             if isinstance(value, int):
                 raise OverflowError(f"integer {value} is outside msgpack's 64-bit range")
+            if dataclasses.is_dataclass(value):
+                raise TypeError(
+                    f"cannot encode dataclass {type(value).__qualname__}: register it on both sides with "
+                    f"tipcrpc.codec.register_dataclass (or register_ext), or send dataclasses.asdict(value)"
+                )
             raise TypeError(
                 f"cannot encode {type(value).__qualname__}: not a msgpack type and no extension "
                 f"registered for it (see tipcrpc.codec.register_ext)"
@@ -252,6 +359,12 @@ class Codec:
     def _ext_hook(self, code: int, data: bytes) -> Any:
         ext = self.registry.for_code(code)
         if ext is None:
+            if code == _SET or code == _FROZENSET:
+                items = self.decode(data)
+                if type(items) is not list:
+                    raise CodecError(f"extension {code} (set) must hold an array")
+                elements = [_hashable(v) for v in items]
+                return set(elements) if code == _SET else frozenset(elements)
             raise CodecError(f"unknown msgpack extension code {code}")
         return ext.decode(data)
 
@@ -261,10 +374,12 @@ class Codec:
             if self._busy:
                 # Re-entrant use (an extension encoder encoding a nested value): the shared
                 # packer is mid-buffer, so use a fresh one.
-                return msgpack.packb(value, default=self._default, use_bin_type=True)
+                nested: bytes = msgpack.packb(value, default=self._default, use_bin_type=True)
+                return nested
             self._busy = True
             try:
-                return self._packer.pack(value)
+                packed: bytes = self._packer.pack(value)
+                return packed
             finally:
                 self._busy = False
         except CodecError:
@@ -275,14 +390,28 @@ class Codec:
     def decode(self, data: bytes | bytearray | memoryview) -> Any:
         """Deserialise exactly one value from ``data``; :class:`CodecError` on any defect."""
         try:
-            return msgpack.unpackb(
-                data,
-                ext_hook=self._ext_hook,
-                strict_map_key=False,
-                use_list=True,
-                raw=False,
-                **self._limits,
-            )
+            try:
+                return msgpack.unpackb(
+                    data,
+                    ext_hook=self._ext_hook,
+                    strict_map_key=False,
+                    use_list=True,
+                    raw=False,
+                    **self._limits,
+                )
+            except TypeError:
+                # An array as a map key (a tuple key on the sender's side) cannot be a list
+                # here. Decode again, building maps from pairs with such keys made tuples: the
+                # common path pays nothing for this.
+                return msgpack.unpackb(
+                    data,
+                    ext_hook=self._ext_hook,
+                    object_pairs_hook=_pairs_to_dict,
+                    strict_map_key=False,
+                    use_list=True,
+                    raw=False,
+                    **self._limits,
+                )
         except CodecError:
             raise
         except Exception as exc:  # ExtraData, FormatError, StackError, ValueError, TypeError, ...

@@ -209,3 +209,43 @@ async def test_shared_user_transport_configured_by_the_environment(monkeypatch: 
     async with tipcrpc.serve(svc, transport="user"), tipcrpc.connect("user") as client:
         assert client.transport.local_media == ("127.0.0.1", port)  # type: ignore[attr-defined]
         assert await client.options(timeout=5.0).call(svc, "hello", "env") == "hello env"
+
+
+async def test_a_stub_typed_by_an_interface(memory_cluster) -> None:  # type: ignore[no-untyped-def]
+    """Client side, only the interface is known: its methods are the stub's (streaming ones
+    return streams); a server-side definition that disagrees with it is refused."""
+    from typing import AsyncIterator, Protocol
+
+    class ShopAPI(Protocol):
+        async def price(self, item: str) -> int: ...
+
+        def items(self, n: int) -> AsyncIterator[str]: ...
+
+    served = tipcrpc.Service("test.rpc.api.shop")
+
+    @served.method
+    def price(item: str) -> int:
+        return len(item)
+
+    @served.method
+    async def items(n: int) -> AsyncIterator[str]:
+        for i in range(n):
+            yield f"item{i}"
+
+    async with tipcrpc.serve(served, transport="memory"), tipcrpc.connect("memory") as client:
+        await client.wait_for(served)
+        # a client that knows only the interface (a Service with no methods of its own)
+        client_side = tipcrpc.Service("test.rpc.api.shop.client", type=served.type, interface=ShopAPI)
+        stub = client.stub(client_side)
+        assert await stub.price("abc") == 3
+        assert [x async for x in stub.items(2)] == ["item0", "item1"]
+        with pytest.raises(AttributeError):
+            stub.nothing  # noqa: B018
+        wrong = tipcrpc.Service("test.rpc.api.shop.wrong", interface=ShopAPI)
+
+        @wrong.method
+        def price(item: str) -> int:  # noqa: F811
+            return 0
+
+        with pytest.raises(tipcrpc.UsageError, match="items is not a method"):
+            client.stub(wrong)

@@ -16,7 +16,7 @@ import pytest
 
 import tipcrpc
 from tipcrpc.addr import Importance
-from tipcrpc.rpc.client import client as client_module
+from tipcrpc.rpc import client as client_module
 from tipcrpc.transport.memory import MemoryCluster
 
 from rpc_helpers import nodes, wait_instances

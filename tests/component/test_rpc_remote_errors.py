@@ -41,7 +41,7 @@ async def weird(kind: str) -> None:
     if kind == "value":
         raise ValueError(f"bad {kind}")
     if kind == "unencodable":
-        raise ValueError({1, 2})  # a set: args cannot be encoded
+        raise ValueError(object())  # args cannot be encoded
     raise PermissionError(13, "Permission denied", "/vault")
 
 
@@ -91,3 +91,22 @@ async def test_a_stream_that_raises_mid_way(memory_cluster: MemoryCluster) -> No
                 async for item in client.stream(shop, "stream_then_fail"):
                     got.append(item)
             assert got == [1]
+
+
+async def test_tracebacks_travel_only_when_the_server_opts_in(memory_cluster) -> None:  # type: ignore[no-untyped-def]
+    svc = tipcrpc.Service("test.rpc.remote_errors.tb")
+
+    @svc.method
+    def boom() -> None:
+        raise RuntimeError("deep inside")
+
+    for opt_in in (False, True):
+        async with tipcrpc.serve(svc, transport="memory", send_tracebacks=opt_in), tipcrpc.connect("memory") as client:
+            await client.wait_for(svc)
+            with pytest.raises(tipcrpc.RemoteException) as info:
+                await client.call(svc, "boom")
+            text = info.value.remote_traceback
+            if opt_in:
+                assert text is not None and "deep inside" in text and "boom" in text
+            else:
+                assert text is None

@@ -9,10 +9,12 @@
   tipcrpc plugin's fixtures, ``asyncio_mode=auto``) and must pass. Every other python block
   must start with ``# fragment`` so a reader knows it is an excerpt.
 * Relative links between the docs, the README and the examples must point at files that exist.
+* ``docs/api.md`` is what ``./dev docs`` (``tools/apidoc.py``) generates from the docstrings.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -182,3 +184,17 @@ def test_relative_links_resolve(doc: Path) -> None:
         if not (doc.parent / target).exists():
             broken.append(target)
     assert not broken, f"{doc.name} links to missing files: {broken}"
+
+
+# ---------------------------------------------------------------------- API reference
+
+
+def test_api_reference_is_up_to_date() -> None:
+    spec = importlib.util.spec_from_file_location("apidoc", ROOT / "tools" / "apidoc.py")
+    assert spec is not None and spec.loader is not None
+    apidoc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(apidoc)
+    committed = (DOCS / "api.md").read_text(encoding="utf-8")
+    generated = apidoc.generate()
+    assert committed == generated, "docs/api.md is out of date with the docstrings: run ./dev docs and commit it"
+    assert "### `class Client`" in generated and "### `remote_exception(" in generated

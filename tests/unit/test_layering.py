@@ -52,7 +52,7 @@ LAYERS: list[tuple[str, int]] = [
 ]
 
 # Third-party / stdlib modules a layer may import, beyond the stdlib (L0 and L2) rules.
-THIRD_PARTY = {"msgpack", "anyio", "pyroute2", "pytest", "hypothesis", "uvloop", "sniffio"}
+THIRD_PARTY = {"msgpack", "anyio", "pyroute2", "pytest", "pytest_asyncio", "hypothesis", "uvloop", "sniffio"}
 # What pure code (L0, L1, L2) must never import: it takes time and randomness as arguments.
 IMPURE = {"asyncio", "anyio", "socket", "time", "random", "threading", "selectors", "subprocess",
           "trio", "uvloop", "pyroute2", "signal", "multiprocessing", "concurrent"}

@@ -36,10 +36,12 @@ def check_scope(scope: object) -> Scope:
     """``scope`` as a :class:`Scope`; raises :class:`AddressError` if it is not one."""
     if scope is Scope.CLUSTER or scope is Scope.NODE:
         return scope
-    try:
-        return Scope(scope)  # type: ignore[arg-type]
-    except ValueError:
-        raise AddressError(f"scope must be Scope.NODE or Scope.CLUSTER, got {scope!r}") from None
+    if isinstance(scope, int):
+        try:
+            return Scope(scope)
+        except ValueError:
+            pass
+    raise AddressError(f"scope must be Scope.NODE or Scope.CLUSTER, got {scope!r}")
 
 
 class Bindings:

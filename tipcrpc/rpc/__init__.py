@@ -1,9 +1,12 @@
 """The RPC layer: service definitions, the wire protocol, and the client/server runtime.
 
 Pure modules (no event loop): :mod:`.frames` (frame layout), :mod:`.chunks` (large frames),
-:mod:`.protocol` (call ids, pending table, error mapping), :mod:`.membership` (instance
-choice), :mod:`.service` (service definitions). The runtime — :mod:`.server`,
-:mod:`.client`, :mod:`.resolver` — drives them over any :class:`~tipcrpc.transport.base.Transport`.
+:mod:`.call_table` (every rule about a call in flight: failover, deadlines, probes),
+:mod:`.serve_table` (every rule about a call being served: validation, limits, deadlines,
+duplicates, drain), :mod:`.remote_errors` (exceptions <-> FAILURE), :mod:`.options` (call
+options), :mod:`.membership` (instance choice), :mod:`.service` (service definitions). The
+event-loop shells — :mod:`.server`, :mod:`.client`, :mod:`.resolver` — feed them and do what
+their outboxes say, over any :class:`~tipcrpc.transport.base.Transport`.
 Runtime names are imported lazily so the pure modules load without anyio.
 """
 

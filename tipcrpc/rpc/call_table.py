@@ -38,7 +38,7 @@ The rules (DESIGN.md §4):
 from __future__ import annotations
 
 import heapq
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from ..addr import Importance, SocketAddr
 from ..codec import Codec
@@ -70,10 +70,11 @@ from .frames import (
     peek_header,
 )
 from .membership import Membership, Policy
-from .protocol import CallIds, failure_to_exception
+from .remote_errors import failure_to_exception
 
 __all__ = [
     "Call",
+    "CallIds",
     "CallTable",
     "Outbox",
     "StreamState",
@@ -111,6 +112,22 @@ _REPLY, _FAILURE, _ITEM, _END, _PONG = int(Kind.REPLY), int(Kind.FAILURE), int(K
     int(Kind.STREAM_END), int(Kind.PONG)  # fmt: skip
 _CALL, _CHUNK, _PING = int(Kind.CALL), int(Kind.CHUNK), int(Kind.PING)
 _unpack_header = HEADER.unpack_from
+_U64 = 0xFFFF_FFFF_FFFF_FFFF
+
+
+class CallIds:
+    """A 64-bit call-id counter starting at ``start`` (pass a random seed), skipping 0."""
+
+    __slots__ = ("_next",)
+
+    def __init__(self, start: int = 1) -> None:
+        self._next = (start & _U64) or 1
+
+    def __call__(self) -> int:
+        cid = self._next
+        nxt = (cid + 1) & _U64
+        self._next = nxt or 1
+        return cid
 
 
 class StreamState:
@@ -264,7 +281,7 @@ class CallTable:
 
     def new(self, kind: int, type: int, method: str, args: Any, kwargs: Any, *, idempotent: bool = False,
             importance: Importance = Importance.LOW, deadline: float | None = None, instance: int | None = None,
-            credit: int | None = None, metadata: dict[str, Any] | None = None, learn: int = -1,
+            credit: int | None = None, metadata: Mapping[str, Any] | None = None, learn: int = -1,
             now: float = 0.0) -> Call:  # fmt: skip
         """A new call (not sent yet; :meth:`send` sends it). Encodes its frame first, so an
         argument that cannot be encoded raises :class:`CodecError` before anything happens."""
@@ -429,11 +446,11 @@ class CallTable:
             except ProtocolError as exc:
                 self._complete(call, None, exc)
                 return
-            exc = failure_to_exception(status, message, details)
+            error = failure_to_exception(status, message, details)
             if status in _NEVER_STARTED and call.socket == source and call.kind != FANOUT:
-                self._retry(call, now, never_started=True, error=exc)
+                self._retry(call, now, never_started=True, error=error)
             else:
-                self._complete(call, None, exc)
+                self._complete(call, None, error)
         elif kind == _PONG:
             self._pong(source, call, aux, flags, now)
         else:

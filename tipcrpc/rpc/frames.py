@@ -54,7 +54,7 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
 from ..codec import Codec
 from ..errors import CodecError, RemoteProtocolError, Status
@@ -217,7 +217,7 @@ def encode_call(
     flags: int = 0,
     credit: int | None = None,
     instance: int | None = None,
-    metadata: dict[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> bytes:
     """A CALL frame. ``deadline_remaining`` is seconds left (the server uses its own clock)."""
     if metadata:
@@ -352,7 +352,8 @@ def decode_chunk_ack(data: bytes | bytearray | memoryview) -> int:
     """The ``received`` count of a CHUNK_ACK frame."""
     if len(data) != HEADER_SIZE + _ACK_EXT.size:
         raise RemoteProtocolError("CHUNK_ACK frame must be exactly 24 bytes")
-    return _ACK_EXT.unpack_from(data, HEADER_SIZE)[0]
+    received: int = _ACK_EXT.unpack_from(data, HEADER_SIZE)[0]
+    return received
 
 
 # -- typed view (tests, tools, rare paths) ---------------------------------------------------

@@ -63,6 +63,7 @@ __all__ = [
     "ExceptionRegistry",
     "exception_to_failure",
     "failure_to_exception",
+    "remote_class",
     "remote_exception",
     "unencodable_result_failure",
 ]

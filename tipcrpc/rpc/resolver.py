@@ -116,15 +116,14 @@ class Resolver:
             return
         try:
             async for ev in sub:
-                t = type(ev)
-                if t is Published:
+                if isinstance(ev, Published):
                     m.published(ev.range, ev.socket)
                     if self._on_published is not None:
                         self._on_published(m.type, ev.socket)
-                elif t is Withdrawn:
+                elif isinstance(ev, Withdrawn):
                     if m.withdrawn(ev.range, ev.socket):
                         self._on_socket_gone(m.type, ev.socket)
-                elif t is SnapshotComplete:
+                elif isinstance(ev, SnapshotComplete):
                     m.ready = True
                     v.ready.set()
         except (TransportError, ClosedError) as exc:
@@ -146,9 +145,9 @@ class Resolver:
             return
         try:
             async for ev in sub:
-                if type(ev) is NodeUp:
+                if isinstance(ev, NodeUp):
                     self.nodes.add(ev.node)
-                elif type(ev) is NodeDown:
+                elif isinstance(ev, NodeDown):
                     self.nodes.discard(ev.node)
                     for v in self._views.values():
                         v.membership.node_down(ev.node)

@@ -130,7 +130,7 @@ class FrameLink:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def on_chunk(self, source: SocketAddr, aux: int, call_id: int, data: bytes, now: float) -> bytearray | None:
+    def on_chunk(self, source: SocketAddr, aux: int, call_id: int, data: bytes | bytearray, now: float) -> bytearray | None:
         """Feed a CHUNK; returns the whole frame once complete. Raises ProtocolError/FrameTooLarge."""
         total, index, chunk_size, payload = decode_chunk(data)
         frame, ack = self.reassembler.feed(source, call_id, aux, total, index, chunk_size, payload, now)
@@ -141,7 +141,7 @@ class FrameLink:
                 pass  # the peer is gone; its partial frame will expire
         return frame
 
-    def on_chunk_ack(self, source: SocketAddr, aux: int, data: bytes) -> None:
+    def on_chunk_ack(self, source: SocketAddr, aux: int, data: bytes | bytearray) -> None:
         """Feed a CHUNK_ACK: release more chunks or finish the transfer."""
         key = (source, aux)
         sender = self._senders.get(key)
@@ -165,7 +165,8 @@ class FrameLink:
         if len(self._retries) > 65536:  # forget the oldest half; only a bound on memory
             for k in list(self._retries)[:32768]:
                 del self._retries[k]
-        return min(OVERLOAD_BACKOFF_S * (2 ** (n - 1)), OVERLOAD_BACKOFF_MAX_S)
+        delay: float = min(OVERLOAD_BACKOFF_S * (2 ** (n - 1)), OVERLOAD_BACKOFF_MAX_S)
+        return delay
 
     def later(self, delay: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` after ``delay`` seconds unless the link closes first."""

@@ -36,7 +36,7 @@ import asyncio
 import contextvars
 import functools
 import logging
-from typing import Any, Coroutine, Generator, Iterable, Mapping
+from typing import Any, Awaitable, Coroutine, Generator, Iterable, Mapping
 
 import anyio
 
@@ -111,7 +111,7 @@ class Server:
     def __init__(
         self,
         transport: Transport,
-        services: Iterable[Service],
+        services: Iterable[Service[Any]],
         names: Iterable[Name],
         *,
         scope: Scope = Scope.CLUSTER,
@@ -120,6 +120,7 @@ class Server:
         drain_timeout: float = 10.0,
         max_frame: int = DEFAULT_MAX_FRAME,
         window: int = DEFAULT_WINDOW,
+        send_tracebacks: bool = False,
         sync_handlers: str = "inline",
     ) -> None:
         if sync_handlers not in ("inline", "thread"):
@@ -146,7 +147,7 @@ class Server:
         single = {t: rs[0][0] for t, rs in ranges.items() if len(rs) == 1 and rs[0][0] == rs[0][1]}
         self._codec = Codec()
         self._table = ServeTable(self._codec, self.services, max_concurrency=max_concurrency, max_queued=max_queued,
-                                 instance_of=single)  # fmt: skip
+                                 instance_of=single, send_tracebacks=send_tracebacks)  # fmt: skip
         self._link = FrameLink(max_message=transport.max_message, max_frame=max_frame, window=window)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -286,12 +287,13 @@ class Server:
             run, out.run = out.run, []
             for s in run:
                 self._start(s)
-        nxt = table.next_timer
-        if nxt is not None and (self._timer is None or nxt < self._timer_at):
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = nxt
-            self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
+        if table._timers:
+            nxt = table.next_timer
+            if nxt is not None and (self._timer is None or nxt < self._timer_at):
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer_at = nxt
+                self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
         if self._idle is not None and table.idle and not self._idle.done():
             self._idle.set_result(None)
 
@@ -315,7 +317,8 @@ class Server:
         if msg.__class__ is not Delivery:
             self._on_returned(msg)  # type: ignore[arg-type]
             return
-        data, source = msg.data, msg.source  # type: ignore[union-attr]
+        data: bytes | bytearray = msg.data
+        source: SocketAddr = msg.source  # type: ignore[union-attr,unused-ignore]
         kind = data[1] if len(data) >= HEADER_SIZE else 0
         if kind == _PING:
             cid = int.from_bytes(data[8:16], "big")
@@ -329,7 +332,7 @@ class Server:
         if kind == _CHUNK:
             cid = int.from_bytes(data[8:16], "big")
             try:
-                data = self._link.on_chunk(source, int.from_bytes(data[4:8], "big"), cid, data, self._loop.time())  # type: ignore[union-attr]
+                whole = self._link.on_chunk(source, int.from_bytes(data[4:8], "big"), cid, data, self._loop.time())  # type: ignore[union-attr]
             except FrameTooLarge as exc:
                 self._send(source, encode_failure(self._codec, cid, Status.TOO_LARGE, str(exc)), Importance.HIGH)
                 return
@@ -337,8 +340,9 @@ class Server:
                 self._table.stats["malformed"] += 1
                 self._send(source, encode_failure(self._codec, cid, Status.PROTOCOL_ERROR, str(exc)), Importance.HIGH)
                 return
-            if data is None:
+            if whole is None:
                 return
+            data = whole
             if len(data) < HEADER_SIZE or data[1] != _CALL:
                 self._table.stats["malformed"] += 1
                 self._send(source, encode_failure(self._codec, cid, Status.PROTOCOL_ERROR, "a chunked frame must be a CALL"),
@@ -417,8 +421,9 @@ class Server:
     def _spawn(self, s: Served, coro: Coroutine[Any, Any, None]) -> None:
         # create_task copies the current context: the handler keeps seeing current_call().
         s.handle = self._loop.create_task(coro)  # type: ignore[union-attr]
+        self._table.suspended(s)
 
-    async def _finish(self, s: Served, rest: _Resume) -> None:
+    async def _finish(self, s: Served, rest: Awaitable[Any]) -> None:
         try:
             result = await rest
         except asyncio.CancelledError:

@@ -26,11 +26,12 @@ coroutine functions and generators run as tasks.
 
 from __future__ import annotations
 
+import builtins
 import enum
 import inspect
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, TypeVar, overload
+from typing import Any, Callable, Generic, Mapping, TypeVar, overload
 
 from ..addr import RESERVED_TYPES, U32_MAX, Importance, service_type
 from ..errors import AddressError, InvalidArguments, UsageError
@@ -38,6 +39,7 @@ from ..errors import AddressError, InvalidArguments, UsageError
 __all__ = ["MethodKind", "MethodInfo", "Service", "importance_of", "lookup_service", "render_signature"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+Api = TypeVar("Api")
 
 
 class MethodKind(enum.Enum):
@@ -167,18 +169,36 @@ def _simple_arity(sig: inspect.Signature) -> int | None:
 
 # Every Service defined in this process, by type, so a client given only a name or type can
 # still learn a method's idempotence (last definition wins; entries vanish with the Service).
-_REGISTRY: weakref.WeakValueDictionary[int, Service] = weakref.WeakValueDictionary()
+_REGISTRY: weakref.WeakValueDictionary[int, Service[Any]] = weakref.WeakValueDictionary()
 
 
-def lookup_service(type: int) -> Service | None:
+def lookup_service(type: int) -> Service[Any] | None:
     """The :class:`Service` with this type defined in this process, if any."""
     return _REGISTRY.get(type)
 
 
-class Service:
-    """A named group of methods served under TIPC type ``type``."""
+class Service(Generic[Api]):
+    """A named group of methods served under TIPC type ``type``.
 
-    def __init__(self, name: str, *, type: int | None = None) -> None:
+    ``interface``: a class (typically a :class:`typing.Protocol`) describing the methods as a
+    client sees them — ``async def`` for unary methods, plain ``def ... -> AsyncIterator[T]``
+    for streaming ones. It types the stubs: ``client.stub(calc)`` is then the interface to mypy,
+    so ``await client.stub(calc).add(1, 2)`` is an ``int``; at run time the stub checks the
+    interface against the methods defined here (when there are any)::
+
+        class CalcAPI(Protocol):
+            async def add(self, a: int, b: int) -> int: ...
+
+        calc = tipcrpc.Service("demo.calc", interface=CalcAPI)
+    """
+
+    @overload
+    def __init__(self: Service[Any], name: str, *, type: int | None = None) -> None: ...
+
+    @overload
+    def __init__(self: Service[Api], name: str, *, type: int | None = None, interface: Callable[..., Api]) -> None: ...
+
+    def __init__(self, name: str, *, type: int | None = None, interface: Callable[..., Any] | None = None) -> None:
         if not isinstance(name, str) or not name:
             raise AddressError(f"a service name must be a non-empty string, got {name!r}")
         if type is None:
@@ -188,8 +208,11 @@ class Service:
                 f"service type must be an integer in {RESERVED_TYPES}..{U32_MAX} "
                 f"(types below {RESERVED_TYPES} are reserved by TIPC), got {type!r}"
             )
+        if interface is not None and not isinstance(interface, builtins.type):
+            raise TypeError(f"interface must be a class (a typing.Protocol, say), got {interface!r}")
         self.name = name
         self.type = type
+        self.interface = interface
         self._methods: dict[str, MethodInfo] = {}
         _REGISTRY[type] = self
 
@@ -207,6 +230,36 @@ class Service:
 
     def __repr__(self) -> str:
         return f"Service({self.name!r}, type={self.type}, methods={sorted(self._methods)})"
+
+    def interface_methods(self) -> dict[str, bool]:
+        """The methods of :attr:`interface` by name, each ``True`` if streaming (empty if none)."""
+        if self.interface is None:
+            return {}
+        out = {}
+        for attr in dir(self.interface):
+            if attr.startswith("_"):
+                continue
+            fn = getattr(self.interface, attr)
+            if callable(fn):
+                out[attr] = not inspect.iscoroutinefunction(fn)
+        return out
+
+    def check_interface(self) -> None:
+        """:class:`UsageError` if :attr:`interface` names a method this service does not
+        define, or disagrees on whether it streams (only when methods are defined here)."""
+        if self.interface is None or not self._methods:
+            return
+        problems = []
+        for attr, streaming in self.interface_methods().items():
+            info = self._methods.get(attr)
+            if info is None:
+                problems.append(f"{attr} is not a method of the service")
+            elif info.streaming != streaming:
+                want = "a plain def returning an AsyncIterator" if info.streaming else "an async def"
+                problems.append(f"{attr} must be declared as {want} in the interface")
+        if problems:
+            raise UsageError(f"interface {self.interface.__qualname__} does not match service {self.name!r}: "
+                             + "; ".join(problems))  # fmt: skip
 
     @overload
     def method(self, func: F, /) -> F: ...

@@ -144,14 +144,19 @@ class Stub:
     the caller the stub was made by (``client.options(...).stub(svc)``).
     """
 
-    def __init__(self, caller: Caller, service: Service | str | int) -> None:
+    def __init__(self, caller: Caller, service: Service[Any] | str | int) -> None:
         self._caller = caller
         self._service_ref = service
         if isinstance(service, Service):
-            self._service: Service | None = service
+            self._service: Service[Any] | None = service
         else:
             stype = caller.client._service_type(service)[0]
             self._service = lookup_service(stype)
+        # An interface (Service(..., interface=...)) names the methods when none is defined
+        # in this process: True for streaming ones.
+        self._declared = self._service.interface_methods() if self._service is not None else {}
+        if self._service is not None:
+            self._service.check_interface()
         self._bound: dict[str, Callable[..., Any]] = {}
 
     def with_options(self, **options: Any) -> Stub:
@@ -165,7 +170,7 @@ class Stub:
 
     def __dir__(self) -> list[str]:
         names = list(self._service.methods) if self._service is not None else []
-        return sorted(set(names) | {"with_options", "options"})
+        return sorted(set(names) | set(self._declared) | {"with_options", "options"})
 
     def __repr__(self) -> str:
         return f"<Stub {self._service_ref!r} {self._caller.opts}>"
@@ -173,16 +178,20 @@ class Stub:
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
-        bound = self._bound.get(name)
-        if bound is not None:
-            return bound
+        cached = self._bound.get(name)
+        if cached is not None:
+            return cached
         info = None
+        streaming = self._declared.get(name, False)
         if self._service is not None:
             info = self._service.get(name)
-            if info is None:
+            if info is None and (self._service.methods or name not in self._declared):
                 raise AttributeError(f"service {self._service.name!r} has no method {name!r}")
+            if info is not None:
+                streaming = info.streaming
         caller, service = self._caller, self._service_ref
-        if info is not None and info.streaming:
+        bound: Any
+        if streaming:
 
             def stream(*args: Any, **kwargs: Any) -> CallStream:
                 return caller.stream(service, name, *args, **kwargs)
@@ -196,12 +205,13 @@ class Stub:
             bound = call
         if info is not None:
             functools.update_wrapper(bound, info.func, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
-            bound.__signature__ = info.signature  # type: ignore[attr-defined]
+            bound.__signature__ = info.signature
             bound.__annotations__ = dict(getattr(info.func, "__annotations__", {}))
         else:
             bound.__name__ = name
         self._bound[name] = bound
-        return bound
+        result: Callable[..., Any] = bound
+        return result
 
 
 WatchItem = Union[ServiceUp, ServiceDown, NodeUp, NodeDown, SnapshotComplete]
@@ -238,7 +248,7 @@ class Watch:
         return self._sub
 
     def __aiter__(self) -> AsyncIterator[WatchItem]:
-        return self  # type: ignore[return-value]
+        return self
 
     async def __anext__(self) -> WatchItem:
         sub = await self._open()

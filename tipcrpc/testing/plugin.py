@@ -6,7 +6,9 @@ Fixtures:
   seeded with ``--tipcrpc-seed`` (default 0); every node still open is closed afterwards;
 * ``memory_transport`` — an opened node of that cluster.
 
-Both are async fixtures: they need pytest-asyncio (``asyncio_mode = "auto"``).
+Both are async fixtures, declared with ``pytest_asyncio.fixture`` so they work in
+pytest-asyncio's default *strict* mode (mark the tests ``@pytest.mark.asyncio``) as well as
+in ``asyncio_mode = "auto"``.
 
 Kept import-light: it is loaded in every pytest run of any project that has tipcrpc
 installed, so the transport modules are imported only when a fixture is used.
@@ -14,16 +16,26 @@ installed, so the transport modules are imported only when a fixture is used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, TypeVar, cast
 
 import pytest
 
 if TYPE_CHECKING:
     from ..transport.memory import MemoryCluster, MemoryTransport
 
-# Async fixtures are run by pytest-asyncio in ``asyncio_mode = "auto"`` (this project's
-# setting); projects in strict mode can wrap them with ``pytest_asyncio.fixture``.
-_async_fixture = pytest.fixture
+F = TypeVar("F", bound=Callable[..., Any])
+
+_fixture: Callable[..., Any]
+try:
+    # Strict mode (pytest-asyncio's default) only runs async fixtures declared with its own
+    # decorator; auto mode accepts both.
+    from pytest_asyncio import fixture as _fixture
+except ImportError:  # pytest-asyncio absent: the fixtures are unusable anyway, keep loading cheap
+    _fixture = pytest.fixture
+
+
+def _async_fixture(func: F) -> F:
+    return cast(F, _fixture(func))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

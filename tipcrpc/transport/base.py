@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from types import TracebackType
 from typing import AsyncIterator, Callable, Mapping, Protocol, Union, runtime_checkable
 
 from ..addr import Importance, NodeInfo, Scope, ServiceAddr, ServiceRange, SocketAddr
@@ -163,7 +164,9 @@ class Subscription(Protocol):
 
     async def __aenter__(self) -> Subscription: ...
 
-    async def __aexit__(self, *exc_info: object) -> None: ...
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
 
 @runtime_checkable
@@ -185,7 +188,9 @@ class Transport(Protocol):
 
     async def __aenter__(self) -> Transport: ...
 
-    async def __aexit__(self, *exc_info: object) -> None: ...
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
     async def open_endpoint(self, handler: MessageHandler) -> Endpoint:
         """Open a new endpoint whose received/returned datagrams go to ``handler``."""

@@ -123,7 +123,7 @@ class AsyncTipcNetlink(AsyncGenericNetlinkSocket):
                 ) from None
             raise TipcNetlinkError(exc.code, "resolve family") from None
 
-    def close(self, code: int = _errno.ECONNRESET) -> None:  # type: ignore[override]
+    def close(self, code: int = _errno.ECONNRESET) -> None:
         super().close(code)
         if self._own_socket is not None:
             self._own_socket.close()
@@ -387,7 +387,7 @@ class TipcNetlink(GenericNetlinkSocket):
         super().__init__(family=NETLINK_GENERIC, use_socket=sock)
         self.asyncore.netns = netns  # the async core was built without it (pyroute2 passes its own args)
 
-    def close(self, code: int = _errno.ECONNRESET) -> None:  # type: ignore[override]
+    def close(self, code: int = _errno.ECONNRESET) -> None:
         super().close(code)
         if self._own_socket is not None:
             self._own_socket.close()
@@ -396,7 +396,8 @@ class TipcNetlink(GenericNetlinkSocket):
         return self._run_with_cleanup(getattr(self.asyncore, op), *args, **kwargs)
 
     def net(self) -> NetInfo:
-        return self._call("net")
+        result: NetInfo = self._call("net")
+        return result
 
     def set_identity(self, identity: Union[str, bytes]) -> None:
         self._call("set_identity", identity)
@@ -408,7 +409,8 @@ class TipcNetlink(GenericNetlinkSocket):
         self._call("set_netid", netid)
 
     def nodes(self) -> List[NodeState]:
-        return self._call("nodes")
+        result: List[NodeState] = self._call("nodes")
+        return result
 
     def remove_peer(self, addr: int) -> None:
         self._call("remove_peer", addr)
@@ -423,19 +425,22 @@ class TipcNetlink(GenericNetlinkSocket):
         self._call("disable_bearer", name)
 
     def bearers(self) -> List[BearerInfo]:
-        return self._call("bearers")
+        result: List[BearerInfo] = self._call("bearers")
+        return result
 
     def set_bearer(self, name: str, **kwargs: Any) -> None:
         self._call("set_bearer", name, **kwargs)
 
     def media(self) -> List[MediaInfo]:
-        return self._call("media")
+        result: List[MediaInfo] = self._call("media")
+        return result
 
     def set_media(self, name: str, **kwargs: Any) -> None:
         self._call("set_media", name, **kwargs)
 
     def links(self) -> List[LinkInfo]:
-        return self._call("links")
+        result: List[LinkInfo] = self._call("links")
+        return result
 
     def set_link(self, name: str, **kwargs: Any) -> None:
         self._call("set_link", name, **kwargs)
@@ -444,4 +449,5 @@ class TipcNetlink(GenericNetlinkSocket):
         self._call("reset_link_stats", name)
 
     def name_table(self) -> List[NamePublication]:
-        return self._call("name_table")
+        result: List[NamePublication] = self._call("name_table")
+        return result

@@ -89,6 +89,24 @@ class Counters:
         "topology_reconnects",
     )
 
+    # Declared for the type checker (the slots above hold them).
+    sent: int
+    sent_bytes: int
+    received: int
+    received_bytes: int
+    returned: int
+    send_queued: int
+    send_unreachable: int
+    queued_failed: int
+    handler_errors: int
+    recv_errors: int
+    published: int
+    withdrawn: int
+    endpoints_opened: int
+    endpoints_closed: int
+    topology_events: int
+    topology_reconnects: int
+
     def __init__(self) -> None:
         for name in self.__slots__:
             setattr(self, name, 0)

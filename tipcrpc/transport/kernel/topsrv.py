@@ -436,7 +436,11 @@ async def _connect(loop: asyncio.AbstractEventLoop, sock: socket.socket, addr: t
         pass
     ready: asyncio.Future[None] = loop.create_future()
     fd = sock.fileno()
-    loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_writer(fd, wake)
     try:
         await ready
     finally:

@@ -305,7 +305,8 @@ def handle_for(sub_id: int) -> bytes:
 
 def handle_id(handle: bytes) -> int:
     """The subscription id carried by a handle made with :func:`handle_for`."""
-    return _HANDLE.unpack(handle)[0]
+    sub_id: int = _HANDLE.unpack(handle)[0]
+    return sub_id
 
 
 def event_to_topology(ev: Event) -> TopologyEvent | None:
@@ -347,13 +348,12 @@ def sockaddr(dest: Destination) -> SockaddrTuple:
     whole cluster); :class:`ServiceRange` → ``(TIPC_ADDR_NAMESEQ, type, lower, upper)``
     (multicast); :class:`SocketAddr` → ``(TIPC_ADDR_ID, node, port, 0)``.
     """
-    cls = type(dest)
-    if cls is ServiceAddr:
-        return (TIPC_ADDR_NAME, dest.type, dest.instance, 0)  # type: ignore[union-attr]
-    if cls is SocketAddr:
-        return (TIPC_ADDR_ID, dest.node, dest.port, 0)  # type: ignore[union-attr]
-    if cls is ServiceRange:
-        return (TIPC_ADDR_NAMESEQ, dest.type, dest.lower, dest.upper)  # type: ignore[union-attr]
+    if type(dest) is ServiceAddr:
+        return (TIPC_ADDR_NAME, dest.type, dest.instance, 0)
+    if type(dest) is SocketAddr:
+        return (TIPC_ADDR_ID, dest.node, dest.port, 0)
+    if type(dest) is ServiceRange:
+        return (TIPC_ADDR_NAMESEQ, dest.type, dest.lower, dest.upper)
     raise AddressError(f"not a TIPC destination: {dest!r}")
 
 
@@ -416,14 +416,14 @@ def decode_errinfo(data: bytes) -> Tuple[int, int]:
     """``TIPC_ERRINFO``: ``(error code, returned data length)``."""
     if len(data) < _ERRINFO.size:
         raise RemoteProtocolError(f"TIPC_ERRINFO needs {_ERRINFO.size} bytes, got {len(data)}")
-    return _ERRINFO.unpack_from(data)  # type: ignore[return-value]
+    return _ERRINFO.unpack_from(data)
 
 
 def decode_destname(data: bytes) -> Tuple[int, int, int]:
     """``TIPC_DESTNAME``: ``(type, lower, upper)``."""
     if len(data) < _DESTNAME.size:
         raise RemoteProtocolError(f"TIPC_DESTNAME needs {_DESTNAME.size} bytes, got {len(data)}")
-    return _DESTNAME.unpack_from(data)  # type: ignore[return-value]
+    return _DESTNAME.unpack_from(data)
 
 
 def dest_from_destname(destname: Tuple[int, int, int]) -> Union[ServiceAddr, ServiceRange]:

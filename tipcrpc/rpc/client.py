@@ -1,9 +1,13 @@
-"""The public :class:`Client` (layer L4): the event-loop shell around the call table.
+"""The RPC client (layer L4): the event-loop shell around the call table.
 
-The rules live in :class:`~tipcrpc.rpc.call_table.CallTable` (pure); this shell owns the
-endpoint, the futures callers await, one loop timer and the subscriptions, feeds the table
-what happens and does what its outbox says. Replies resolve their future directly in the
-endpoint callback: no task per call.
+Every call is sent straight to one chosen **socket address** (see :mod:`.resolver` and
+:mod:`.membership`), so the client always knows which instance holds it. The rules that
+move a call elsewhere — the moment the client learns something, never on a timer — are in
+the pure :class:`~tipcrpc.rpc.call_table.CallTable`; :class:`Client` owns the endpoint, the
+futures callers await, one loop timer and the subscriptions, feeds the table what happens
+and does what its outbox says. Replies resolve their future directly in the endpoint
+callback: no task per call. :class:`Caller` carries call options (``client.options(...)``)
+apart from the method's arguments.
 """
 
 from __future__ import annotations
@@ -11,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, TypeVar, Union, overload
 
 import anyio
 
-from ...addr import RESERVED_TYPES, U32_MAX, Importance, ServiceRange, SocketAddr, service_type
-from ...codec import Codec
-from ...errors import (
+from ..addr import RESERVED_TYPES, U32_MAX, Importance, ServiceRange, SocketAddr, service_type
+from ..codec import Codec
+from ..errors import (
     AddressError,
     ClosedError,
     DeadlineExceeded,
@@ -26,22 +30,23 @@ from ...errors import (
     TipcRpcError,
     UsageError,
 )
-from ...transport.base import Delivery, DeliveryFailure, Returned, Transport
-from ..call_table import FANOUT, ONEWAY, STREAM, UNARY, Call, CallTable
-from ..chunks import DEFAULT_MAX_FRAME, DEFAULT_WINDOW
-from ..frames import HEADER_SIZE, Kind, parse_method_flags
-from ..membership import Membership, Policy, key_to_instance, policy_of
-from ..options import DEFAULT_OPTIONS, CallOptions
-from ..resolver import Resolver
-from ..runtime import Background, FrameLink
-from ..service import Service, lookup_service
-from ..stub import CallStream, FanoutResult, Stub, Watch
+from ..transport.base import Delivery, DeliveryFailure, Returned, Transport
+from .call_table import FANOUT, NOTIFY_RETRY_WINDOW_S, ONEWAY, PROBE_INTERVAL_S, STREAM, UNARY, Call, CallTable
+from .chunks import DEFAULT_MAX_FRAME, DEFAULT_WINDOW
+from .frames import HEADER_SIZE, Kind, parse_method_flags
+from .membership import Membership, Policy, key_to_instance, policy_of
+from .options import DEFAULT_OPTIONS, CallOptions
+from .resolver import Resolver
+from .runtime import Background, FrameLink
+from .service import Service, lookup_service
+from .stub import CallStream, FanoutResult, Stub, Watch
 
-__all__ = ["Client", "Caller"]
+__all__ = ["Client", "Caller", "CallOptions", "FanoutResult", "PROBE_INTERVAL_S", "NOTIFY_RETRY_WINDOW_S"]
 
 log = logging.getLogger("tipcrpc.client")
 
-ServiceRef = Union[Service, str, int]
+ServiceRef = Union["Service[Any]", str, int]
+Api = TypeVar("Api")
 #: What a client knows of a method: (service type, label, idempotent, importance, learn) —
 #: ``learn`` is -1 when a local Service defines the method, else the flags learned so far.
 Meta = tuple[int, str, bool, Importance, int]
@@ -160,7 +165,12 @@ class Client:
 
         Every argument reaches the method. Routing, deadline and retries follow the client's
         defaults; choose others with :meth:`options`."""
-        return await self._default.call(service, method, *args, **kwargs)
+        call = await self._start(UNARY, DEFAULT_OPTIONS, service, method, args, kwargs)
+        try:
+            return await call.waiter
+        except asyncio.CancelledError:
+            self._abandon(call)  # a no-op if it completed meanwhile
+            raise
 
     def stream(self, service: ServiceRef, method: str, /, *args: Any, **kwargs: Any) -> CallStream:
         """Call a streaming method; iterate the result (``async for``), ideally in ``async with``.
@@ -178,8 +188,16 @@ class Client:
         ``instances`` options, the part of it that overlaps); one :class:`FanoutResult` each."""
         return await self._default.call_all(service, method, *args, **kwargs)
 
-    def stub(self, service: ServiceRef) -> Stub:
-        """Attribute-style calls: ``await client.stub(calc).add(1, 2)``; see :class:`Stub`."""
+    @overload
+    def stub(self, service: Service[Api]) -> Api: ...
+
+    @overload
+    def stub(self, service: str | int) -> Stub: ...
+
+    def stub(self, service: Service[Any] | str | int) -> Any:
+        """Attribute-style calls: ``await client.stub(calc).add(1, 2)``; see :class:`Stub`.
+
+        For a ``Service(..., interface=CalcAPI)`` the stub is typed as ``CalcAPI``."""
         return self._default.stub(service)
 
     async def wait_for(self, service: ServiceRef, count: int = 1, *,
@@ -260,12 +278,13 @@ class Client:
             for stype, method, flags in out.learned:
                 self._learn(stype, method, flags)
             out.learned.clear()
-        nxt = table.next_timer
-        if nxt is not None and (self._timer is None or nxt < self._timer_at):
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = nxt
-            self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
+        if table._timers:
+            nxt = table.next_timer
+            if nxt is not None and (self._timer is None or nxt < self._timer_at):
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer_at = nxt
+                self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -294,20 +313,22 @@ class Client:
             return
         loop = self._loop
         if msg.__class__ is Delivery:
-            data, source = msg.data, msg.source  # type: ignore[union-attr]
+            data: bytes | bytearray = msg.data
+            source: SocketAddr = msg.source  # type: ignore[union-attr,unused-ignore]
             kind = data[1] if len(data) >= HEADER_SIZE else 0
             if kind == _CHUNK:
                 cid = int.from_bytes(data[8:16], "big")
                 try:
-                    data = self._link.on_chunk(source, int.from_bytes(data[4:8], "big"), cid, data, loop.time())  # type: ignore[union-attr]
+                    whole = self._link.on_chunk(source, int.from_bytes(data[4:8], "big"), cid, data, loop.time())  # type: ignore[union-attr]
                 except ProtocolError as exc:
                     call = table.calls.get(cid)
                     if call is not None:
                         table.fail(call, exc)
                         self._flush()
                     return
-                if data is None or len(data) < HEADER_SIZE or data[1] == _CHUNK:
+                if whole is None or len(whole) < HEADER_SIZE or whole[1] == _CHUNK:
                     return
+                data = whole
             elif kind == _CHUNK_ACK:
                 try:
                     self._link.on_chunk_ack(source, int.from_bytes(data[4:8], "big"), data)
@@ -637,8 +658,15 @@ class Caller:
         """Like :meth:`Client.call_all`, with these options."""
         return await self.client._call_all(self.opts, service, method, args, kwargs)
 
-    def stub(self, service: ServiceRef) -> Stub:
-        """A :class:`Stub` of ``service`` making its calls with these options."""
+    @overload
+    def stub(self, service: Service[Api]) -> Api: ...
+
+    @overload
+    def stub(self, service: str | int) -> Stub: ...
+
+    def stub(self, service: Service[Any] | str | int) -> Any:
+        """A :class:`Stub` of ``service`` making its calls with these options (typed as the
+        service's ``interface`` when it has one)."""
         return Stub(self, service)
 
 

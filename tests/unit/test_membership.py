@@ -1,4 +1,4 @@
-"""Pending-call table, call ids, deadlines, membership and routing keys (error mapping: test_remote_errors)."""
+"""Call ids, membership (instance choice) and routing keys (the call table: test_call_table)."""
 
 from __future__ import annotations
 
@@ -7,48 +7,13 @@ import pytest
 from tipcrpc.addr import ServiceRange, SocketAddr
 from tipcrpc.errors import AddressError
 from tipcrpc.rpc.membership import Membership, Policy, key_to_instance, merge_ranges
-from tipcrpc.rpc.protocol import CallIds, PendingTable, remaining
+from tipcrpc.rpc.call_table import CallIds
 
 
 def test_call_ids_skip_zero_and_wrap() -> None:
     ids = CallIds(2**64 - 2)
     assert [ids(), ids(), ids()] == [2**64 - 2, 2**64 - 1, 1]
     assert CallIds(0)() == 1
-
-
-def test_pending_table_deadlines() -> None:
-    t: PendingTable[str] = PendingTable()
-    t.add(1, "a", deadline=10.0)
-    t.add(2, "b", deadline=5.0)
-    t.add(3, "c")  # no deadline
-    with pytest.raises(KeyError):
-        t.add(1, "dup")
-    assert t.next_deadline() == 5.0
-    assert t.pop(2) == "b"
-    assert t.next_deadline() == 10.0  # stale heap entry skipped
-    assert t.expire(9.9) == []
-    t.set_deadline(1, 3.0)
-    assert t.next_deadline() == 3.0
-    assert t.expire(3.0) == [(1, "a")]
-    assert t.next_deadline() is None
-    assert len(t) == 1 and 3 in t and t.get(3) == "c"
-    assert t.pop(99) is None
-
-
-def test_pending_table_compacts_stale_heap_entries() -> None:
-    t: PendingTable[int] = PendingTable()
-    for i in range(1, 10_001):
-        t.add(i, i, deadline=float(i))
-        t.pop(i)
-    assert len(t._heap) < 200  # type: ignore[attr-defined]
-    t.add(1, 1, deadline=1.0)
-    assert t.expire(2.0) == [(1, 1)]
-
-
-def test_remaining() -> None:
-    assert remaining(None, 5.0) is None
-    assert remaining(7.5, 5.0) == 2.5
-    assert remaining(4.0, 5.0) == 0.0
 
 
 S1, S2, S3 = SocketAddr(1, 10), SocketAddr(2, 20), SocketAddr(2, 21)
