@@ -248,7 +248,7 @@ async def test_call_to_absent_service_is_unreachable_at_once(client_transport: K
 
 
 FIRST_CALL_RATIO = 25  #: the first call may take this many times the median of the next ones
-FRESH_SERVERS = 5
+FRESH_SERVERS = 3
 
 
 async def test_first_call_after_publication_is_served_at_full_speed(eth_cluster: EthCluster,
