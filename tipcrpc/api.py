@@ -117,7 +117,8 @@ def user_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str,
     ``TIPCRPC_TOLERANCE_MS`` — link tolerance (50–30000); ``TIPCRPC_USER_IDENTITY`` — the
     node identity (stable across restarts: a restarted process rejoins as the same node);
     ``TIPCRPC_USER_MULTICAST`` — ``1``/``0``: multicast discovery on the bearer's interface
-    (default: on for loopback only). Unset or empty variables are left
+    (default: on for loopback only); ``TIPCRPC_CLUSTER_KEY`` — the cluster key
+    (``0x`` + hex, as ``tipc node set key``). Unset or empty variables are left
     to ``UserTransport``'s defaults; a bad value raises :class:`~tipcrpc.errors.UsageError`
     naming the variable.
     """
@@ -151,6 +152,14 @@ def user_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str,
         text = env.get(var, "").strip()
         if text:
             opts[key] = _env_int(var, text, lo, hi)
+    text = env.get("TIPCRPC_CLUSTER_KEY", "").strip()
+    if text:
+        from .transport.user.crypto import parse_cluster_key
+
+        try:
+            opts["cluster_key"] = parse_cluster_key(text)
+        except UsageError as e:
+            raise UsageError(f"$TIPCRPC_CLUSTER_KEY: {e}") from None
     return opts
 
 

@@ -25,11 +25,11 @@ from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Protocol, Union
 
 from ...addr import Scope, ServiceAddr, ServiceRange, SocketAddr
-from ...errors import AddressError, ClosedError, RemoteProtocolError, ServiceUnreachable
+from ...errors import AddressError, RemoteProtocolError, ServiceUnreachable
 from ..base import RETURNED_DATA_MAX, Delivery, DeliveryFailure, Destination, Returned
 from . import msg as M
 from .header import DATA_WORDS_SIZE, buf_user, payload_words
-from .msg import direct_msg_trusted, named_msg_trusted
+from .msg import direct_hdr, direct_msg_trusted, named_hdr, named_msg_trusted
 
 if TYPE_CHECKING:
     from ...nametable.table import NameTable
@@ -85,6 +85,9 @@ class SocketLayer:
     def _xmit(self, peer: int, m: bytes) -> None:
         raise NotImplementedError
 
+    def _xmit_parts(self, peer: int, hdr: bytes, body: bytes) -> None:
+        raise NotImplementedError
+
     def _xmit_internal(self, peer: int, m: bytes) -> bool:
         raise NotImplementedError
 
@@ -102,9 +105,12 @@ class SocketLayer:
     # ------------------------------------------------------------------------- send
 
     def send(self, port: int, dest: Destination, data: bytes, importance: int) -> None:
-        """Send a datagram from local ``port`` (see :meth:`Endpoint.send`)."""
-        if self._closed:
-            raise ClosedError("the transport is closed")
+        """Send a datagram from local ``port`` (see :meth:`Endpoint.send`).
+
+        The endpoint has checked that it is open, and a transport closes its endpoints
+        before its stack: the closed state is not checked again here. Messages to other
+        nodes go as header + payload, the payload never copied (:meth:`_xmit_parts`).
+        """
         if self._names_pending:
             self.flush_names()  # a publication made before this message must not be overtaken
         own = self.own
@@ -112,23 +118,24 @@ class SocketLayer:
         if cls is SocketAddr:
             node = dest.node
             # Every value is checked already (endpoint, SocketAddr): no re-check.
-            if node in self.up:
-                self._xmit(node, direct_msg_trusted(importance, own, port, node, dest.port, data))
-            elif node == own:
+            if node != own:
+                # tipc_node_xmit: NoLink (ServiceUnreachable, EHOSTUNREACH) without a link
+                self._xmit_parts(node, direct_hdr(importance, own, port, node, dest.port, len(data)), data)
+            else:
                 self._local_put(direct_msg_trusted(importance, own, port, node, dest.port, data))
-            else:  # tipc_node_xmit: EHOSTUNREACH for a node we have no link to
-                raise ServiceUnreachable(f"node {node:08x} of {dest} is not reachable")
         elif cls is ServiceAddr:
             found = self.table.lookup_anycast(dest.type, dest.instance, 0)  # type: ignore[union-attr]
             if found is None:
                 raise ServiceUnreachable(f"no publication matches {dest}")
             node, dport = found
             # Every value is checked already (endpoint, ServiceAddr, name table): no re-check.
-            m = named_msg_trusted(importance, own, port, node, dport, dest.type, dest.instance, data, _CLUSTER)
-            if node == own:
-                self._local_put(m)
+            if node != own:
+                hdr = named_hdr(importance, own, port, node, dport, dest.type, dest.instance, len(data), _CLUSTER)
+                self._xmit_parts(node, hdr, data)
             else:
-                self._xmit(node, m)
+                self._local_put(
+                    named_msg_trusted(importance, own, port, node, dport, dest.type, dest.instance, data, _CLUSTER)
+                )
         elif cls is ServiceRange:
             t, lo, hi = dest.type, dest.lower, dest.upper
             nodes = self.table.lookup_mcast_nodes(t, lo, hi)  # type: ignore[union-attr]
