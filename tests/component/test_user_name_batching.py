@@ -14,7 +14,6 @@ import anyio
 
 from tipcrpc.addr import NODE_STATE, U32_MAX, ServiceAddr, ServiceRange
 from tipcrpc.events import SNAPSHOT_COMPLETE, NodeUp, Published, Withdrawn
-from tipcrpc.transport.base import Delivery
 from tipcrpc.transport.user import UserTransport
 
 STYPE = 0x7C0BA7C4

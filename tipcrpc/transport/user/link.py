@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from typing import Any
 
 from ...errors import RemoteProtocolError
 from .fragment import Reassembler, unbundle
@@ -90,10 +91,11 @@ _SEQ, _BUF, _ORIG, _NXT_RETR, _RETR_CNT, _RETR_STAMP, _BODY = range(7)
 _WHOLE = True
 
 
-def _message(entry: list) -> bytes:
+def _message(entry: list[Any]) -> bytes:
     """The caller's message that ``entry`` ends (see the entry fields above)."""
     orig = entry[_ORIG]
-    return entry[_BUF] + entry[_BODY] if orig is _WHOLE else orig
+    msg: bytes = entry[_BUF] + entry[_BODY] if orig is _WHOLE else orig
+    return msg
 
 
 class Link(LinkProtocol):
@@ -141,8 +143,8 @@ class Link(LinkProtocol):
         self.snd_nxt = 1
         self.snd_nxt_state = 1
         self.checkpoint = 1
-        self.transmq: deque[list] = deque()
-        self.backlogq: deque[list] = deque()
+        self.transmq: deque[list[Any]] = deque()
+        self.backlogq: deque[list[Any]] = deque()
         # receiving
         self.rcv_nxt = 1
         self.rcv_nxt_state = 1
@@ -195,7 +197,7 @@ class Link(LinkProtocol):
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _stamp(self, entry: list, seqno: int) -> bytes | tuple[bytearray, bytes]:
+    def _stamp(self, entry: list[Any], seqno: int) -> bytes | tuple[bytearray, bytes]:
         """A queued packet with seqno, ack and bcast_ack written in, to send.
 
         A copy of the header (or whole packet); a packet with a body is returned as
@@ -207,7 +209,7 @@ class Link(LinkProtocol):
         body = entry[_BODY]
         return (buf, body) if body else bytes(buf)
 
-    def xmit_one(self, hdr: bytes, body: bytes, now: float, xmitq: list) -> None:
+    def xmit_one(self, hdr: bytes, body: bytes, now: float, xmitq: list[Any]) -> None:
         """:meth:`xmit` for a message ``hdr + body`` that fits one packet (no fragments).
 
         The packet goes to ``xmitq`` as ``(stamped header, body)`` — ``body`` itself, never
@@ -255,7 +257,7 @@ class Link(LinkProtocol):
         if n > self.stats["max_queue_sz"]:
             self.stats["max_queue_sz"] = n
 
-    def _send_new(self, entry: list, now: float, xmitq: list[bytes]) -> None:
+    def _send_new(self, entry: list[Any], now: float, xmitq: list[Any]) -> None:
         seqno = self.snd_nxt
         entry[_SEQ] = seqno
         entry[_NXT_RETR] = now + UC_RETR_TIME
@@ -280,7 +282,7 @@ class Link(LinkProtocol):
         self.failure_reason = f"retransmission failure (seqno {head[_SEQ]})"
         return True
 
-    def _advance_transmq(self, acked: int, gap: int, now: float, xmitq: list[bytes] | None) -> tuple[int, bool, int]:
+    def _advance_transmq(self, acked: int, gap: int, now: float, xmitq: list[Any] | None) -> tuple[int, bool, int]:
         """``tipc_link_advance_transmq`` (unicast, no Gap ACK blocks).
 
         Releases packets up to ``acked``; retransmits ``acked+1 .. acked+gap``.
@@ -394,7 +396,7 @@ class Link(LinkProtocol):
         if self.rcv_unacked >= TIPC_MIN_LINK_WIN:
             if not xmitq:
                 xmitq = []
-            self.build_state_msg(xmitq)  # type: ignore[arg-type]
+            self.build_state_msg(xmitq)
         return xmitq
 
     def _input(self, pkt: bytes, user: int, now: float, delivered: list[bytes]) -> int:

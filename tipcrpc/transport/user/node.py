@@ -33,6 +33,7 @@ Deviations from the kernel, all deliberate:
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from ...addr import node_addr_from_id
 from ...errors import LocalProtocolError, ProtocolError
@@ -208,7 +209,7 @@ class Node(PeerDiscovery):
                     if sent is not None:
                         out.delivered.append((w3, packet))
                         if sent:
-                            self._emit(p, sent, out)  # type: ignore[arg-type]
+                            self._emit(p, sent, out)
                         return user
             self._link_rcv(packet, user, w3, now, out)
         except ProtocolError:
@@ -258,7 +259,7 @@ class Node(PeerDiscovery):
             link.xmit(fragment(msg, mss), msg, now, xmitq)
         return p.media  # type: ignore[union-attr,return-value]
 
-    def xmit_parts(self, peer: int, hdr: bytes, body: bytes, now: float, xmitq: list) -> MediaAddr:
+    def xmit_parts(self, peer: int, hdr: bytes, body: bytes, now: float, xmitq: list[Any]) -> MediaAddr:
         """:meth:`xmit` for a message given as header and body, the body never copied.
 
         ``hdr`` must already carry this node as prevnode/orignode and ``peer`` as destnode

@@ -54,13 +54,15 @@ _FAILURES = {int(f): f for f in DeliveryFailure}
 # checks that what the fast path delivers equals, hashes and prints as Delivery(...), which
 # fails if Delivery gains a field this does not set.)
 _new = object.__new__
-_set_data = Delivery.data.__set__  # type: ignore[attr-defined]
-_set_source = Delivery.source.__set__  # type: ignore[attr-defined]
-_set_dest = Delivery.dest.__set__  # type: ignore[attr-defined]
+_set_data = vars(Delivery)["data"].__set__
+_set_source = vars(Delivery)["source"].__set__
+_set_dest = vars(Delivery)["dest"].__set__
 
 
 class Port(Protocol):
     """What the stack needs from a local endpoint."""
+
+    _address: SocketAddr
 
     def _deliver(self, item: Union[Delivery, Returned]) -> None: ...
 
@@ -114,8 +116,7 @@ class SocketLayer:
         if self._names_pending:
             self.flush_names()  # a publication made before this message must not be overtaken
         own = self.own
-        cls = dest.__class__
-        if cls is SocketAddr:
+        if type(dest) is SocketAddr:
             node = dest.node
             # Every value is checked already (endpoint, SocketAddr): no re-check.
             if node != own:
@@ -123,7 +124,7 @@ class SocketLayer:
                 self._xmit_parts(node, direct_hdr(importance, own, port, node, dest.port, len(data)), data)
             else:
                 self._local_put(direct_msg_trusted(importance, own, port, node, dest.port, data))
-        elif cls is ServiceAddr:
+        elif type(dest) is ServiceAddr:
             found = self.table.lookup_anycast(dest.type, dest.instance, 0)  # type: ignore[union-attr]
             if found is None:
                 raise ServiceUnreachable(f"no publication matches {dest}")
@@ -136,7 +137,7 @@ class SocketLayer:
                 self._local_put(
                     named_msg_trusted(importance, own, port, node, dport, dest.type, dest.instance, data, _CLUSTER)
                 )
-        elif cls is ServiceRange:
+        elif type(dest) is ServiceRange:
             t, lo, hi = dest.type, dest.lower, dest.upper
             nodes = self.table.lookup_mcast_nodes(t, lo, hi)  # type: ignore[union-attr]
             if not nodes:

@@ -33,7 +33,7 @@ try:  # the queued-datagram probe of the drain loop; without it, drain until EAG
     from termios import FIONREAD as _FIONREAD
 except ImportError:  # pragma: no cover - not POSIX
     _ioctl = None  # type: ignore[assignment]
-    _FIONREAD = None  # type: ignore[assignment]
+    _FIONREAD = None  # type: ignore[assignment,misc]  # typeshed: termios.FIONREAD is Final
 
 from ...errors import TransportUnavailable
 from .media import BROADCAST, DEFAULT_PORT, MediaAddr
@@ -277,7 +277,7 @@ class UdpMedia:
     def _fionread(self, fd: int) -> int:
         """Bytes of the next queued datagram (``FIONREAD``/``SIOCINQ``); 0 if none or closed."""
         try:
-            _ioctl(fd, _FIONREAD, self._ibuf, True)  # type: ignore[misc]
+            _ioctl(fd, _FIONREAD, self._ibuf, True)
         except OSError:
             return 0
         return self._ibuf[0]
