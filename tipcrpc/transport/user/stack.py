@@ -9,7 +9,7 @@ local ports (endpoints), the topology server and the UDP bearer. It
 * turns the node's outputs into UDP sends, link events (bulk name distribution at link-up,
   ``{2, peer}`` link-state publications, purge at node-down, same-host liveness watches),
   and deliveries of data messages to ports (through the socket layer,
-  :class:`~.socket_layer.SocketLayer`, which it mixes in);
+  :class:`~.socket_layer.SocketLayer`, which it holds as ``sockets``);
 * wakes the endpoints waiting in ``drain`` once the links' queues shrink.
 
 When a link fails, the messages it had accepted but not seen acknowledged are treated by
@@ -51,6 +51,12 @@ _NODE = int(Scope.NODE)
 #: Link id reported in ``{2, peer}`` publications: ``local_bearer | remote_bearer << 16``;
 #: the userspace node has one bearer (id 0) and so do the peers it links with.
 LINK_ID = 0
+#: Largest name-distribution message (~70 items). A full message goes out as soon as it is
+#: staged, so a burst of publications streams to the peers in small packets. With 60 kB
+#: loopback-MTU messages (3 000 items, a 3 MB window in flight) the peer lost the link in the
+#: 100 000-name benchmark on a loaded host; at 1.5 kB it did not, and the per-packet cost
+#: is noise next to the per-item cost (bench/results/scale.md).
+NAMES_MTU = 1500
 #: Packets of these users may create peers or move timers: the node's timer is re-armed.
 _TIMER_USERS = frozenset((M.LINK_CONFIG, M.LINK_PROTOCOL))
 #: A node timer this late (seconds) means the loop was blocked: read what waits in the
@@ -58,7 +64,7 @@ _TIMER_USERS = frozenset((M.LINK_CONFIG, M.LINK_PROTOCOL))
 _LATE_TIMER = 0.1
 
 
-class Stack(SocketLayer):
+class Stack:
     """One userspace TIPC node bound to an event loop (see the module docstring)."""
 
     def __init__(
@@ -93,7 +99,6 @@ class Stack(SocketLayer):
         self.distr: NameDistributor | None = None
         self.topsrv: TopologyServer | None = None
         self.liveness: Liveness | None = None
-        self.ports: dict[int, Port] = {}
         #: Peers with an established link, by address: the node's own record (``Node.up``)
         #: once started — one record, read here, never kept twice.
         self.up: dict[int, Any] = {}
@@ -102,7 +107,8 @@ class Stack(SocketLayer):
         self._closed = False
         self._rx_out: Output | None = Output()
         self._names_pending = False  # a flush_names is scheduled
-        self._names_per_msg = max(1, (mtu - 2 * M.INT_H_SIZE) // M.DISTR_ITEM_SIZE)
+        self._names_mss = min(mtu, NAMES_MTU) - M.INT_H_SIZE
+        self._names_per_msg = max(1, (self._names_mss - M.INT_H_SIZE) // M.DISTR_ITEM_SIZE)
         self._peer_up_waiters: list[asyncio.Future[None]] = []
         self._drain_waiters: list[tuple[int, asyncio.Future[None]]] = []
         # Malformed/unsupported packets are counted per packet (statistics()) and reported
@@ -110,7 +116,6 @@ class Stack(SocketLayer):
         self._drop_log = Throttle(DROP_LOG_INTERVAL_S)
         self._drops_logged = 0
         self._drops_check = 0.0
-        self._init_sockets()
         self.stats: dict[str, int] = {
             "messages_sent": 0,
             "bytes_sent": 0,
@@ -128,6 +133,8 @@ class Stack(SocketLayer):
             "peers_up_total": 0,
             "peers_lost_total": 0,
         }
+        #: The socket layer: local ports, sending to names/sockets, delivery and returns.
+        self.sockets = SocketLayer(self, self.stats)
 
     # ------------------------------------------------------------------------- lifecycle
 
@@ -157,6 +164,7 @@ class Stack(SocketLayer):
         self.table = NameTable(self.own)
         self.distr = NameDistributor(self.table)
         self.topsrv = TopologyServer(self.table)
+        self.sockets.start(own=self.own, table=self.table, distr=self.distr, loop=loop, up=self.up)
         # Every node publishes its own address cluster-wide (tipc_net_finalize): key = addr.
         self.distr.publish(NODE_STATE, self.own, self.own, _CLUSTER, 0, self.own, ())
         if self._use_liveness:
@@ -206,7 +214,7 @@ class Stack(SocketLayer):
             self.liveness.close()
         if self.topsrv is not None:
             self.topsrv.close()
-        self._local.clear()
+        self.sockets.close()
         for fut in self._peer_up_waiters:
             if not fut.done():
                 fut.set_result(None)
@@ -245,9 +253,9 @@ class Stack(SocketLayer):
             delivered = out.delivered
             if delivered:
                 if len(delivered) == 1:
-                    self._dispatch(*delivered[0])
+                    self.sockets.dispatch(*delivered[0])
                 else:
-                    dispatch = self._dispatch
+                    dispatch = self.sockets.dispatch
                     for peer, m in delivered:
                         dispatch(peer, m)
             if self._drain_waiters:
@@ -334,8 +342,9 @@ class Stack(SocketLayer):
                         self.own, ev.addr, ev.identity, ev.media, ev.detail,
                     )
         if out.delivered:
+            dispatch = self.sockets.dispatch
             for peer, m in out.delivered:
-                self._dispatch(peer, m)
+                dispatch(peer, m)
         if out.undelivered:
             # Sent over a link that failed before acknowledging them: they may well have
             # been delivered (acks are delayed and piggy-backed), so returning them as
@@ -349,7 +358,7 @@ class Stack(SocketLayer):
             # for a node that is gone (tipc_sk_rcv of a NO_NODE reject).
             self.stats["messages_unsent_at_link_down"] += len(out.unsent)
             for _peer, m in out.unsent:
-                self._undeliverable(m, DeliveryFailure.NO_NODE)
+                self.sockets.undeliverable(m, DeliveryFailure.NO_NODE)
         if self._drain_waiters:
             self._wake_drained()
         self._arm()
@@ -496,8 +505,8 @@ class Stack(SocketLayer):
         if self._closed or self.distr is None or not self.distr.staged:
             return
         peers = [p for p in self.up if p != exclude]
-        # Messages of at most one link MSS: name distribution is never fragmented.
-        for dest, m in self.distr.flush(peers, self._mtu - M.INT_H_SIZE):
+        # Messages of at most NAMES_MTU: never fragmented, and small (see NAMES_MTU).
+        for dest, m in self.distr.flush(peers, self._names_mss):
             self._xmit_internal(dest, m)
 
     # ------------------------------------------------------------------------- inspection
@@ -519,7 +528,7 @@ class Stack(SocketLayer):
             except Exception:  # statistics must never break the caller
                 log.exception("node.statistics failed")
         out["peers_up"] = len(self.up)
-        out["ports"] = len(self.ports)
+        out["ports"] = len(self.sockets.ports)
         out["publications"] = len(self.table) if self.table is not None else 0
         return out
 
