@@ -1,4 +1,4 @@
-"""The connectionless socket layer of the userspace node (``net/tipc/socket.c``), mixed into the stack.
+"""The connectionless socket layer of the userspace node (``net/tipc/socket.c``).
 
 What happens between a port and the node's links:
 
@@ -14,26 +14,28 @@ What happens between a port and the node's links:
 * **returned messages** come back to the sending port as :class:`Returned`, including the
   ones a link never transmitted (provably undelivered).
 
-:class:`SocketLayer` holds no state of its own; it is the socket half of
-:class:`~.stack.Stack`, which provides the attributes declared below.
+:class:`SocketLayer` owns the local ports (the one record of which endpoints exist) and
+the caches of the receive path; the :class:`~.stack.Stack` that holds it provides the way
+down (``_xmit_parts``/``_xmit_internal``), the name table and the peers that are up.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from ...addr import Scope, ServiceAddr, ServiceRange, SocketAddr
-from ...errors import AddressError, ClosedError, RemoteProtocolError, ServiceUnreachable
+from ...errors import AddressError, RemoteProtocolError, ServiceUnreachable
 from ..base import RETURNED_DATA_MAX, Delivery, DeliveryFailure, Destination, Returned
 from . import msg as M
 from .header import DATA_WORDS_SIZE, buf_user, payload_words
-from .msg import direct_msg_trusted, named_msg_trusted
+from .msg import direct_hdr, direct_msg_trusted, named_hdr, named_msg_trusted
 
 if TYPE_CHECKING:
     from ...nametable.table import NameTable
     from .name_distr import NameDistributor
+    from .stack import Stack
 
 __all__ = ["Port", "SocketLayer"]
 
@@ -54,41 +56,38 @@ _FAILURES = {int(f): f for f in DeliveryFailure}
 # checks that what the fast path delivers equals, hashes and prints as Delivery(...), which
 # fails if Delivery gains a field this does not set.)
 _new = object.__new__
-_set_data = Delivery.data.__set__  # type: ignore[attr-defined]
-_set_source = Delivery.source.__set__  # type: ignore[attr-defined]
-_set_dest = Delivery.dest.__set__  # type: ignore[attr-defined]
+_set_data = vars(Delivery)["data"].__set__
+_set_source = vars(Delivery)["source"].__set__
+_set_dest = vars(Delivery)["dest"].__set__
 
 
 class Port(Protocol):
     """What the stack needs from a local endpoint."""
 
+    _address: SocketAddr
+
     def _deliver(self, item: Union[Delivery, Returned]) -> None: ...
 
 
 class SocketLayer:
-    """Send to names, ranges and sockets; deliver, reroute, reject and return messages."""
+    """Send to names, ranges and sockets; deliver, reroute, reject and return messages.
 
-    # Provided by the stack.
-    own: int
-    table: NameTable | None
-    distr: NameDistributor | None
-    loop: asyncio.AbstractEventLoop | None
-    ports: dict[int, Port]
-    up: dict[int, bytes]
-    stats: dict[str, int]
-    _closed: bool
-    _names_pending: bool
+    Held by ``stack``, whose counters ``stats`` it updates; :meth:`start` gives it what
+    exists once the node runs.
+    """
 
-    def flush_names(self) -> None:
-        raise NotImplementedError
-
-    def _xmit(self, peer: int, m: bytes) -> None:
-        raise NotImplementedError
-
-    def _xmit_internal(self, peer: int, m: bytes) -> bool:
-        raise NotImplementedError
-
-    def _init_sockets(self) -> None:
+    def __init__(self, stack: Stack, stats: dict[str, int]) -> None:
+        self._stack = stack
+        self.stats = stats
+        #: Local endpoints by port number: the only record of them (the transport's too).
+        self.ports: dict[int, Port] = {}
+        self.own = 0
+        self.table: NameTable | None = None
+        self.distr: NameDistributor | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.up: dict[int, Any] = {}
+        self._xmit_parts = stack._xmit_parts
+        self._xmit_internal = stack._xmit_internal
         self._local: deque[bytes] = deque()
         self._local_scheduled = False
         self._src_cache: dict[tuple[int, int], SocketAddr] = {}
@@ -99,37 +98,55 @@ class SocketLayer:
         # passed on to the original sender.
         self._rerouted: OrderedDict[tuple[int, int, int], int] = OrderedDict()
 
+    def start(
+        self, *, own: int, table: NameTable, distr: NameDistributor, loop: asyncio.AbstractEventLoop, up: dict[int, Any]
+    ) -> None:
+        """The node runs: its address, name table and distributor, loop, and peers up."""
+        self.own = own
+        self.table = table
+        self.distr = distr
+        self.loop = loop
+        self.up = up
+
+    def close(self) -> None:
+        """The stack is closed: messages queued for local ports are dropped."""
+        self._local.clear()
+
     # ------------------------------------------------------------------------- send
 
     def send(self, port: int, dest: Destination, data: bytes, importance: int) -> None:
-        """Send a datagram from local ``port`` (see :meth:`Endpoint.send`)."""
-        if self._closed:
-            raise ClosedError("the transport is closed")
-        if self._names_pending:
-            self.flush_names()  # a publication made before this message must not be overtaken
+        """Send a datagram from local ``port`` (see :meth:`Endpoint.send`).
+
+        The endpoint has checked that it is open, and a transport closes its endpoints
+        before its stack: the closed state is not checked again here. Messages to other
+        nodes go as header + payload, the payload never copied (:meth:`_xmit_parts`).
+        """
+        stack = self._stack
+        if stack._names_pending:
+            stack.flush_names()  # a publication made before this message must not be overtaken
         own = self.own
-        cls = dest.__class__
-        if cls is SocketAddr:
+        if type(dest) is SocketAddr:
             node = dest.node
             # Every value is checked already (endpoint, SocketAddr): no re-check.
-            if node in self.up:
-                self._xmit(node, direct_msg_trusted(importance, own, port, node, dest.port, data))
-            elif node == own:
+            if node != own:
+                # tipc_node_xmit: NoLink (ServiceUnreachable, EHOSTUNREACH) without a link
+                self._xmit_parts(node, direct_hdr(importance, own, port, node, dest.port, len(data)), data)
+            else:
                 self._local_put(direct_msg_trusted(importance, own, port, node, dest.port, data))
-            else:  # tipc_node_xmit: EHOSTUNREACH for a node we have no link to
-                raise ServiceUnreachable(f"node {node:08x} of {dest} is not reachable")
-        elif cls is ServiceAddr:
+        elif type(dest) is ServiceAddr:
             found = self.table.lookup_anycast(dest.type, dest.instance, 0)  # type: ignore[union-attr]
             if found is None:
                 raise ServiceUnreachable(f"no publication matches {dest}")
             node, dport = found
             # Every value is checked already (endpoint, ServiceAddr, name table): no re-check.
-            m = named_msg_trusted(importance, own, port, node, dport, dest.type, dest.instance, data, _CLUSTER)
-            if node == own:
-                self._local_put(m)
+            if node != own:
+                hdr = named_hdr(importance, own, port, node, dport, dest.type, dest.instance, len(data), _CLUSTER)
+                self._xmit_parts(node, hdr, data)
             else:
-                self._xmit(node, m)
-        elif cls is ServiceRange:
+                self._local_put(
+                    named_msg_trusted(importance, own, port, node, dport, dest.type, dest.instance, data, _CLUSTER)
+                )
+        elif type(dest) is ServiceRange:
             t, lo, hi = dest.type, dest.lower, dest.upper
             nodes = self.table.lookup_mcast_nodes(t, lo, hi)  # type: ignore[union-attr]
             if not nodes:
@@ -158,13 +175,13 @@ class SocketLayer:
         own = self.own
         # Only what is queued now: messages sent by handlers run here wait for the next round.
         for _ in range(len(q)):
-            if self._closed:
+            if self._stack.closed:
                 return
-            self._dispatch(own, q.popleft())
+            self.dispatch(own, q.popleft())
 
     # ------------------------------------------------------------------------- receive
 
-    def _dispatch(self, peer: int, m: bytes) -> None:
+    def dispatch(self, peer: int, m: bytes) -> None:
         """A complete message arrived from ``peer`` (or from this node).
 
         Messages come from the link (validated there) or from this node's own builders.
@@ -348,7 +365,7 @@ class SocketLayer:
             return self._range(h.name_type, h.name_instance, h.name_upper)
         return self._src(node, port)
 
-    def _undeliverable(self, m: bytes, reason: DeliveryFailure) -> None:
+    def undeliverable(self, m: bytes, reason: DeliveryFailure) -> None:
         """A message of ours the link could not deliver: return it to its port locally."""
         if buf_user(m) > M.CRITICAL_IMPORTANCE:
             return  # name distribution and other internal traffic: nothing to report
