@@ -50,7 +50,7 @@ from bench.common import ClientSpec, NotAvailable, emit_result, run_async
 #: The service type the scale run publishes (any non-reserved type).
 SCALE_TYPE = 0x5CA1E
 #: Name counts of a full run and of ``--quick``.
-COUNTS = (10_000, 40_000, 100_000)
+COUNTS = (5_000, 10_000, 20_000, 40_000, 100_000)
 QUICK_COUNTS = (500,)
 #: Safety bound for one phase (a hang is reported as an error, it is not a measurement).
 PHASE_TIMEOUT_S = 300.0

@@ -149,7 +149,7 @@ def document(name: str, obj: Any) -> str:
             lines += ["", doc]
         lines += ["", "Members: " + ", ".join(f"`{m.name}` = {m.value!r}" for m in obj)]
     elif isinstance(obj, type):
-        bases = ", ".join(b.__qualname__ for b in obj.__bases__ if b is not object)
+        bases = ", ".join(b.__qualname__ for b in obj.__bases__ if b is not object and not b.__name__.startswith("_"))
         lines.append(f"### `class {name}`" + (f" ({bases})" if bases else ""))
         if not issubclass(obj, BaseException):
             lines += ["", f"`{signature(obj, name)}`"]

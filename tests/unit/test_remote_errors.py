@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tipcrpc.codec import Codec
 from tipcrpc.errors import (
@@ -237,3 +239,30 @@ def test_decorator_forms() -> None:
 
     assert DEFAULT_EXCEPTIONS.name_of(Plain) == f"{__name__}.test_decorator_forms.<locals>.Plain"
     assert DEFAULT_EXCEPTIONS.class_for("tests.unit.Named") is Named
+
+
+# -- a hostile or buggy server: any FAILURE details give a tipcrpc error, nothing else ------
+
+_names = st.sampled_from(["KeyError", "ValueError", "PermissionError", "UnicodeError", "shop.OutOfStock",
+                          "builtins.SystemExit", "os.system", "", "Wrapped"])
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.text(max_size=5),
+                  st.binary(max_size=5), st.floats())
+_junk = st.recursive(_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                          max_size=3), max_leaves=8)
+_details = st.one_of(
+    _junk,
+    st.fixed_dictionaries({"type": _names | _junk}, optional={"message": _junk, "args": st.lists(_junk, max_size=6) | _junk,
+                                                              "base": _names | _junk, "traceback": _junk}),
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.sampled_from(list(Status)), st.text(max_size=10), _details)
+def test_any_failure_gives_a_tipcrpc_error(status: Status, message: str, details: Any) -> None:
+    registry = ExceptionRegistry()
+    registry.register(OutOfStock, "shop.OutOfStock")
+    registry.register(Wrapped, "Wrapped")
+    exc = failure_to_exception(status, message, details, registry=registry)
+    assert isinstance(exc, TipcRpcError)
+    if isinstance(exc, RemoteException):
+        str(exc), exc.remote_type, exc.remote_traceback  # noqa: B018 - must not raise

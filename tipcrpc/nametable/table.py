@@ -77,8 +77,9 @@ class Publication:
         self.port = port
         self.key = key
         self.id = 0
-        #: ``(node, port)``, what an anycast lookup returns (built once, not per lookup).
-        self.sk = (node, port)
+        #: ``(node, port)``, what an anycast lookup returns: built by the first lookup and kept
+        #: (most publications of a large table are never looked up one by one).
+        self.sk: tuple[int, int] | None = None
         #: The service range entry holding this publication (set by the table).
         self.sr: _Range | None = None
 
@@ -186,6 +187,8 @@ class NameTable:
             raise AddressError(f"illegal publication {{{type},{lower},{upper}}} from node {node:08x}")
         if scope != _NODE and scope != _CLUSTER:
             raise AddressError(f"illegal publication scope {scope!r}")
+        if upper == lower:
+            upper = lower  # one int object for both bounds of a single instance (32 bytes)
         ident = (type, lower, upper, key)
         per_node = self._by_node.get(node)
         if per_node is not None and ident in per_node:
@@ -215,7 +218,7 @@ class NameTable:
             per_node = self._by_node[node] = {}
         per_node[ident] = p
         self._count += 1
-        if sc.subscriptions:
+        if sc.subscriptions.members:
             for sub in sc.subscriptions.overlapping(lower, upper):
                 sub.report_overlap(p, PUBLISHED, first)
         return p
@@ -240,12 +243,12 @@ class NameTable:
                 r.local_publ = None
         self._count -= 1
         last = not r
-        if sc.subscriptions:
+        if sc.subscriptions.members:
             for sub in sc.subscriptions.overlapping(lower, upper):
                 sub.report_overlap(p, WITHDRAWN, last)
         if last:
             sc.delete_range(r)
-            if not sc.ranges and not sc.subscriptions:
+            if not sc.exact and not sc.subscriptions.members:
                 del self._services[type]
         return p
 
@@ -289,11 +292,13 @@ class NameTable:
                 return None
             if len(sc.cache) < _ANYCAST_CACHE_MAX:
                 sc.cache[instance] = r
-        lst = r
-        p = lst[0]
-        if len(lst) > 1:
-            lst.append(lst.pop(0))  # list_move_tail
-        return p.sk
+        p = r[0]
+        if len(r) > 1:
+            r.append(r.pop(0))  # list_move_tail
+        sk = p.sk
+        if sk is None:
+            sk = p.sk = (p.node, p.port)
+        return sk
 
     @staticmethod
     def _lookup_local(sc: _Service, instance: int) -> tuple[int, int] | None:
@@ -303,6 +308,8 @@ class NameTable:
                 p = lst[0]
                 if len(lst) > 1:
                     lst.append(lst.pop(0))
+                if p.sk is None:
+                    p.sk = (p.node, p.port)
                 return p.sk
         return None
 

@@ -312,11 +312,11 @@ def remote_class(cls: type[BaseException]) -> type[RemoteException]:
 
 
 def _rebuild(cls: type[BaseException], args: list[Any], status: Status, message: str, details: Any) -> RemoteException | None:
-    sub = remote_class(cls)
     try:
+        sub = remote_class(cls)
         exc = cls.__new__(sub, *args)
         cls.__init__(exc, *args)
-    except Exception:  # the class does not accept its own args: fall back to RemoteException
+    except Exception:  # the class does not accept its own args (or layout): RemoteException
         return None
     assert isinstance(exc, RemoteException)
     # The class's own __init__ may have set attributes of these names: those win.
