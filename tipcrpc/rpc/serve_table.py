@@ -329,6 +329,17 @@ class ServeTable:
     def result(self, s: Served, value: Any) -> str | None:
         """The handler of ``s`` returned ``value``; a value that cannot be encoded is answered
         as an error (the handler ran, so the client must not take it for a protocol fault)."""
+        if not s.tracked and not self.backlog and not s.oneway:
+            # The common case, inlined: a call answered inline, nothing waiting behind it.
+            s.done = True
+            self.running -= 1
+            try:
+                frame = encode_reply(self.codec, s.cid, value, self.flags[s.info])
+            except CodecError as exc:
+                return self.error(s, exc, released=True)
+            self.stats["completed"] += 1
+            self.out.sends.append((s.source, frame, s.info.importance))
+            return None
         self._release(s)
         if s.reason is not None:
             return None  # cancelled meanwhile (its failure was or will be sent)
