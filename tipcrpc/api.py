@@ -114,7 +114,11 @@ def user_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str,
     ``TIPCRPC_USER_PEERS`` — comma-separated ``ip[:port]`` (port 6118 if omitted): replicast
     peers; ``TIPCRPC_USER_LOCAL_IP`` — the bearer's IPv4 address; ``TIPCRPC_USER_PORT`` —
     its UDP port (1–65535); ``TIPCRPC_NETID`` — the cluster id (1–9999);
-    ``TIPCRPC_TOLERANCE_MS`` — link tolerance (50–30000). Unset or empty variables are left
+    ``TIPCRPC_TOLERANCE_MS`` — link tolerance (50–30000); ``TIPCRPC_USER_IDENTITY`` — the
+    node identity (stable across restarts: a restarted process rejoins as the same node);
+    ``TIPCRPC_USER_MULTICAST`` — ``1``/``0``: multicast discovery on the bearer's interface
+    (default: on for loopback only); ``TIPCRPC_CLUSTER_KEY`` — the cluster key
+    (``0x`` + hex, as ``tipc node set key``). Unset or empty variables are left
     to ``UserTransport``'s defaults; a bad value raises :class:`~tipcrpc.errors.UsageError`
     naming the variable.
     """
@@ -133,11 +137,29 @@ def user_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str,
     text = env.get("TIPCRPC_USER_LOCAL_IP", "").strip()
     if text:
         opts["local_ip"] = _env_ip("TIPCRPC_USER_LOCAL_IP", text)
+    text = env.get("TIPCRPC_USER_IDENTITY", "").strip()
+    if text:
+        if len(text.encode("utf-8")) > 255:
+            raise UsageError("$TIPCRPC_USER_IDENTITY: longer than 255 bytes")
+        opts["identity"] = text
+    text = env.get("TIPCRPC_USER_MULTICAST", "").strip().lower()
+    if text:
+        if text not in ("0", "1", "yes", "no", "true", "false", "on", "off"):
+            raise UsageError(f"$TIPCRPC_USER_MULTICAST: {text!r} is not one of 1/0, yes/no, true/false, on/off")
+        opts["multicast"] = text in ("1", "yes", "true", "on")
     for var, key, lo, hi in (("TIPCRPC_USER_PORT", "port", 1, 65535), ("TIPCRPC_NETID", "netid", 1, 9999),
                              ("TIPCRPC_TOLERANCE_MS", "tolerance_ms", 50, 30_000)):  # fmt: skip
         text = env.get(var, "").strip()
         if text:
             opts[key] = _env_int(var, text, lo, hi)
+    text = env.get("TIPCRPC_CLUSTER_KEY", "").strip()
+    if text:
+        from .transport.user.crypto import parse_cluster_key
+
+        try:
+            opts["cluster_key"] = parse_cluster_key(text)
+        except UsageError as e:
+            raise UsageError(f"$TIPCRPC_CLUSTER_KEY: {e}") from None
     return opts
 
 

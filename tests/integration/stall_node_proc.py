@@ -19,7 +19,8 @@ import tipcrpc
 from tipcrpc.transport.user import UserTransport
 
 _STATS = ("peers_lost_total", "peers_up_total", "keepalive_sent", "keepalive_stalls",
-          "keepalive_longest_stall_ms", "liveness_watched", "crypto_rx_dropped", "crypto_rx_ok")  # fmt: skip
+          "keepalive_longest_stall_ms", "liveness_watched", "peers_up", "crypto_rx_ok", "crypto_rx_unkeyed",
+          "crypto_rx_badauth", "crypto_rx_replayed")  # fmt: skip
 
 
 async def main() -> None:

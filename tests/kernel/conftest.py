@@ -2,7 +2,8 @@
 
 Every test here is skipped, with the reason, when ``AF_TIPC`` is unusable (no ``tipc``
 module — the normal case on development machines and CI hosts) or when network
-namespaces cannot be created (not root).
+namespaces cannot be created (not root) — except inside the ktipc guest (``KTIPC_GUEST``
+set), where either is a failure.
 
 Fixtures (session-scoped clusters are shared; tests use private service types):
 
@@ -33,13 +34,23 @@ else:
     _SKIP = ""
 
 
+#: Inside the ktipc guest (run-in-guest exports KTIPC_GUEST=1) the tier must run: a missing
+#: AF_TIPC or root there is a broken guest, so those tests fail instead of skipping.
+IN_GUEST = bool(os.environ.get("KTIPC_GUEST"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not _SKIP:
+    if not _SKIP or IN_GUEST:
         return
     marker = pytest.mark.skip(reason=_SKIP)
     for item in items:
         if str(item.fspath).startswith(_HERE + os.sep):
             item.add_marker(marker)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if _SKIP and IN_GUEST and str(item.fspath).startswith(_HERE + os.sep):
+        pytest.fail(f"inside the ktipc guest (KTIPC_GUEST is set) the kernel tier must run: {_SKIP}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

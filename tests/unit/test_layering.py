@@ -52,11 +52,12 @@ LAYERS: list[tuple[str, int]] = [
 ]
 
 # Third-party / stdlib modules a layer may import, beyond the stdlib (L0 and L2) rules.
-THIRD_PARTY = {"msgpack", "anyio", "pyroute2", "pytest", "pytest_asyncio", "hypothesis", "uvloop", "sniffio"}
+THIRD_PARTY = {"cryptography", "msgpack", "anyio", "pyroute2", "pytest", "pytest_asyncio", "hypothesis", "uvloop", "sniffio"}
 # What pure code (L0, L1, L2) must never import: it takes time and randomness as arguments.
 IMPURE = {"asyncio", "anyio", "socket", "time", "random", "threading", "selectors", "subprocess",
           "trio", "uvloop", "pyroute2", "signal", "multiprocessing", "concurrent"}
-ALLOWED_THIRD_PARTY = {0: set(), 1: {"msgpack"}, 2: set(), 3: {"anyio", "pyroute2", "msgpack", "uvloop", "sniffio"},
+# cryptography (optional, AES-GCM for the cluster key) is pure computation: allowed in L1.
+ALLOWED_THIRD_PARTY = {0: set(), 1: {"msgpack", "cryptography"}, 2: set(), 3: {"anyio", "pyroute2", "msgpack", "uvloop", "sniffio"},
                        4: {"anyio", "msgpack", "sniffio"}, 5: THIRD_PARTY}
 
 

@@ -93,8 +93,10 @@ def test_signature_top_bit_is_capability_bit_0() -> None:
 
 
 def test_advertised_capabilities_are_the_honest_subset() -> None:
-    assert ADVERTISED_CAPABILITIES == m.TIPC_BCAST_SYNCH | m.TIPC_NODE_ID128 | m.TIPC_LINK_PROTO_SEQNO
-    assert not ADVERTISED_CAPABILITIES & (m.TIPC_NAMED_BCAST | m.TIPC_GAP_ACK_BLOCK | m.TIPC_BCAST_RCAST)
+    # BCAST_RCAST: we receive multicast replicated over unicast links (socket_layer's MCAST path)
+    assert ADVERTISED_CAPABILITIES == (m.TIPC_BCAST_SYNCH | m.TIPC_NODE_ID128 | m.TIPC_LINK_PROTO_SEQNO
+                                       | m.TIPC_BCAST_RCAST) == 0x72
+    assert not ADVERTISED_CAPABILITIES & (m.TIPC_NAMED_BCAST | m.TIPC_GAP_ACK_BLOCK | m.TIPC_MCAST_RBCTL)
 
 
 def _schedule(d: Discoverer, until: float) -> list[float]:

@@ -279,6 +279,10 @@ def test_kernel_discovery_request_gets_response_and_reset() -> None:
     b = Node(node_id=g.ID_B, media=g.MEDIA_B, signature=0x0A5ED, now=0.0)
     assert b.own_addr == g.NODE_B
     out = b.receive(g.DISC_REQ_A, g.MEDIA_A, 1.0)
+    kinds = [(m.Header.decode(p).user, m.Header.decode(p).mtype) for _dst, p in out.packets]
+    # the response first: a kernel drops link messages from a node it has not discovered
+    assert kinds == [(m.LINK_CONFIG, m.DSC_RESP_MSG), (m.LINK_PROTOCOL, m.RESET_MSG),
+                     (m.LINK_PROTOCOL, m.ACTIVATE_MSG)]
     by_kind = {(m.Header.decode(p).user, m.Header.decode(p).mtype): (dst, p) for dst, p in out.packets}
     dst, resp = by_kind[(m.LINK_CONFIG, m.DSC_RESP_MSG)]
     r = parse_discovery(resp)
@@ -286,6 +290,10 @@ def test_kernel_discovery_request_gets_response_and_reset() -> None:
     dst, reset = by_kind[(m.LINK_PROTOCOL, m.RESET_MSG)]
     h = m.Header.decode(reset)
     assert dst == g.MEDIA_A and (h.prevnode, h.destnode, h.max_pkt) == (g.NODE_B, g.NODE_A, 1400)
+    # ... and an ACTIVATE naming no destination session (the kernel's session is unknown yet)
+    _dst, act = by_kind[(m.LINK_PROTOCOL, m.ACTIVATE_MSG)]
+    h = m.Header.decode(act)
+    assert (h.dest_session_valid, h.session) == (0, m.Header.decode(reset).session)
     # the kernel's RESET moves our link to ESTABLISHING and we answer ACTIVATE at once
     out = b.receive(g.RESET_A, g.MEDIA_A, 1.1)
     (act,) = [m.Header.decode(p) for _d, p in out.packets]
@@ -293,6 +301,41 @@ def test_kernel_discovery_request_gets_response_and_reset() -> None:
     # a response to the kernel's own request is not answered again
     assert not [p for _d, p in b.receive(g.DISC_RESP_A, g.MEDIA_A, 1.2).packets
                 if m.Header.decode(p).user == m.LINK_CONFIG]
+
+
+def test_kernel_link_up_one_round_trip_after_discovery() -> None:
+    """A kernel link comes up on our unaddressed ACTIVATE and says so with a STATE (ack 0).
+
+    ``STATE_A_FIRST`` is the first STATE a real kernel sent after its link came up; taking
+    it as the kernel's activation brings our side up without waiting for a kernel tick.
+    """
+    b = Node(node_id=g.ID_B, media=g.MEDIA_B, signature=0x0A5ED, now=0.0)
+    b.receive(g.DISC_REQ_A, g.MEDIA_A, 1.0)  # response, RESET, unaddressed ACTIVATE
+    out = b.receive(g.STATE_A_FIRST, g.MEDIA_A, 1.001)
+    (up,) = out.events
+    assert isinstance(up, PeerUp) and up.addr == g.NODE_A
+    info = b.peers()[g.NODE_A]
+    assert info.link_state == "ESTABLISHED"
+    # our side's first packets after link-up: STATE, then the broadcast init (seqno 1)
+    sent = [m.Header.decode(p) for _d, p in out.packets]
+    assert [(h.user, h.mtype) for h in sent] == [(m.LINK_PROTOCOL, m.STATE_MSG), (m.BCAST_PROTOCOL, m.STATE_MSG)]
+    assert sent[0].ack == 0 and sent[1].seqno == 1
+
+
+def test_stale_kernel_state_does_not_bring_a_fresh_link_up() -> None:
+    """A STATE acknowledging our packets comes from a link to an earlier incarnation: ignored."""
+    b = Node(node_id=g.ID_B, media=g.MEDIA_B, signature=0x0A5ED, now=0.0)
+    b.receive(g.DISC_REQ_A, g.MEDIA_A, 1.0)
+    assert m.Header.decode(g.STATE_A).ack == 2
+    out = b.receive(g.STATE_A, g.MEDIA_A, 1.001)
+    assert not out.events and b.peers()[g.NODE_A].link_state == "RESET"
+    # the link timer repeats RESET and the unaddressed ACTIVATE until the peer answers
+    out = b.timeout(1.0 + 0.375)
+    kinds = [(m.Header.decode(p).mtype, m.Header.decode(p).dest_session_valid) for _d, p in out.packets
+             if m.Header.decode(p).user == m.LINK_PROTOCOL]
+    assert kinds == [(m.RESET_MSG, 0), (m.ACTIVATE_MSG, 0)]
+    out = b.receive(g.STATE_A_FIRST, g.MEDIA_A, 1.4)
+    assert [type(e) for e in out.events] == [PeerUp]
 
 
 def test_duplicate_identity_and_trial_fail() -> None:

@@ -20,8 +20,14 @@ Capabilities we advertise (:data:`ADVERTISED_CAPABILITIES`), and why only these:
 * ``TIPC_BCAST_SYNCH`` — we send the BCAST_PROTOCOL init message at link-up, so a kernel
   peer synchronises its broadcast receive state from it rather than from RESET/ACTIVATE.
 
+* ``TIPC_BCAST_RCAST`` — we receive multicast replicated over the unicast links. A kernel
+  sends multicast over its broadcast link unless *every* node in the cluster has this bit
+  (``tipc_bcbase_select_primary``), so without it multicast from kernel nodes with a
+  multicast UDP bearer would never reach us. (With a replicast UDP bearer the kernel has no
+  broadcast medium and replicates regardless.)
+
 Not advertised: ``TIPC_NAMED_BCAST`` (so kernel peers send us name updates over the
-unicast link instead of the broadcast link we do not receive), ``TIPC_BCAST_RCAST`` and
+unicast link instead of the broadcast link we do not receive),
 ``TIPC_BCAST_STATE_NACK`` / ``TIPC_MCAST_RBCTL`` (no broadcast link), ``TIPC_GAP_ACK_BLOCK``
 (plain NACKs only), ``TIPC_TUNNEL_ENHANCED`` (no failover), and the socket-level
 ``TIPC_SYN_BIT`` / ``TIPC_BLOCK_FLOWCTL`` / ``TIPC_NAGLE`` (connection features the
@@ -51,6 +57,7 @@ from .msg import (
     LINK_CONFIG,
     LINK_CONFIG_H_SIZE,
     NODE_ID_LEN,
+    TIPC_BCAST_RCAST,
     TIPC_BCAST_SYNCH,
     TIPC_LINK_PROTO_SEQNO,
     TIPC_NODE_ID128,
@@ -69,7 +76,7 @@ __all__ = [
     "Discoverer",
 ]
 
-ADVERTISED_CAPABILITIES = TIPC_BCAST_SYNCH | TIPC_NODE_ID128 | TIPC_LINK_PROTO_SEQNO
+ADVERTISED_CAPABILITIES = TIPC_BCAST_SYNCH | TIPC_NODE_ID128 | TIPC_LINK_PROTO_SEQNO | TIPC_BCAST_RCAST
 DISC_INIT = 0.125  #: first request interval (s)
 DISC_FAST = 1.0  #: interval cap while the node has no links
 DISC_SLOW = 60.0  #: interval cap once it has links

@@ -109,6 +109,7 @@ class Link(LinkProtocol):
         self.session = session & 0xFFFF
         self.peer_session = 0
         self.in_session = False
+        self.unaddressed_activate = False  #: sent by build_start_msgs; see accept_peer_up
         self.state = LINK_RESETTING
         self.tolerance_ms = tolerance_ms
         self.abort_limit = 4
@@ -162,6 +163,7 @@ class Link(LinkProtocol):
         unacked = [e[_ORIG] for e in self.transmq if e[_ORIG] is not None]
         unsent = [e[_ORIG] for e in self.backlogq if e[_ORIG] is not None]
         self.in_session = False
+        self.unaddressed_activate = False
         self.peer_session = (self.peer_session - 1) & 0xFFFF  # force re-synch of the session
         self.session = (self.session + 1) & 0xFFFF
         self.mtu = self.advertised_mtu

@@ -75,6 +75,7 @@ class LinkProtocol:
     session: int
     peer_session: int
     in_session: bool
+    unaddressed_activate: bool
     state: int
     tolerance_ms: int
     abort_limit: int
@@ -165,8 +166,13 @@ class LinkProtocol:
         tolerance: int = 0,
         priority: int = 0,
         peer_stopping: bool = False,
+        addressed: bool = True,
     ) -> None:
-        """``tipc_link_build_proto_msg``: a STATE, RESET or ACTIVATE message."""
+        """``tipc_link_build_proto_msg``: a STATE, RESET or ACTIVATE message.
+
+        ``addressed=False`` leaves an ACTIVATE's destination session unset (see
+        :meth:`build_start_msgs`).
+        """
         if self.is_blocked:
             return
         if not self.is_up and mtyp == STATE_MSG:
@@ -197,7 +203,7 @@ class LinkProtocol:
             self.stats["sent_states"] += 1
             self.rcv_unacked = 0
         else:
-            if mtyp == ACTIVATE_MSG:
+            if mtyp == ACTIVATE_MSG and addressed:
                 h.dest_session_valid = 1
                 h.dest_session = self.peer_session
             h.max_pkt = self.advertised_mtu
@@ -222,6 +228,45 @@ class LinkProtocol:
             self.build_proto_msg(ACTIVATE_MSG, xmitq)
         else:
             self.build_proto_msg(RESET_MSG, xmitq, peer_stopping=self.state == LINK_RESET)
+
+    def build_start_msgs(self, xmitq: list[bytes]) -> None:
+        """RESET, then an ACTIVATE without destination session: a new link's first words.
+
+        Not in the kernel, which only ever sends these from its link timer. A kernel link
+        answers nothing to a RESET (``tipc_link_proto_rcv`` moves it to ESTABLISHING and its
+        ACTIVATE waits for the next node tick, tolerance/4 = 375 ms by default), but an
+        ACTIVATE that names no destination session brings it up at once ("ACTIVATE_MSG
+        serves as PEER_RESET if link is already down"; "ACTIVATE_MSG takes up link if it
+        was already locally reset"), and a link that comes up sends a STATE first
+        (``__tipc_node_link_up``). That STATE carries the peer's session, which we have not
+        seen yet: :meth:`accept_peer_up` takes it as the peer's activation. Link set-up is
+        then one round trip after discovery instead of one kernel tick.
+        """
+        self.build_proto_msg(RESET_MSG, xmitq)
+        if self.state == LINK_RESET and not self.in_session:
+            self.build_proto_msg(ACTIVATE_MSG, xmitq, addressed=False)
+            self.unaddressed_activate = True
+
+    def accept_peer_up(self, h: Header) -> bool:
+        """Is ``h`` the STATE of a peer that came up on our unaddressed ACTIVATE? Then adopt it.
+
+        Only while we wait in RESET, out of session, after :meth:`build_start_msgs`, and only
+        a STATE acknowledging nothing (``ack`` 0): a link that ever received a packet from us
+        (our broadcast init is the first one after link-up) acknowledges it, so probes of a
+        stale link to an earlier incarnation of this node never match. On a match the link
+        takes the peer's session and moves to ESTABLISHING; the caller reports link-up.
+        """
+        if not (self.unaddressed_activate and self.state == LINK_RESET and not self.in_session):
+            return False
+        if h.user != LINK_PROTOCOL or h.mtype != STATE_MSG or h.ack:
+            return False
+        self.peer_session = h.session
+        self.in_session = True
+        self.unaddressed_activate = False
+        self.rcv_nxt_state = (h.seqno + 1) & 0xFFFF
+        self.silent_intv_cnt = 0
+        self.fsm(LINK_PEER_RESET_EVT)
+        return self.state == LINK_ESTABLISHING
 
     def build_bc_init_msg(self, now: float, xmitq: list[bytes]) -> None:
         """``tipc_link_build_bc_init_msg``: tell the peer where our broadcast stream starts.
@@ -269,6 +314,9 @@ class LinkProtocol:
             self.rst_cnt += 1
             setup = setup or not self.rst_cnt % 16
             mtyp = RESET_MSG
+            if setup and self.unaddressed_activate and not self.in_session:
+                self.build_start_msgs(xmitq)  # the first pair may have been lost
+                return 0
         elif self.state == LINK_ESTABLISHING:
             setup = True
             mtyp = ACTIVATE_MSG
@@ -347,6 +395,7 @@ class LinkProtocol:
                 rc = TIPC_LINK_UP_EVT
             self.peer_session = h.session
             self.in_session = True
+            self.unaddressed_activate = False
             self.peer_bearer_id = h.bearer_id
             if self.mtu > msg_max:
                 self.mtu = msg_max

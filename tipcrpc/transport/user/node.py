@@ -389,6 +389,10 @@ class Node(PeerDiscovery):
         rc = 0
         if p.state == SELF_UP_PEER_UP and user != TUNNEL_PROTOCOL:  # type: ignore[union-attr]
             rc = link.rcv(packet, now, xmitq, delivered)
+        elif link.unaddressed_activate and user == LINK_PROTOCOL and link.accept_peer_up(Header.decode(packet)):
+            if p.state == SELF_DOWN_PEER_LEAVING:  # type: ignore[union-attr]
+                self._node_fsm(p, PEER_LOST_CONTACT_EVT)  # type: ignore[arg-type]  # it has just come up
+            rc = TIPC_LINK_UP_EVT
         elif self._check_state(p, packet, user):  # type: ignore[arg-type]
             rc = link.rcv(packet, now, xmitq, delivered)
         if link.state == LINK_ESTABLISHING and before != LINK_ESTABLISHING and not rc & TIPC_LINK_UP_EVT:

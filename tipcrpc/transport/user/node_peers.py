@@ -14,7 +14,7 @@ from .discover import Discoverer, DiscoveryMsg, parse_discovery
 from .link import Link
 from .link_fsm import LINK_ESTABLISHING, LINK_RESET_EVT, SELF_DOWN_PEER_LEAVING
 from .media import MediaAddr
-from .msg import DSC_REQ_MSG, DSC_RESP_MSG, DSC_TRIAL_MSG, RESET_MSG
+from .msg import DSC_REQ_MSG, DSC_RESP_MSG, DSC_TRIAL_MSG
 from .node_api import DuplicateAddress, Output
 
 __all__ = ["Peer", "PeerDiscovery", "NODE_CLEANUP_AFTER"]
@@ -109,8 +109,15 @@ class PeerDiscovery:
             return
         if d.dest_domain not in (0, self.own_addr):
             return
-        if self._check_dest(d, media, now, out) and d.mtype == DSC_REQ_MSG:
+        respond, start = self._check_dest(d, media, now, out)
+        if respond and d.mtype == DSC_REQ_MSG:
             out.packets.append((media, self._disc.response(d.addr)))
+        if start is not None:
+            # After the response: a kernel learns of us only from our discovery message
+            # and drops link messages from a node it does not know yet.
+            xmitq: list[bytes] = []
+            start.build_start_msgs(xmitq)
+            self._emit(self._peers[d.addr], xmitq, out)
 
     def _dupl(self, out: Output, addr: int, ident: bytes, media: MediaAddr, detail: str) -> None:
         self._stats["duplicate_addr"] += 1
@@ -127,15 +134,19 @@ class PeerDiscovery:
             sugg = (sugg + 1) & 0xFFFFFFFF
         return sugg
 
-    def _check_dest(self, d: DiscoveryMsg, media: MediaAddr, now: float, out: Output) -> bool:
-        """``tipc_node_check_dest``: create/refresh the peer; return whether to respond."""
+    def _check_dest(self, d: DiscoveryMsg, media: MediaAddr, now: float, out: Output) -> tuple[bool, Link | None]:
+        """``tipc_node_check_dest``: create/refresh the peer.
+
+        Returns whether to respond, and the link to start at once (a new link, or one reset
+        here), which the caller does after responding.
+        """
         p = self._peers.get(d.addr)
         if p is None:
             p = self._peers[d.addr] = Peer(d.addr, d.node_id, d.capabilities, now)
         elif p.identity != d.node_id:
             if p.link is not None and p.link.is_up:
                 self._dupl(out, d.addr, d.node_id, media, f"address also used by {p.identity!r}")
-                return False
+                return False, None
             p.identity = d.node_id  # the old owner is gone; the address changes hands
             p.signature = _INVALID_SIG
         if p.caps != d.capabilities:
@@ -164,7 +175,7 @@ class PeerDiscovery:
             p.signature = d.signature
             accept_addr = respond = reset = True
         if not accept_addr:
-            return respond
+            return respond, None
         if link is None:
             link = self._create_link(p, now)
             link_is_reset = True
@@ -172,10 +183,8 @@ class PeerDiscovery:
         if reset and not link_is_reset:
             self._node_link_down(p, "peer changed its media address", now, out)
         if link.state != LINK_ESTABLISHING and not link.in_session:
-            xmitq: list[bytes] = []
-            link.build_proto_msg(RESET_MSG, xmitq)  # start at once instead of at the next tick
-            self._emit(p, xmitq, out)
-        return respond
+            return respond, link  # start at once instead of at the next tick
+        return respond, None
 
     def _create_link(self, p: Peer, now: float) -> Link:
         self._links_created += 1

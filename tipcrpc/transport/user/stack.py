@@ -392,9 +392,13 @@ class Stack(SocketLayer):
 
     def _peer_down(self, ev: PeerDown) -> None:
         peer = ev.addr
-        if self.up.pop(peer, None) is None:
+        identity = self.up.pop(peer, None)
+        if identity is None:
             return
         self.stats["peers_lost_total"] += 1
+        forget = getattr(self.media, "forget_peer", None)
+        if forget is not None:  # cluster key: the peer may restart and count from 1 again
+            forget(peer, identity)
         if self.liveness is not None:
             self.liveness.unwatch(peer)
         self.table.remove(LINK_STATE, peer, peer, peer, LINK_ID)  # type: ignore[union-attr]

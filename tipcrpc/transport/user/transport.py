@@ -34,6 +34,7 @@ import ipaddress
 import os
 import secrets
 import socket
+import time
 from types import TracebackType
 from typing import Any, Callable, Iterable, Mapping, Union
 
@@ -43,6 +44,7 @@ from ...events import SubFilter
 from ...nametable.endpoint import IMPORTANCES, EndpointBase, alloc_port, check_payload
 from ...nametable.topsrv import TopologySubscription
 from ..base import MAX_MESSAGE, Destination, MessageHandler
+from .crypto import ClusterKey, KeyedBearer
 from .keepalive import DEFAULT_STALL_LIMIT
 from .stack import Stack
 from .udp_media import DEFAULT_PORT, Bearer, MediaAddr, UdpMedia
@@ -140,6 +142,10 @@ class UserTransport:
     * ``keepalive`` — keep the links alive from a daemon thread while the event loop is
       blocked (default on; see :mod:`.keepalive`), for at most ``stall_limit`` seconds of one
       stall (default 60; ``None``: as long as the process lives, like the kernel).
+    * ``cluster_key`` — admit only nodes with this key: every packet is sealed with
+      AES-GCM in the kernel's TIPC encryption format (``tipc node set key``); ``"0x"`` + hex
+      (or bytes), 20/28/36 bytes = AES key + 4-byte salt. Needs ``tipcrpc[crypto]``. See
+      :mod:`.crypto` and the threat model in docs/transports.md.
     * ``discovery_wait`` — the most :meth:`open` waits for links to settle (seconds).
     * ``bearer_factory`` — testing hook: called with the packet callback, returns a bearer
       object with :class:`~.udp_media.Bearer`'s interface to use instead of UDP sockets.
@@ -162,6 +168,7 @@ class UserTransport:
         liveness: bool = True,
         keepalive: bool = True,
         stall_limit: float | None = DEFAULT_STALL_LIMIT,
+        cluster_key: str | bytes | None = None,
         discovery_wait: float = 0.1,
         discovery_port: int = DEFAULT_PORT,
         bearer_factory: Callable[[Callable[[bytes, MediaAddr], None]], Bearer] | None = None,
@@ -179,6 +186,14 @@ class UserTransport:
         self._discovery_wait = discovery_wait
         if mtu is None:
             mtu = LOOPBACK_MTU if ipaddress.ip_address(local_ip).is_loopback else WIRE_MTU
+        # Cluster key: sequence numbers start at the clock (µs), so a restarted node reusing
+        # identity and key never reuses a GCM nonce.
+        key = (
+            ClusterKey(cluster_key, node_id=self._node_id, first_seqno=time.time_ns() // 1000)
+            if cluster_key is not None
+            else None
+        )
+        self._rx: Callable[[bytes, MediaAddr], None] | None = None
         media: Bearer
         if bearer_factory is not None:
             media = bearer_factory(self._on_packet)
@@ -192,6 +207,9 @@ class UserTransport:
                 discovery_port=discovery_port,
                 on_packet=self._on_packet,
             )
+        inner = media
+        if key is not None:
+            media = KeyedBearer(inner, key)  # type: ignore[assignment]
         self._stack = Stack(
             node_id=self._node_id,
             media=media,
@@ -204,8 +222,13 @@ class UserTransport:
             keepalive=keepalive,
             stall_limit=stall_limit,
         )
-        if isinstance(media, UdpMedia):
-            media.on_packet = self._stack._on_packet  # one call less per datagram
+        if isinstance(media, KeyedBearer):
+            media.on_packet = self._stack._on_packet
+            self._rx = media.receive
+        else:
+            self._rx = self._stack._on_packet
+        if isinstance(inner, UdpMedia):
+            inner.on_packet = self._rx  # one call less per datagram
         self._state = _NEW
         self._endpoints: dict[int, UserEndpoint] = {}
         # Kernel-like port numbers: random start, then sequential (ports are never 0).
@@ -213,7 +236,7 @@ class UserTransport:
         self._info: NodeInfo | None = None
 
     def _on_packet(self, data: bytes, src: tuple[str, int]) -> None:
-        self._stack._on_packet(data, src)
+        self._rx(data, src)  # type: ignore[misc]
 
     # ------------------------------------------------------------------ Transport protocol
 

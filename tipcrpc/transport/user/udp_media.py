@@ -4,9 +4,11 @@
   media addresses, discovery to configured *replicast* peers. Never ``SO_REUSEPORT`` — two
   nodes sharing a unicast address would steal each other's packets.
 * **Discovery group** (optional): IPv4 multicast ``228.0.(netid >> 8).(netid & 0xff)`` on the
-  discovery port (6118), exactly the group the ``tipc`` tool configures. By default only on
-  **loopback**: the group socket joins on 127.0.0.1, outgoing multicast leaves through
-  ``IP_MULTICAST_IF 127.0.0.1`` with TTL 0, so nothing reaches a real network. Several
+  discovery port (6118), exactly the group the ``tipc`` tool configures, joined on the
+  interface of ``local_ip``. By default only on **loopback**: outgoing multicast leaves
+  through ``IP_MULTICAST_IF 127.0.0.1`` with TTL 0, so nothing reaches a real network; with
+  ``multicast=True`` on a real address it leaves by that interface with TTL 1 (the bearer's
+  own network, where kernel nodes with a multicast UDP bearer listen). Several
   processes on one host share the group port (``SO_REUSEADDR``/``SO_REUSEPORT`` on the
   group socket only; Linux hands every multicast datagram to every member socket).
 * **Replicast peers**: a configured list of ``(ip, port)`` that discovery is also sent to
@@ -168,10 +170,11 @@ class UdpMedia:
             else:
                 s.bind((self.local_ip, self.requested_port))
             if self.multicast:
-                # Outgoing discovery to the group stays on this host: loopback interface, TTL 0.
-                iface = self.local_ip if _is_loopback(self.local_ip) else "127.0.0.1"
-                s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
-                s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
+                # On loopback, discovery to the group stays on this host (TTL 0). On a real
+                # address it leaves by that interface for the bearer's own network (TTL 1),
+                # as from a kernel UDP bearer enabled without remoteip.
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(self.local_ip))
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0 if _is_loopback(self.local_ip) else 1)
                 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
             return s
         except BaseException:
@@ -187,7 +190,7 @@ class UdpMedia:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             # Bound to the group address: receives only this group's datagrams, never unicast.
             s.bind((self.group, self.discovery_port))
-            mreq = socket.inet_aton(self.group) + socket.inet_aton("127.0.0.1")
+            mreq = socket.inet_aton(self.group) + socket.inet_aton(self.local_ip)  # the bearer's interface
             s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
             return s
         except BaseException:
