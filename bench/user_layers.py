@@ -70,24 +70,39 @@ def _message(src_node: int, dst_node: int, size: int) -> bytes:
     return direct_msg(0, src_node, 0x1001, dst_node, 0x2002, b"x" * size)
 
 
+def _wire(pkt: object) -> bytes:
+    """What the receiver's ``recvfrom`` returns for a packet the link queued to send."""
+    return pkt if pkt.__class__ is bytes else bytes(pkt[0] + pkt[1])  # type: ignore[index,return-value]
+
+
 def link_loop(size: int) -> Callable[[int], None]:
     a, b, now = _nodes()
     la = a._peers[b.own_addr].link  # type: ignore[attr-defined]
     lb = b._peers[a.own_addr].link  # type: ignore[attr-defined]
-    m_ab = a._stamp_nodes(_message(a.own_addr, b.own_addr, size), 32, b.own_addr)  # type: ignore[attr-defined]
-    m_ba = b._stamp_nodes(_message(b.own_addr, a.own_addr, size), 32, a.own_addr)  # type: ignore[attr-defined]
+    m_ab = _message(a.own_addr, b.own_addr, size)
+    m_ba = _message(b.own_addr, a.own_addr, size)
+    if "body" in la.xmit_one.__code__.co_varnames:  # header and body apart (scatter-gather)
+        h_ab, b_ab, h_ba, b_ba = m_ab[:32], m_ab[32:], m_ba[:32], m_ba[32:]
+
+        def xmit(link: object, h: bytes, body: bytes, xq: list) -> None:
+            link.xmit_one(h, body, now, xq)  # type: ignore[attr-defined]
+    else:  # before: one message buffer
+        h_ab, b_ab, h_ba, b_ba = m_ab, b"", m_ba, b""
+
+        def xmit(link: object, h: bytes, body: bytes, xq: list) -> None:
+            link.xmit_one(h, now, xq)  # type: ignore[attr-defined]
 
     def run(n: int) -> None:
-        xq: list[bytes] = []
-        back: list[bytes] = []
+        xq: list = []
+        back: list = []
         got: list[bytes] = []
         for _ in range(n):
-            la.xmit_one(m_ab, now, xq)
-            lb.rcv(xq.pop(), now, back, got)
+            xmit(la, h_ab, b_ab, xq)
+            lb.rcv(_wire(xq.pop()), now, back, got)
             got.clear()
             back.clear()
-            lb.xmit_one(m_ba, now, xq)
-            la.rcv(xq.pop(), now, back, got)
+            xmit(lb, h_ba, b_ba, xq)
+            la.rcv(_wire(xq.pop()), now, back, got)
             got.clear()
             back.clear()
 
@@ -102,15 +117,26 @@ def node_loop(size: int) -> Callable[[int], None]:
     m_ba = _message(b.own_addr, a.own_addr, size)  # type: ignore[attr-defined]
     pa, pb = b.own_addr, a.own_addr  # type: ignore[attr-defined]
     out = Output()
+    if hasattr(a, "xmit_parts"):  # the socket layer's path: header and body apart
+        h_ab, b_ab, h_ba, b_ba = m_ab[:32], m_ab[32:], m_ba[:32], m_ba[32:]
+        xa, xb = a.xmit_parts, b.xmit_parts  # type: ignore[attr-defined]
+    else:
+        h_ab, b_ab, h_ba, b_ba = m_ab, None, m_ba, None
+
+        def xa(peer: int, h: bytes, body: object, now: float, xq: list) -> object:
+            return a.xmit(peer, h, now, xq)  # type: ignore[attr-defined]
+
+        def xb(peer: int, h: bytes, body: object, now: float, xq: list) -> object:
+            return b.xmit(peer, h, now, xq)  # type: ignore[attr-defined]
 
     def run(n: int) -> None:
-        xq: list[bytes] = []
+        xq: list = []
         for _ in range(n):
-            a.xmit(pa, m_ab, now, xq)  # type: ignore[attr-defined]
-            b.rcv(xq.pop(), A_MEDIA, now, out)  # type: ignore[attr-defined]
+            xa(pa, h_ab, b_ab, now, xq)
+            b.rcv(_wire(xq.pop()), A_MEDIA, now, out)  # type: ignore[attr-defined]
             out.clear()
-            b.xmit(pb, m_ba, now, xq)  # type: ignore[attr-defined]
-            a.rcv(xq.pop(), B_MEDIA, now, out)  # type: ignore[attr-defined]
+            xb(pb, h_ba, b_ba, now, xq)
+            a.rcv(_wire(xq.pop()), B_MEDIA, now, out)  # type: ignore[attr-defined]
             out.clear()
 
     return run
@@ -132,8 +158,9 @@ class _QueueBearer:
     def send(self, dest: tuple[str, int], data: bytes) -> None:
         self.hub.queue.append((self.local, dest, data))
 
-    def sendmsg(self, dest: tuple[str, int], parts: list[bytes]) -> None:
-        self.hub.queue.append((self.local, dest, b"".join(parts)))
+    def send_parts(self, dest: tuple[str, int], hdr: bytearray, body: bytes) -> None:
+        hdr += body  # what the kernel gathers from UdpMedia.send_parts' two buffers
+        self.hub.queue.append((self.local, dest, bytes(hdr)))
 
     def learn(self, addr: tuple[str, int]) -> None:
         pass

@@ -12,7 +12,7 @@ import tipcrpc
 from tipcrpc.rpc.frames import HEADER, Kind, encode_call
 from tipcrpc.transport.memory import MemoryCluster
 
-from rpc_helpers import Probe, nodes, wait_instances
+from rpc_helpers import nodes, wait_instances
 
 calc = tipcrpc.Service("test.rpc.calc")
 
@@ -198,7 +198,7 @@ async def test_an_abandoned_watch_cancels_its_subscription(memory_cluster: Memor
                 while a.statistics()["subscriptions"] > base:
                     await asyncio.sleep(0)  # the subscription is cancelled by a task
                 kept = client.watch(calc)  # held in a variable: may be resumed after a break
-                async for ev in kept:
+                async for _ev in kept:
                     break
                 assert await anext(kept) is tipcrpc.SNAPSHOT_COMPLETE
                 assert a.statistics()["subscriptions"] == base + 1

@@ -119,7 +119,6 @@ async def test_options_learned_overridden_and_local(memory_cluster: MemoryCluste
 
 
 async def test_a_local_definition_wins_over_what_servers_say(memory_cluster: MemoryCluster) -> None:
-    started: asyncio.Queue[str] = asyncio.Queue()
     local = tipcrpc.Service("test.rpc.options.local")
 
     @local.method(name="work")

@@ -43,7 +43,8 @@ def check_payload(data: Any, limit: int, importance: Any) -> bytes:
         raise LocalProtocolError("data must not be empty (TIPC cannot deliver an empty datagram)")
     if importance not in IMPORTANCES:
         raise LocalProtocolError(f"importance must be one of {sorted(IMPORTANCES)}, got {importance!r}")
-    return data
+    checked: bytes = data
+    return checked
 
 
 def alloc_port(start: int, in_use: Container[int]) -> tuple[int, int]:

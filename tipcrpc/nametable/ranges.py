@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from itertools import accumulate
-from typing import Generic, Iterator, Protocol, TypeVar
+from typing import Any, Generic, Iterator, Protocol, TypeVar
 
 __all__ = ["BLOCK_MAX", "Ranged", "RangeIndex", "Subscribers"]
 
@@ -153,7 +153,8 @@ class RangeIndex(Generic[R]):
 
     def _split(self, b: int) -> None:
         half = len(self._keys[b]) // 2
-        for lst in (self._keys, self._items, self._uppers):
+        lists: tuple[list[Any], ...] = (self._keys, self._items, self._uppers)
+        for lst in lists:
             whole = lst[b]
             lst.insert(b + 1, whole[half:])
             del whole[half:]

@@ -130,8 +130,8 @@ class _Range(list):  # type: ignore[type-arg]
 
     # Identity semantics (a list compares by content): ranges are dict values and are
     # removed from their index by identity.
-    __eq__ = object.__eq__  # type: ignore[assignment]
-    __ne__ = object.__ne__  # type: ignore[assignment]
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
     __hash__ = object.__hash__  # type: ignore[assignment]
 
 
@@ -295,7 +295,7 @@ class NameTable:
         p = r[0]
         if len(r) > 1:
             r.append(r.pop(0))  # list_move_tail
-        sk = p.sk
+        sk: tuple[int, int] | None = p.sk
         if sk is None:
             sk = p.sk = (p.node, p.port)
         return sk

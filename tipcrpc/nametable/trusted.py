@@ -17,13 +17,13 @@ from ..events import Published, Withdrawn
 __all__ = ["trusted_range", "trusted_socket", "trusted_published", "trusted_withdrawn", "range_of", "FIELDS"]
 
 _new = object.__new__
-_r_type = ServiceRange.type.__set__  # type: ignore[attr-defined]
-_r_lower = ServiceRange.lower.__set__  # type: ignore[attr-defined]
-_r_upper = ServiceRange.upper.__set__  # type: ignore[attr-defined]
-_p_range = Published.range.__set__  # type: ignore[attr-defined]
-_p_socket = Published.socket.__set__  # type: ignore[attr-defined]
-_w_range = Withdrawn.range.__set__  # type: ignore[attr-defined]
-_w_socket = Withdrawn.socket.__set__  # type: ignore[attr-defined]
+_r_type = vars(ServiceRange)["type"].__set__
+_r_lower = vars(ServiceRange)["lower"].__set__
+_r_upper = vars(ServiceRange)["upper"].__set__
+_p_range = vars(Published)["range"].__set__
+_p_socket = vars(Published)["socket"].__set__
+_w_range = vars(Withdrawn)["range"].__set__
+_w_socket = vars(Withdrawn)["socket"].__set__
 
 #: The dataclass fields these builders set, per class (checked by the tests).
 FIELDS = {
@@ -48,7 +48,7 @@ _tuple_new = tuple.__new__
 
 def trusted_socket(node: int, port: int) -> SocketAddr:
     """``SocketAddr(node, port)`` for values known to be valid (a tuple underneath)."""
-    return _tuple_new(SocketAddr, (node, port))  # type: ignore[type-var,return-value]
+    return _tuple_new(SocketAddr, (node, port))
 
 
 def trusted_published(rng: ServiceRange, sock: SocketAddr) -> Published:

@@ -267,6 +267,7 @@ class Service(Generic[Api]):
     @overload
     def method(
         self,
+        /,  # like the implementation's: self is positional-only there too (mypy checks it)
         *,
         idempotent: bool = False,
         importance: Importance | str | int = Importance.LOW,

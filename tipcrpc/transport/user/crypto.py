@@ -242,6 +242,12 @@ class KeyedBearer:
     def send(self, dest: Any, data: bytes) -> None:
         self.inner.send(dest, self.key.seal(data))
 
+    def send_parts(self, dest: Any, hdr: bytearray, body: bytes) -> None:
+        # Defined here so that __getattr__ never hands out the inner bearer's send_parts,
+        # which would send the packet unsealed: sealing needs the whole packet.
+        hdr += body
+        self.inner.send(dest, self.key.seal(bytes(hdr)))
+
     def receive(self, data: bytes, src: Any) -> None:
         packet = self.key.open(data)
         if packet is not None and self.on_packet is not None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from typing import Any
 
 from ...errors import RemoteProtocolError
 from .fragment import Reassembler, unbundle
@@ -80,8 +81,21 @@ _W012 = struct.Struct(">III")
 _W12 = struct.Struct(">II")
 _ACK_SEQ = struct.Struct(">HI")  # at byte 6: bcast_ack (word 1 low half), word 2
 
-# transmq/backlog entry fields (a list per packet: cheaper than an object)
-_SEQ, _BUF, _ORIG, _NXT_RETR, _RETR_CNT, _RETR_STAMP = range(6)
+# transmq/backlog entry fields (a list per packet: cheaper than an object). A packet is
+# ``_BUF`` (its header, or the whole packet) followed by ``_BODY`` (the caller's payload,
+# kept apart so that it is never copied: the shell sends header and body with one
+# scatter-gather sendmsg). ``_ORIG`` says which caller message ends with this packet:
+# None (none: a fragment before the last, or link-internal), _WHOLE (the packet is the
+# message) or the original message (the last fragment of a fragmented one).
+_SEQ, _BUF, _ORIG, _NXT_RETR, _RETR_CNT, _RETR_STAMP, _BODY = range(7)
+_WHOLE = True
+
+
+def _message(entry: list[Any]) -> bytes:
+    """The caller's message that ``entry`` ends (see the entry fields above)."""
+    orig = entry[_ORIG]
+    msg: bytes = entry[_BUF] + entry[_BODY] if orig is _WHOLE else orig
+    return msg
 
 
 class Link(LinkProtocol):
@@ -129,8 +143,8 @@ class Link(LinkProtocol):
         self.snd_nxt = 1
         self.snd_nxt_state = 1
         self.checkpoint = 1
-        self.transmq: deque[list] = deque()
-        self.backlogq: deque[list] = deque()
+        self.transmq: deque[list[Any]] = deque()
+        self.backlogq: deque[list[Any]] = deque()
         # receiving
         self.rcv_nxt = 1
         self.rcv_nxt_state = 1
@@ -160,8 +174,8 @@ class Link(LinkProtocol):
         *unsent* never left — the packet carrying the end of the message was still in the
         backlog — so the peer provably never received them.
         """
-        unacked = [e[_ORIG] for e in self.transmq if e[_ORIG] is not None]
-        unsent = [e[_ORIG] for e in self.backlogq if e[_ORIG] is not None]
+        unacked = [_message(e) for e in self.transmq if e[_ORIG] is not None]
+        unsent = [_message(e) for e in self.backlogq if e[_ORIG] is not None]
         self.in_session = False
         self.unaddressed_activate = False
         self.peer_session = (self.peer_session - 1) & 0xFFFF  # force re-synch of the session
@@ -183,25 +197,38 @@ class Link(LinkProtocol):
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _stamp(self, pkt: bytes, seqno: int) -> bytes:
-        """A copy of a queued packet with seqno, ack and bcast_ack written in, to send."""
-        buf = bytearray(pkt)
+    def _stamp(self, entry: list[Any], seqno: int) -> bytes | tuple[bytearray, bytes]:
+        """A queued packet with seqno, ack and bcast_ack written in, to send.
+
+        A copy of the header (or whole packet); a packet with a body is returned as
+        ``(header, body)``, the body not copied (see the entry fields above).
+        """
+        buf = bytearray(entry[_BUF])
         # Word 1's low half (bcast_ack) and word 2 (ack, seqno); word 1's high half stays.
         _ACK_SEQ.pack_into(buf, 6, (self.bc_rcv_nxt - 1) & 0xFFFF, (((self.rcv_nxt - 1) & 0xFFFF) << 16) | seqno)
-        return bytes(buf)
+        body = entry[_BODY]
+        return (buf, body) if body else bytes(buf)
 
-    def xmit_one(self, pkt: bytes, now: float, xmitq: list[bytes]) -> None:
-        """:meth:`xmit` for a message that fits one packet (the common case, no fragments)."""
+    def xmit_one(self, hdr: bytes, body: bytes, now: float, xmitq: list[Any]) -> None:
+        """:meth:`xmit` for a message ``hdr + body`` that fits one packet (no fragments).
+
+        The packet goes to ``xmitq`` as ``(stamped header, body)`` — ``body`` itself, never
+        copied — or as bytes when ``body`` is empty (``hdr`` is then the whole message).
+        """
         transmq = self.transmq
         if self.backlogq or len(transmq) >= self.window:
-            self.xmit([pkt], pkt, now, xmitq)
+            self.backlogq.append([0, hdr, _WHOLE, 0.0, 0, 0.0, body])
+            self._advance_backlog(now, xmitq)
+            n = len(transmq) + len(self.backlogq)
+            if n > self.stats["max_queue_sz"]:
+                self.stats["max_queue_sz"] = n
             return
         # _send_new, inlined: this runs once per message sent.
         seqno = self.snd_nxt
-        transmq.append([seqno, pkt, pkt, now + UC_RETR_TIME, 0, 0.0])
-        buf = bytearray(pkt)  # _stamp, inlined
+        transmq.append([seqno, hdr, _WHOLE, now + UC_RETR_TIME, 0, 0.0, body])
+        buf = bytearray(hdr)  # _stamp, inlined
         _ACK_SEQ.pack_into(buf, 6, (self.bc_rcv_nxt - 1) & 0xFFFF, (((self.rcv_nxt - 1) & 0xFFFF) << 16) | seqno)
-        xmitq.append(bytes(buf))
+        xmitq.append((buf, body) if body else bytes(buf))
         self.rcv_unacked = 0
         self.snd_nxt = (seqno + 1) & 0xFFFF
         st = self.stats
@@ -221,7 +248,7 @@ class Link(LinkProtocol):
             self.stats["sent_fragmented"] += 1
             self.stats["sent_fragments"] += last + 1
         for i, pkt in enumerate(packets):
-            entry = [0, pkt, orig if i == last else None, 0.0, 0, 0.0]
+            entry = [0, pkt, orig if i == last else None, 0.0, 0, 0.0, b""]
             if len(self.transmq) < self.window and not self.backlogq:
                 self._send_new(entry, now, xmitq)
             else:
@@ -230,12 +257,12 @@ class Link(LinkProtocol):
         if n > self.stats["max_queue_sz"]:
             self.stats["max_queue_sz"] = n
 
-    def _send_new(self, entry: list, now: float, xmitq: list[bytes]) -> None:
+    def _send_new(self, entry: list[Any], now: float, xmitq: list[Any]) -> None:
         seqno = self.snd_nxt
         entry[_SEQ] = seqno
         entry[_NXT_RETR] = now + UC_RETR_TIME
         self.transmq.append(entry)
-        xmitq.append(self._stamp(entry[_BUF], seqno))
+        xmitq.append(self._stamp(entry, seqno))
         self.rcv_unacked = 0
         self.stats["sent_pkts"] += 1
         self.snd_nxt = (seqno + 1) & 0xFFFF
@@ -255,7 +282,7 @@ class Link(LinkProtocol):
         self.failure_reason = f"retransmission failure (seqno {head[_SEQ]})"
         return True
 
-    def _advance_transmq(self, acked: int, gap: int, now: float, xmitq: list[bytes] | None) -> tuple[int, bool, int]:
+    def _advance_transmq(self, acked: int, gap: int, now: float, xmitq: list[Any] | None) -> tuple[int, bool, int]:
         """``tipc_link_advance_transmq`` (unicast, no Gap ACK blocks).
 
         Releases packets up to ``acked``; retransmits ``acked+1 .. acked+gap``.
@@ -280,7 +307,7 @@ class Link(LinkProtocol):
                 if now < entry[_NXT_RETR]:
                     continue
                 entry[_NXT_RETR] = now + UC_RETR_TIME
-                xmitq.append(self._stamp(entry[_BUF], seqno))
+                xmitq.append(self._stamp(entry, seqno))
                 self.stats["retransmitted"] += 1
                 retransmitted = True
                 if not entry[_RETR_CNT]:
@@ -369,7 +396,7 @@ class Link(LinkProtocol):
         if self.rcv_unacked >= TIPC_MIN_LINK_WIN:
             if not xmitq:
                 xmitq = []
-            self.build_state_msg(xmitq)  # type: ignore[arg-type]
+            self.build_state_msg(xmitq)
         return xmitq
 
     def _input(self, pkt: bytes, user: int, now: float, delivered: list[bytes]) -> int:

@@ -13,6 +13,7 @@ operations.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from .fragment import Reassembler
 from .link_fsm import (
@@ -93,7 +94,7 @@ class LinkProtocol:
     snd_nxt: int
     snd_nxt_state: int
     checkpoint: int
-    transmq: deque[list]
+    transmq: deque[list[Any]]
     rcv_nxt: int
     rcv_nxt_state: int
     rcv_unacked: int

@@ -79,6 +79,8 @@ __all__ = [  # noqa: PLE0604 (constants come from msgconst)
     "direct_msg",
     "named_msg_trusted",
     "direct_msg_trusted",
+    "direct_hdr",
+    "named_hdr",
     "mcast_msg",
     "conn_msg",
     "rejected",
@@ -214,17 +216,42 @@ _NAMED_W0 = (TIPC_VERSION << 29) | ((NAMED_H_SIZE >> 2) << 21)
 _NAMED_W1 = TIPC_NAMED_MSG << 29
 
 
+def direct_hdr(importance: int, orig_node: int, orig_port: int, dest_node: int, dest_port: int, dlen: int) -> bytes:
+    """The header of :func:`direct_msg_trusted` for ``dlen`` bytes of payload (no checks).
+
+    Sent with the payload as a separate buffer (scatter-gather), so the payload is never
+    copied into a message.
+    """
+    return _H8.pack(
+        _DIRECT_W0 | (importance << 25) | (BASIC_H_SIZE + dlen),
+        _DIRECT_W1, 0, orig_node, orig_port, dest_port, orig_node, dest_node,
+    )
+
+
+def named_hdr(
+    importance: int,
+    orig_node: int,
+    orig_port: int,
+    dest_node: int,
+    dest_port: int,
+    type: int,
+    instance: int,
+    dlen: int,
+    lookup_scope: int,
+) -> bytes:
+    """The header of :func:`named_msg_trusted` for ``dlen`` bytes of payload (no checks)."""
+    return _H10.pack(
+        _NAMED_W0 | (importance << 25) | (NAMED_H_SIZE + dlen),
+        _NAMED_W1 | (lookup_scope << 19), 0, orig_node, orig_port, dest_port, orig_node, dest_node,
+        type, instance,
+    )
+
+
 def direct_msg_trusted(
     importance: int, orig_node: int, orig_port: int, dest_node: int, dest_port: int, payload: bytes
 ) -> bytes:
     """:func:`direct_msg` without argument checks: the caller guarantees every value is in range."""
-    return (
-        _H8.pack(
-            _DIRECT_W0 | (importance << 25) | (BASIC_H_SIZE + len(payload)),
-            _DIRECT_W1, 0, orig_node, orig_port, dest_port, orig_node, dest_node,
-        )
-        + payload
-    )
+    return direct_hdr(importance, orig_node, orig_port, dest_node, dest_port, len(payload)) + payload
 
 
 def named_msg_trusted(
@@ -239,14 +266,7 @@ def named_msg_trusted(
     lookup_scope: int,
 ) -> bytes:
     """:func:`named_msg` without argument checks: the caller guarantees every value is in range."""
-    return (
-        _H10.pack(
-            _NAMED_W0 | (importance << 25) | (NAMED_H_SIZE + len(payload)),
-            _NAMED_W1 | (lookup_scope << 19), 0, orig_node, orig_port, dest_port, orig_node, dest_node,
-            type, instance,
-        )
-        + payload
-    )
+    return named_hdr(importance, orig_node, orig_port, dest_node, dest_port, type, instance, len(payload), lookup_scope) + payload
 
 
 def direct_msg(

@@ -33,6 +33,7 @@ Deviations from the kernel, all deliberate:
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from ...addr import node_addr_from_id
 from ...errors import LocalProtocolError, ProtocolError
@@ -158,6 +159,9 @@ class Node(PeerDiscovery):
             signature=self._signature, capabilities=capabilities, now=now,
         )
         self._peers: dict[int, Peer] = {}
+        #: Peers whose link is established (``node_is_up``), by address: the one record of
+        #: which peers are up, read by the shell (sending, name distribution).
+        self.up: dict[int, Peer] = {}
         self._links_created = 0
         self._stopped = False
         self._stats: dict[str, int] = dict.fromkeys(_NODE_STAT_KEYS, 0)
@@ -170,44 +174,48 @@ class Node(PeerDiscovery):
         self.rcv(packet, src, now, out)
         return out
 
-    def rcv(self, packet: bytes, src: MediaAddr, now: float, out: Output) -> None:
+    def rcv(self, packet: bytes, src: MediaAddr, now: float, out: Output) -> int:
         """:meth:`receive` into a caller's :class:`Output` (the shell reuses one per node).
 
-        Validates like ``tipc_msg_validate`` (inline: this is the per-packet path).
+        Validates like ``tipc_msg_validate``. Returns the packet's user (``msg_user``), or
+        -1 if it was dropped as malformed or the node is stopped: only LINK_CONFIG and
+        LINK_PROTOCOL packets can move the node's timers, so the shell re-arms only for those.
         """
         st = self._stats
         st["rx_packets"] += 1
         f = link_rx_words(packet)
         if f is None:
             st["malformed"] += 1
-            return
+            return -1
         user, non_seq, w2, w3, w7 = f
         if self._stopped:
-            return
+            return -1
         try:
             if non_seq:
                 if user == LINK_CONFIG:
                     self._disc_rcv(packet, src, now, out)
                 else:
                     st["bcast_dropped"] += 1
-                return
+                return user
             if w7 != self.own_addr and w7 != -1:  # -1: a short header, which has no destnode
                 st["malformed" if w7 == -2 else "not_for_us"] += 1
-                return
+                return -1
             if user <= CRITICAL_IMPORTANCE:
                 # Fast path: the next payload packet of an established link (tipc_rcv's
                 # common case) — peer lookup, link fast path, delivery; nothing else.
-                p = self._peers.get(w3)
-                if p is not None and p.state == SELF_UP_PEER_UP and p.link is not None:
-                    sent = p.link.rcv_in_seq(w2, now)
+                p = self.up.get(w3)
+                if p is not None and p.state == SELF_UP_PEER_UP:
+                    sent = p.link.rcv_in_seq(w2, now)  # type: ignore[union-attr]
                     if sent is not None:
-                        out.delivered.append((p.addr, packet))
+                        out.delivered.append((w3, packet))
                         if sent:
-                            self._emit(p, sent, out)  # type: ignore[arg-type]
-                        return
+                            self._emit(p, sent, out)
+                        return user
             self._link_rcv(packet, user, w3, now, out)
         except ProtocolError:
             st["malformed"] += 1
+            return -1
+        return user
 
     def send(self, peer: int, msg: bytes, now: float) -> Output:
         """Send one complete TIPC message (header included) reliably and in order to ``peer``.
@@ -236,7 +244,7 @@ class Node(PeerDiscovery):
         """
         p = self._peers.get(peer)
         link = p.link if p is not None else None
-        if link is None or not link.state & _LINK_UP or self._stopped:
+        if link is None or not link.state & _LINK_UP:
             raise NoLink(f"no working link to node {peer:08x}")
         if len(msg) >= BASIC_H_SIZE:
             w0, prev, dest = _PREV_DEST.unpack_from(msg, 0)
@@ -246,10 +254,30 @@ class Node(PeerDiscovery):
             msg = self._stamp_nodes(msg, SHORT_H_SIZE, peer)
         mss = link.mtu - INT_H_SIZE
         if len(msg) <= mss:
-            link.xmit_one(msg, now, xmitq)
+            link.xmit_one(msg, b"", now, xmitq)
         else:
             link.xmit(fragment(msg, mss), msg, now, xmitq)
         return p.media  # type: ignore[union-attr,return-value]
+
+    def xmit_parts(self, peer: int, hdr: bytes, body: bytes, now: float, xmitq: list[Any]) -> MediaAddr:
+        """:meth:`xmit` for a message given as header and body, the body never copied.
+
+        ``hdr`` must already carry this node as prevnode/orignode and ``peer`` as destnode
+        (the socket layer's builders do), so nothing is stamped. A message that fits one
+        packet goes to ``xmitq`` as ``(stamped header, body)`` (see
+        :meth:`.link.Link.xmit_one`); a larger one is fragmented (which copies it).
+        """
+        p = self.up.get(peer)
+        if p is None or not p.link.state & _LINK_UP:  # type: ignore[union-attr]
+            raise NoLink(f"no working link to node {peer:08x}")
+        link = p.link
+        mss = link.mtu - INT_H_SIZE  # type: ignore[union-attr]
+        if len(hdr) + len(body) <= mss:
+            link.xmit_one(hdr, body, now, xmitq)  # type: ignore[union-attr]
+        else:
+            msg = hdr + body
+            link.xmit(fragment(msg, mss), msg, now, xmitq)  # type: ignore[union-attr]
+        return p.media  # type: ignore[return-value]
 
     def timeout(self, now: float) -> Output:
         """Run the discovery timer and every peer's node timer that is due."""
@@ -275,6 +303,11 @@ class Node(PeerDiscovery):
             if p.next_tick is not None and p.next_tick < t:
                 t = p.next_tick
         return t
+
+    def identity_of(self, peer: int) -> bytes | None:
+        """The node identity of a known peer (up or recently down), else None."""
+        p = self._peers.get(peer)
+        return p.identity if p is not None else None
 
     def links_up(self) -> list[tuple[MediaAddr, Link]]:
         """``(media address, link)`` of every established link (read by the keepalive thread)."""
@@ -319,6 +352,7 @@ class Node(PeerDiscovery):
             if p.link is not None:
                 self._node_link_down(p, "local node stopped", now, out)
         self._peers.clear()
+        self.up.clear()
         self._stopped = True
         return out
 
@@ -449,7 +483,7 @@ class Node(PeerDiscovery):
             return
         xmitq: list[bytes] = []
         link.build_state_msg(xmitq)  # a STATE message goes first
-        p.up = True
+        self.up[p.addr] = p
         self._node_fsm(p, SELF_ESTABL_CONTACT_EVT)
         link.build_bc_init_msg(now, xmitq)
         self._disc.add_dest()
@@ -480,8 +514,7 @@ class Node(PeerDiscovery):
             out.undelivered.extend((p.addr, m) for m in unacked)
         if unsent:
             out.unsent.extend((p.addr, m) for m in unsent)
-        if p.up:
-            p.up = False
+        if self.up.pop(p.addr, None) is not None:
             p.delete_at = now + NODE_CLEANUP_AFTER
             self._disc.remove_dest(now)
             self._stats["links_down"] += 1
@@ -502,7 +535,7 @@ class Node(PeerDiscovery):
         if link is None:
             p.next_tick = None
             return
-        if not p.up and now >= p.delete_at:
+        if p.addr not in self.up and now >= p.delete_at:
             del self._peers[p.addr]
             self._stats["peers_forgotten"] += 1
             return

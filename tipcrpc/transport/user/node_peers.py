@@ -26,8 +26,7 @@ _INVALID_SIG = 0x10000
 class Peer:
     """``struct tipc_node`` for one bearer."""
 
-    __slots__ = ("addr", "identity", "caps", "signature", "state", "link", "media", "up",
-                 "next_tick", "delete_at")
+    __slots__ = ("addr", "identity", "caps", "signature", "state", "link", "media", "next_tick", "delete_at")
 
     def __init__(self, addr: int, identity: bytes, caps: int, now: float) -> None:
         self.addr = addr
@@ -37,7 +36,6 @@ class Peer:
         self.state = SELF_DOWN_PEER_LEAVING
         self.link: Link | None = None
         self.media: MediaAddr | None = None
-        self.up = False  # node_is_up: has an active link
         self.next_tick: float | None = None
         self.delete_at = now + NODE_CLEANUP_AFTER
 

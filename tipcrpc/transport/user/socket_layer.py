@@ -25,11 +25,11 @@ from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Protocol, Union
 
 from ...addr import Scope, ServiceAddr, ServiceRange, SocketAddr
-from ...errors import AddressError, ClosedError, RemoteProtocolError, ServiceUnreachable
+from ...errors import AddressError, RemoteProtocolError, ServiceUnreachable
 from ..base import RETURNED_DATA_MAX, Delivery, DeliveryFailure, Destination, Returned
 from . import msg as M
 from .header import DATA_WORDS_SIZE, buf_user, payload_words
-from .msg import direct_msg_trusted, named_msg_trusted
+from .msg import direct_hdr, direct_msg_trusted, named_hdr, named_msg_trusted
 
 if TYPE_CHECKING:
     from ...nametable.table import NameTable
@@ -54,13 +54,15 @@ _FAILURES = {int(f): f for f in DeliveryFailure}
 # checks that what the fast path delivers equals, hashes and prints as Delivery(...), which
 # fails if Delivery gains a field this does not set.)
 _new = object.__new__
-_set_data = Delivery.data.__set__  # type: ignore[attr-defined]
-_set_source = Delivery.source.__set__  # type: ignore[attr-defined]
-_set_dest = Delivery.dest.__set__  # type: ignore[attr-defined]
+_set_data = vars(Delivery)["data"].__set__
+_set_source = vars(Delivery)["source"].__set__
+_set_dest = vars(Delivery)["dest"].__set__
 
 
 class Port(Protocol):
     """What the stack needs from a local endpoint."""
+
+    _address: SocketAddr
 
     def _deliver(self, item: Union[Delivery, Returned]) -> None: ...
 
@@ -85,6 +87,9 @@ class SocketLayer:
     def _xmit(self, peer: int, m: bytes) -> None:
         raise NotImplementedError
 
+    def _xmit_parts(self, peer: int, hdr: bytes, body: bytes) -> None:
+        raise NotImplementedError
+
     def _xmit_internal(self, peer: int, m: bytes) -> bool:
         raise NotImplementedError
 
@@ -102,34 +107,37 @@ class SocketLayer:
     # ------------------------------------------------------------------------- send
 
     def send(self, port: int, dest: Destination, data: bytes, importance: int) -> None:
-        """Send a datagram from local ``port`` (see :meth:`Endpoint.send`)."""
-        if self._closed:
-            raise ClosedError("the transport is closed")
+        """Send a datagram from local ``port`` (see :meth:`Endpoint.send`).
+
+        The endpoint has checked that it is open, and a transport closes its endpoints
+        before its stack: the closed state is not checked again here. Messages to other
+        nodes go as header + payload, the payload never copied (:meth:`_xmit_parts`).
+        """
         if self._names_pending:
             self.flush_names()  # a publication made before this message must not be overtaken
         own = self.own
-        cls = dest.__class__
-        if cls is SocketAddr:
+        if type(dest) is SocketAddr:
             node = dest.node
             # Every value is checked already (endpoint, SocketAddr): no re-check.
-            if node in self.up:
-                self._xmit(node, direct_msg_trusted(importance, own, port, node, dest.port, data))
-            elif node == own:
+            if node != own:
+                # tipc_node_xmit: NoLink (ServiceUnreachable, EHOSTUNREACH) without a link
+                self._xmit_parts(node, direct_hdr(importance, own, port, node, dest.port, len(data)), data)
+            else:
                 self._local_put(direct_msg_trusted(importance, own, port, node, dest.port, data))
-            else:  # tipc_node_xmit: EHOSTUNREACH for a node we have no link to
-                raise ServiceUnreachable(f"node {node:08x} of {dest} is not reachable")
-        elif cls is ServiceAddr:
+        elif type(dest) is ServiceAddr:
             found = self.table.lookup_anycast(dest.type, dest.instance, 0)  # type: ignore[union-attr]
             if found is None:
                 raise ServiceUnreachable(f"no publication matches {dest}")
             node, dport = found
             # Every value is checked already (endpoint, ServiceAddr, name table): no re-check.
-            m = named_msg_trusted(importance, own, port, node, dport, dest.type, dest.instance, data, _CLUSTER)
-            if node == own:
-                self._local_put(m)
+            if node != own:
+                hdr = named_hdr(importance, own, port, node, dport, dest.type, dest.instance, len(data), _CLUSTER)
+                self._xmit_parts(node, hdr, data)
             else:
-                self._xmit(node, m)
-        elif cls is ServiceRange:
+                self._local_put(
+                    named_msg_trusted(importance, own, port, node, dport, dest.type, dest.instance, data, _CLUSTER)
+                )
+        elif type(dest) is ServiceRange:
             t, lo, hi = dest.type, dest.lower, dest.upper
             nodes = self.table.lookup_mcast_nodes(t, lo, hi)  # type: ignore[union-attr]
             if not nodes:

@@ -32,7 +32,6 @@ from ...nametable.table import NameTable
 from ...nametable.topsrv import TopologyServer
 from ..base import DeliveryFailure
 from . import msg as M
-from .header import buf_user
 from .keepalive import DEFAULT_STALL_LIMIT, Keepalive
 from .liveness import Liveness
 from .name_distr import NameDistributor
@@ -49,6 +48,12 @@ _NODE = int(Scope.NODE)
 #: Link id reported in ``{2, peer}`` publications: ``local_bearer | remote_bearer << 16``;
 #: the userspace node has one bearer (id 0) and so do the peers it links with.
 LINK_ID = 0
+#: Largest name-distribution message (~70 items). A full message goes out as soon as it is
+#: staged, so a burst of publications streams to the peers in small packets. With 60 kB
+#: loopback-MTU messages (3 000 items, a 3 MB window in flight) the peer lost the link in the
+#: 100 000-name benchmark on a loaded host; at 1.5 kB it did not, and the per-packet cost
+#: is noise next to the per-item cost (bench/results/scale.md).
+NAMES_MTU = 1500
 #: Packets of these users may create peers or move timers: the node's timer is re-armed.
 _TIMER_USERS = frozenset((M.LINK_CONFIG, M.LINK_PROTOCOL))
 #: A node timer this late (seconds) means the loop was blocked: read what waits in the
@@ -92,13 +97,16 @@ class Stack(SocketLayer):
         self.topsrv: TopologyServer | None = None
         self.liveness: Liveness | None = None
         self.ports: dict[int, Port] = {}
-        self.up: dict[int, bytes] = {}  # peer addr -> identity, links up
+        #: Peers with an established link, by address: the node's own record (``Node.up``)
+        #: once started — one record, read here, never kept twice.
+        self.up: dict[int, Any] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._closed = False
         self._rx_out: Output | None = Output()
         self._names_pending = False  # a flush_names is scheduled
-        self._names_per_msg = max(1, (mtu - 2 * M.INT_H_SIZE) // M.DISTR_ITEM_SIZE)
+        self._names_mss = min(mtu, NAMES_MTU) - M.INT_H_SIZE
+        self._names_per_msg = max(1, (self._names_mss - M.INT_H_SIZE) // M.DISTR_ITEM_SIZE)
         self._peer_up_waiters: list[asyncio.Future[None]] = []
         self._drain_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._init_sockets()
@@ -143,6 +151,8 @@ class Stack(SocketLayer):
             self._closed = True
             raise
         self.own = self.node.own_addr
+        self.up = self.node.up
+        self._send_parts = getattr(self.media, "send_parts", None) or self._join_and_send
         self.table = NameTable(self.own)
         self.distr = NameDistributor(self.table)
         self.topsrv = TopologyServer(self.table)
@@ -223,8 +233,8 @@ class Stack(SocketLayer):
         else:
             self._rx_out = None
         try:
-            node.rcv(data, src, self.loop.time(), out)  # type: ignore[union-attr]
-            if out.events or out.undelivered or out.unsent or buf_user(data) in _TIMER_USERS:
+            user = node.rcv(data, src, self.loop.time(), out)  # type: ignore[union-attr]
+            if out.events or out.undelivered or out.unsent or user in _TIMER_USERS:
                 self._process(out)
                 return
             # Hot path (payload and name distribution): no peer events, and the node's
@@ -274,10 +284,19 @@ class Stack(SocketLayer):
         if at is not None and not self._closed:
             self._timer = self.loop.call_at(at, self._on_timer)  # type: ignore[union-attr]
 
-    def _send_packets(self, packets: Iterable[tuple[tuple[str, int], bytes]]) -> None:
+    def _send_packets(self, packets: Iterable[tuple[tuple[str, int], Any]]) -> None:
+        """Put packets on the bearer: bytes, or ``(header, body)`` pairs from the link."""
         send = self.media.send
         for dest, pkt in packets:
-            send(dest, pkt)
+            if pkt.__class__ is tuple:
+                self._send_parts(dest, pkt[0], pkt[1])
+            else:
+                send(dest, pkt)
+
+    def _join_and_send(self, dest: tuple[str, int], hdr: bytearray, body: bytes) -> None:
+        """``send_parts`` for bearers without one (test bearers): join, then send."""
+        hdr += body
+        self.media.send(dest, bytes(hdr))
 
     def _process(self, out: Any) -> None:
         """Act on one node Output: events, deliveries, returns, packets; re-arm the timer."""
@@ -353,14 +372,29 @@ class Stack(SocketLayer):
         Raises :class:`~.node.NoLink` (a :class:`ServiceUnreachable`) without a working link.
         No re-arm: sending never moves the node's timers (they tick at fixed intervals).
         """
-        xmitq: list[bytes] = []
+        xmitq: list[Any] = []
         dest = self.node.xmit(peer, m, self.loop.time(), xmitq)  # type: ignore[union-attr]
-        if len(xmitq) == 1:
-            self.media.send(dest, xmitq[0])
-        else:
-            send = self.media.send
-            for pkt in xmitq:
+        send = self.media.send
+        for pkt in xmitq:
+            if pkt.__class__ is tuple:  # a backlogged message with a body, let out now
+                self._send_parts(dest, pkt[0], pkt[1])
+            else:
                 send(dest, pkt)
+
+    def _xmit_parts(self, peer: int, hdr: bytes, body: bytes) -> None:
+        """:meth:`_xmit` for a message given as header and body (the socket layer's sends).
+
+        Raises :class:`~.node.NoLink` without a working link. The body is never copied
+        unless the message must be fragmented.
+        """
+        xmitq: list[Any] = []
+        dest = self.node.xmit_parts(peer, hdr, body, self.loop.time(), xmitq)  # type: ignore[union-attr]
+        send_parts = self._send_parts
+        for pkt in xmitq:
+            if pkt.__class__ is tuple:
+                send_parts(dest, pkt[0], pkt[1])
+            else:
+                self.media.send(dest, pkt)
 
     def _xmit_internal(self, peer: int, m: bytes) -> bool:
         """:meth:`_xmit` for traffic the node generates itself; ``False`` if no link."""
@@ -374,8 +408,9 @@ class Stack(SocketLayer):
 
     def _peer_up(self, ev: PeerUp) -> None:
         peer = ev.addr
-        self.flush_names()  # staged changes go out before the new peer's bulk snapshot
-        self.up[peer] = ev.identity
+        # Staged changes go out before the new peer's bulk snapshot, to the peers that were
+        # up before (the node has already added the new one; the snapshot covers it).
+        self.flush_names(exclude=peer)
         self.stats["peers_up_total"] += 1
         # Link-state publication (node scope, as tipc_node_write_unlock does): {2, peer}.
         self.table.insert(LINK_STATE, peer, peer, _NODE, peer, LINK_ID, LINK_ID)  # type: ignore[union-attr]
@@ -391,14 +426,12 @@ class Stack(SocketLayer):
                 fut.set_result(None)
 
     def _peer_down(self, ev: PeerDown) -> None:
-        peer = ev.addr
-        identity = self.up.pop(peer, None)
-        if identity is None:
-            return
+        peer = ev.addr  # the node has removed it from ``up`` already
         self.stats["peers_lost_total"] += 1
         forget = getattr(self.media, "forget_peer", None)
-        if forget is not None:  # cluster key: the peer may restart and count from 1 again
-            forget(peer, identity)
+        identity = self.node.identity_of(peer) if forget is not None else None  # type: ignore[union-attr]
+        if identity is not None:  # cluster key: the peer may restart and count from 1 again
+            forget(peer, identity)  # type: ignore[misc]
         if self.liveness is not None:
             self.liveness.unwatch(peer)
         self.table.remove(LINK_STATE, peer, peer, peer, LINK_ID)  # type: ignore[union-attr]
@@ -441,13 +474,14 @@ class Stack(SocketLayer):
             self._names_pending = True
             self.loop.call_soon(self.flush_names)  # type: ignore[union-attr]
 
-    def flush_names(self) -> None:
-        """Send the staged name changes to every peer (a no-op when none are staged)."""
+    def flush_names(self, exclude: int | None = None) -> None:
+        """Send the staged name changes to every peer but ``exclude`` (a no-op when none are staged)."""
         self._names_pending = False
         if self._closed or self.distr is None or not self.distr.staged:
             return
-        # Messages of at most one link MSS: name distribution is never fragmented.
-        for dest, m in self.distr.flush(list(self.up), self._mtu - M.INT_H_SIZE):
+        peers = [p for p in self.up if p != exclude]
+        # Messages of at most NAMES_MTU: never fragmented, and small (see NAMES_MTU).
+        for dest, m in self.distr.flush(peers, self._names_mss):
             self._xmit_internal(dest, m)
 
     # ------------------------------------------------------------------------- inspection

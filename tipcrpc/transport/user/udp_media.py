@@ -33,7 +33,7 @@ try:  # the queued-datagram probe of the drain loop; without it, drain until EAG
     from termios import FIONREAD as _FIONREAD
 except ImportError:  # pragma: no cover - not POSIX
     _ioctl = None  # type: ignore[assignment]
-    _FIONREAD = None  # type: ignore[assignment]
+    _FIONREAD = None  # type: ignore[assignment,misc]  # typeshed: termios.FIONREAD is Final
 
 from ...errors import TransportUnavailable
 from .media import BROADCAST, DEFAULT_PORT, MediaAddr
@@ -48,6 +48,10 @@ __all__ = [
 ]
 
 _RECV_SIZE = 65_535
+#: Bodies above this many bytes are sent by scatter-gather (see UdpMedia.send_parts); below
+#: it, copying the body behind the header is cheaper (callgrind: 10.0k instructions per
+#: packet with a 32-byte body vs 10.6k for sendmsg; 70k vs 10.7k with a 60 000-byte body).
+_GATHER_MIN = 2048
 _DRAIN_MAX = 256  # datagrams per readiness callback: bounded so timers and other fds run
 _SOCK_BUF = 4 * 1024 * 1024
 
@@ -65,6 +69,10 @@ class Bearer(Protocol):
     def open(self, loop: asyncio.AbstractEventLoop) -> MediaAddr: ...
 
     def send(self, dest: MediaAddr, data: bytes) -> None: ...
+
+    # Optional: ``send_parts(dest, hdr: bytearray, body: bytes)`` sends ``hdr + body`` without
+    # the caller joining them (UdpMedia does it by scatter-gather); bearers without it get
+    # ``send(dest, bytes(hdr + body))``.
 
     def learn(self, addr: MediaAddr) -> None: ...
 
@@ -218,7 +226,8 @@ class UdpMedia:
         own = self.local
         is_group = sock is self._mcast
         fd = sock.fileno()
-        queued = self._queued
+        probe = _ioctl if self._queued is not None else None
+        ibuf = self._ibuf
         n = 0
         nbytes = 0
         try:
@@ -240,9 +249,15 @@ class UdpMedia:
                 # Ask whether another datagram is queued rather than finding out from a
                 # recvfrom that fails: the failure costs a BlockingIOError (~1.7 us), the
                 # question ~0.5 us. A 0 can also mean a zero-length datagram: the reader
-                # is level-triggered, so the loop calls us again for it.
-                if queued is not None and not queued(fd):
-                    break
+                # is level-triggered, so the loop calls us again for it. (_fionread,
+                # inlined: an fd closed by a handler raises OSError, which ends the drain.)
+                if probe is not None:
+                    try:
+                        probe(fd, _FIONREAD, ibuf, True)
+                    except OSError:
+                        break
+                    if not ibuf[0]:
+                        break
         finally:
             st = self.stats
             st["udp_rx"] += n
@@ -262,7 +277,7 @@ class UdpMedia:
     def _fionread(self, fd: int) -> int:
         """Bytes of the next queued datagram (``FIONREAD``/``SIOCINQ``); 0 if none or closed."""
         try:
-            _ioctl(fd, _FIONREAD, self._ibuf, True)  # type: ignore[misc]
+            _ioctl(fd, _FIONREAD, self._ibuf, True)
         except OSError:
             return 0
         return self._ibuf[0]
@@ -295,6 +310,30 @@ class UdpMedia:
                 st["udp_tx_bytes"] += len(data)
             except OSError:
                 st["udp_tx_errors"] += 1
+
+    def send_parts(self, dest: MediaAddr, hdr: bytearray, body: bytes) -> None:
+        """Send one unicast packet given as header and body, without copying a large body.
+
+        ``hdr`` is the caller's scratch buffer (the link's freshly stamped header): a small
+        body is appended to it and sent with ``sendto`` — one short copy costs less than
+        ``sendmsg``'s argument handling; a larger body goes by scatter-gather ``sendmsg``, so
+        the payload is never copied in user space. Errors as :meth:`send`.
+        """
+        s = self._ucast
+        if s is None:
+            return
+        st = self.stats
+        try:
+            if len(body) <= _GATHER_MIN:
+                hdr += body
+                sent = s.sendto(hdr, dest)
+            else:
+                sent = s.sendmsg((hdr, body), (), 0, dest)
+        except OSError:
+            st["udp_tx_errors"] += 1
+            return
+        st["udp_tx"] += 1
+        st["udp_tx_bytes"] += sent
 
     def learn(self, addr: MediaAddr) -> None:
         """Remember a unicast peer that found us, so our discovery reaches it too.

@@ -1,0 +1,38 @@
+"""Static checks as tests, so every landing runs them: ruff and ``mypy --strict`` of the package.
+
+Both read their configuration from pyproject.toml (``./dev lint`` runs the same two
+commands). Skipped, with the reason, when the ``test`` extra's tools are not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          check=False)
+
+
+def test_ruff_is_clean() -> None:
+    if importlib.util.find_spec("ruff") is None:
+        pytest.skip("ruff not installed: pip install -e .[test]")
+    proc = _run("ruff", "check", "tipcrpc", "tests", "bench", "examples", "tools")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def test_mypy_strict_is_clean() -> None:
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy not installed: pip install -e .[test]")
+    proc = _run("mypy")  # files and strictness: [tool.mypy] in pyproject.toml
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert "Success" in proc.stdout
