@@ -19,17 +19,28 @@ class _Port:
         self.got.append(item)
 
 
+class _Stack:
+    """What a SocketLayer needs from its stack; nothing leaves (no peer is up)."""
+
+    closed = False
+    _names_pending = False
+
+    def _xmit_parts(self, peer: int, hdr: bytes, body: bytes) -> None:
+        raise AssertionError("nothing is sent in these tests")
+
+    def _xmit_internal(self, peer: int, m: bytes) -> bool:
+        raise AssertionError("nothing is sent in these tests")
+
+
 class _Layer(SocketLayer):
+    """The real socket layer, its rejections recorded instead of sent back."""
+
     def __init__(self, own: int) -> None:
-        self._init_sockets()
-        self.own = own
-        self.ports = {}
-        self.up = {}
-        self.stats = dict.fromkeys(
+        stats = dict.fromkeys(
             ("messages_received", "bytes_received", "malformed_dropped", "unsupported_dropped",
              "messages_rejected", "returns_dropped", "messages_returned", "multicast_unmatched"), 0)
-        self._closed = False
-        self.table = None
+        super().__init__(_Stack(), stats)  # type: ignore[arg-type]
+        self.own = own
         self.rejected: list[bytes] = []
 
     def _reject(self, msg: bytes, err: int) -> None:
@@ -41,9 +52,9 @@ def test_direct_fast_path_and_general_path_deliver_alike() -> None:
     port = _Port(SocketAddr(0x1111, 7))
     layer.ports[7] = port  # type: ignore[assignment]
     for payload in (b"", b"x", b"0123456789" * 10):
-        layer._dispatch(0x2222, m.direct_msg(2, 0x2222, 9, 0x1111, 7, payload))
+        layer.dispatch(0x2222, m.direct_msg(2, 0x2222, 9, 0x1111, 7, payload))
         # A named message: same delivery, its dest is the name it was sent to.
-        layer._dispatch(0x2222, m.named_msg(2, 0x2222, 9, 0x1111, 7, 100, 5, payload, 2))
+        layer.dispatch(0x2222, m.named_msg(2, 0x2222, 9, 0x1111, 7, 100, 5, payload, 2))
     got = port.got
     want = [Delivery(p, SocketAddr(0x2222, 9), SocketAddr(0x1111, 7)) for p in (b"", b"x", b"0123456789" * 10)]
     assert got[0::2] == want
@@ -60,7 +71,7 @@ def test_named_message_for_a_missing_port_takes_the_general_path() -> None:
     layer = _Layer(0x1111)
     msg = m.named_msg(0, 0x2222, 9, 0x1111, 8, 100, 5, b"x", 2)
     layer._reroute = lambda h, m: False  # type: ignore[method-assign,assignment]  # no second chance
-    layer._dispatch(0x2222, msg)
+    layer.dispatch(0x2222, msg)
     assert layer.rejected == [msg]
 
 
@@ -69,11 +80,11 @@ def test_direct_fast_path_leaves_returns_and_unknown_ports_to_the_general_path()
     port = _Port(SocketAddr(0x1111, 7))
     layer.ports[7] = port  # type: ignore[assignment]
     msg = m.direct_msg(0, 0x2222, 9, 0x1111, 8, b"to nobody")
-    layer._dispatch(0x2222, msg)
+    layer.dispatch(0x2222, msg)
     assert layer.rejected == [msg] and port.got == []
     # A direct message of ours that 0x2222 returned (error code set): a Returned, not data.
     ours = m.direct_msg(0, 0x1111, 7, 0x2222, 9, b"lost")
     back = m.rejected(ours, m.TIPC_ERR_NO_PORT, 0x2222)
     assert back is not None
-    layer._dispatch(0x2222, back)
+    layer.dispatch(0x2222, back)
     assert port.got == [Returned(b"lost", SocketAddr(0x2222, 9), DeliveryFailure.NO_PORT)]

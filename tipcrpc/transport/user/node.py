@@ -10,8 +10,8 @@ whose link went down before acknowledging them (``undelivered``: transmitted, fa
 
 One bearer, one link per peer. The node FSM gates reception while a peer is coming up or
 going down exactly as the kernel's ``tipc_node_check_state`` does for a single link.
-Discovery and the peer table are :class:`~.node_peers.PeerDiscovery`, which :class:`Node`
-extends.
+Discovery reception and peer admission are :class:`~.node_peers.PeerDiscovery`, which the
+node holds.
 
 The per-packet calls have lean variants for the shell: :meth:`Node.rcv` fills an
 :class:`Output` the shell reuses, :meth:`Node.xmit` takes messages the shell built itself
@@ -107,7 +107,7 @@ _PREV_DEST = struct.Struct(">I8xI12xI")  # words 0, 3 (prevnode) and 7 (destnode
 _LINK_UP = LINK_ESTABLISHED | LINK_SYNCHING
 
 
-class Node(PeerDiscovery):
+class Node:
     """One userspace TIPC node on one UDP bearer.
 
     ``node_id`` (up to 16 bytes, zero-padded) is the node identity; the node address is
@@ -162,7 +162,7 @@ class Node(PeerDiscovery):
         #: Peers whose link is established (``node_is_up``), by address: the one record of
         #: which peers are up, read by the shell (sending, name distribution).
         self.up: dict[int, Peer] = {}
-        self._links_created = 0
+        self._discovery = PeerDiscovery(self)
         self._stopped = False
         self._stats: dict[str, int] = dict.fromkeys(_NODE_STAT_KEYS, 0)
 
@@ -193,7 +193,7 @@ class Node(PeerDiscovery):
         try:
             if non_seq:
                 if user == LINK_CONFIG:
-                    self._disc_rcv(packet, src, now, out)
+                    self._discovery.rcv(packet, src, now, out)
                 else:
                     st["bcast_dropped"] += 1
                 return user

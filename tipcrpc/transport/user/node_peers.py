@@ -1,21 +1,25 @@
 """A node's peers and what discovery does with them (``net/tipc/node.c``), pure.
 
-:class:`Peer` is ``struct tipc_node`` for one bearer. :class:`PeerDiscovery` is the part of
-:class:`~.node.Node` that handles LINK_CONFIG messages: ``tipc_disc_rcv`` up to
+:class:`Peer` is ``struct tipc_node`` for one bearer. :class:`PeerDiscovery`, held by the
+:class:`~.node.Node`, handles LINK_CONFIG messages: ``tipc_disc_rcv`` up to
 ``tipc_node_check_dest`` — peers appear, their links are created and started, restarts and
 address changes are recognised, duplicate addresses are flagged, trial addresses refused.
-The rest of the node (link reception, link up/down, timers, sending) is in :mod:`.node`,
-which subclasses this.
+The rest of the node (link reception, link up/down, timers, sending) is in :mod:`.node`.
 """
 
 from __future__ import annotations
 
-from .discover import Discoverer, DiscoveryMsg, parse_discovery
+from typing import TYPE_CHECKING
+
+from .discover import DiscoveryMsg, parse_discovery
 from .link import Link
 from .link_fsm import LINK_ESTABLISHING, LINK_RESET_EVT, SELF_DOWN_PEER_LEAVING
 from .media import MediaAddr
 from .msg import DSC_REQ_MSG, DSC_RESP_MSG, DSC_TRIAL_MSG
 from .node_api import DuplicateAddress, Output
+
+if TYPE_CHECKING:
+    from .node import Node
 
 __all__ = ["Peer", "PeerDiscovery", "NODE_CLEANUP_AFTER"]
 
@@ -52,83 +56,67 @@ def _mix(*values: int) -> int:
 
 
 class PeerDiscovery:
-    """Discovery reception and peer bookkeeping; state set up by :class:`~.node.Node`."""
+    """Discovery reception and peer admission for one :class:`~.node.Node`, which holds it.
 
-    own_addr: int
-    node_id: bytes
-    media: MediaAddr
-    netid: int
-    mtu: int
-    tolerance_ms: int
-    window: int
-    if_name: bytes
-    _signature: int
-    _disc: Discoverer
-    _peers: dict[int, Peer]
-    _links_created: int
-    _stats: dict[str, int]
+    Reads the node's configuration and peer table and calls back into it for what belongs
+    to the node (taking a link down, emitting packets, the link timer interval), as
+    ``tipc_disc_rcv`` calls into ``node.c``.
+    """
 
-    # -- provided by the node ----------------------------------------------------------------
-
-    def _node_link_down(self, p: Peer, reason: str, now: float, out: Output) -> None:
-        raise NotImplementedError
-
-    def _emit(self, p: Peer, xmitq: list[bytes], out: Output) -> None:
-        raise NotImplementedError
-
-    def _keepalive(self, link: Link) -> float:
-        raise NotImplementedError
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._links_created = 0
 
     # -- discovery ---------------------------------------------------------------------------
 
-    def _disc_rcv(self, packet: bytes, src: MediaAddr, now: float, out: Output) -> None:
+    def rcv(self, packet: bytes, src: MediaAddr, now: float, out: Output) -> None:
         """``tipc_disc_rcv`` up to ``tipc_node_check_dest``."""
-        self._stats["disc_received"] += 1
+        self.node._stats["disc_received"] += 1
         d = parse_discovery(packet)
         if d.media_is_multicast:
-            self._stats["malformed"] += 1  # "Rcv corrupt discovery message"
+            self.node._stats["malformed"] += 1  # "Rcv corrupt discovery message"
             return
         media = d.media if d.media[0] not in ("0.0.0.0", "::") else src
-        if media == self.media and d.node_id == self.node_id:
+        if media == self.node.media and d.node_id == self.node.node_id:
             return  # our own request, looped back
-        if d.netid != self.netid:
-            self._stats["netid_mismatch"] += 1
+        if d.netid != self.node.netid:
+            self.node._stats["netid_mismatch"] += 1
             return
         if d.mtype == DSC_TRIAL_MSG:
             sugg = self._try_addr(d.node_id, d.addr)
             if sugg:
-                out.packets.append((media, self._disc.trial_fail(d.addr, sugg)))
+                out.packets.append((media, self.node._disc.trial_fail(d.addr, sugg)))
             return
         if d.mtype not in (DSC_REQ_MSG, DSC_RESP_MSG) or not d.addr:
             return  # TRIAL_FAIL (we never trial) or nonsense
-        if d.addr == self.own_addr:
-            detail = "another node uses our address" if d.node_id != self.node_id else "another process uses our identity"
+        if d.addr == self.node.own_addr:
+            detail = "another node uses our address" if d.node_id != self.node.node_id else "another process uses our identity"
             self._dupl(out, d.addr, d.node_id, media, detail)
             return
-        if d.dest_domain not in (0, self.own_addr):
+        if d.dest_domain not in (0, self.node.own_addr):
             return
         respond, start = self._check_dest(d, media, now, out)
         if respond and d.mtype == DSC_REQ_MSG:
-            out.packets.append((media, self._disc.response(d.addr)))
+            out.packets.append((media, self.node._disc.response(d.addr)))
         if start is not None:
             # After the response: a kernel learns of us only from our discovery message
             # and drops link messages from a node it does not know yet.
             xmitq: list[bytes] = []
             start.build_start_msgs(xmitq)
-            self._emit(self._peers[d.addr], xmitq, out)
+            self.node._emit(self.node._peers[d.addr], xmitq, out)
 
     def _dupl(self, out: Output, addr: int, ident: bytes, media: MediaAddr, detail: str) -> None:
-        self._stats["duplicate_addr"] += 1
+        self.node._stats["duplicate_addr"] += 1
         out.events.append(DuplicateAddress(addr, ident, media, detail))
 
     def _try_addr(self, ident: bytes, addr: int) -> int:
         """``tipc_node_try_addr``: a free address to suggest if ``addr`` is taken, else 0."""
-        p = self._peers.get(addr)
-        taken = addr == self.own_addr or (p is not None and p.identity != ident)
+        p = self.node._peers.get(addr)
+        taken = addr == self.node.own_addr or (p is not None and p.identity != ident)
         if not taken:
             return 0
-        sugg = (addr ^ _mix(self._signature, addr)) or 1
-        while sugg == self.own_addr or sugg in self._peers or not sugg:
+        sugg = (addr ^ _mix(self.node._signature, addr)) or 1
+        while sugg == self.node.own_addr or sugg in self.node._peers or not sugg:
             sugg = (sugg + 1) & 0xFFFFFFFF
         return sugg
 
@@ -138,9 +126,9 @@ class PeerDiscovery:
         Returns whether to respond, and the link to start at once (a new link, or one reset
         here), which the caller does after responding.
         """
-        p = self._peers.get(d.addr)
+        p = self.node._peers.get(d.addr)
         if p is None:
-            p = self._peers[d.addr] = Peer(d.addr, d.node_id, d.capabilities, now)
+            p = self.node._peers[d.addr] = Peer(d.addr, d.node_id, d.capabilities, now)
         elif p.identity != d.node_id:
             if p.link is not None and p.link.is_up:
                 self._dupl(out, d.addr, d.node_id, media, f"address also used by {p.identity!r}")
@@ -179,7 +167,7 @@ class PeerDiscovery:
             link_is_reset = True
         p.media = media
         if reset and not link_is_reset:
-            self._node_link_down(p, "peer changed its media address", now, out)
+            self.node._node_link_down(p, "peer changed its media address", now, out)
         if link.state != LINK_ESTABLISHING and not link.in_session:
             return respond, link  # start at once instead of at the next tick
         return respond, None
@@ -187,18 +175,18 @@ class PeerDiscovery:
     def _create_link(self, p: Peer, now: float) -> Link:
         self._links_created += 1
         link = Link(
-            own_addr=self.own_addr,
+            own_addr=self.node.own_addr,
             peer_addr=p.addr,
-            session=_mix(self._signature, p.addr, self._links_created) & 0xFFFF,
-            mtu=self.mtu,
-            tolerance_ms=self.tolerance_ms,
-            window=self.window,
+            session=_mix(self.node._signature, p.addr, self._links_created) & 0xFFFF,
+            mtu=self.node.mtu,
+            tolerance_ms=self.node.tolerance_ms,
+            window=self.node.window,
             peer_caps=p.caps,
-            if_name=self.if_name,
+            if_name=self.node.if_name,
         )
         link.reset()
         link.fsm(LINK_RESET_EVT)
         p.link = link
-        p.next_tick = now + self._keepalive(link)
+        p.next_tick = now + self.node._keepalive(link)
         return link
 

@@ -1,4 +1,4 @@
-"""The connectionless socket layer of the userspace node (``net/tipc/socket.c``), mixed into the stack.
+"""The connectionless socket layer of the userspace node (``net/tipc/socket.c``).
 
 What happens between a port and the node's links:
 
@@ -14,15 +14,16 @@ What happens between a port and the node's links:
 * **returned messages** come back to the sending port as :class:`Returned`, including the
   ones a link never transmitted (provably undelivered).
 
-:class:`SocketLayer` holds no state of its own; it is the socket half of
-:class:`~.stack.Stack`, which provides the attributes declared below.
+:class:`SocketLayer` owns the local ports (the one record of which endpoints exist) and
+the caches of the receive path; the :class:`~.stack.Stack` that holds it provides the way
+down (``_xmit_parts``/``_xmit_internal``), the name table and the peers that are up.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from ...addr import Scope, ServiceAddr, ServiceRange, SocketAddr
 from ...errors import AddressError, RemoteProtocolError, ServiceUnreachable
@@ -34,6 +35,7 @@ from .msg import direct_hdr, direct_msg_trusted, named_hdr, named_msg_trusted
 if TYPE_CHECKING:
     from ...nametable.table import NameTable
     from .name_distr import NameDistributor
+    from .stack import Stack
 
 __all__ = ["Port", "SocketLayer"]
 
@@ -68,32 +70,24 @@ class Port(Protocol):
 
 
 class SocketLayer:
-    """Send to names, ranges and sockets; deliver, reroute, reject and return messages."""
+    """Send to names, ranges and sockets; deliver, reroute, reject and return messages.
 
-    # Provided by the stack.
-    own: int
-    table: NameTable | None
-    distr: NameDistributor | None
-    loop: asyncio.AbstractEventLoop | None
-    ports: dict[int, Port]
-    up: dict[int, bytes]
-    stats: dict[str, int]
-    _closed: bool
-    _names_pending: bool
+    Held by ``stack``, whose counters ``stats`` it updates; :meth:`start` gives it what
+    exists once the node runs.
+    """
 
-    def flush_names(self) -> None:
-        raise NotImplementedError
-
-    def _xmit(self, peer: int, m: bytes) -> None:
-        raise NotImplementedError
-
-    def _xmit_parts(self, peer: int, hdr: bytes, body: bytes) -> None:
-        raise NotImplementedError
-
-    def _xmit_internal(self, peer: int, m: bytes) -> bool:
-        raise NotImplementedError
-
-    def _init_sockets(self) -> None:
+    def __init__(self, stack: Stack, stats: dict[str, int]) -> None:
+        self._stack = stack
+        self.stats = stats
+        #: Local endpoints by port number: the only record of them (the transport's too).
+        self.ports: dict[int, Port] = {}
+        self.own = 0
+        self.table: NameTable | None = None
+        self.distr: NameDistributor | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.up: dict[int, Any] = {}
+        self._xmit_parts = stack._xmit_parts
+        self._xmit_internal = stack._xmit_internal
         self._local: deque[bytes] = deque()
         self._local_scheduled = False
         self._src_cache: dict[tuple[int, int], SocketAddr] = {}
@@ -104,6 +98,20 @@ class SocketLayer:
         # passed on to the original sender.
         self._rerouted: OrderedDict[tuple[int, int, int], int] = OrderedDict()
 
+    def start(
+        self, *, own: int, table: NameTable, distr: NameDistributor, loop: asyncio.AbstractEventLoop, up: dict[int, Any]
+    ) -> None:
+        """The node runs: its address, name table and distributor, loop, and peers up."""
+        self.own = own
+        self.table = table
+        self.distr = distr
+        self.loop = loop
+        self.up = up
+
+    def close(self) -> None:
+        """The stack is closed: messages queued for local ports are dropped."""
+        self._local.clear()
+
     # ------------------------------------------------------------------------- send
 
     def send(self, port: int, dest: Destination, data: bytes, importance: int) -> None:
@@ -113,8 +121,9 @@ class SocketLayer:
         before its stack: the closed state is not checked again here. Messages to other
         nodes go as header + payload, the payload never copied (:meth:`_xmit_parts`).
         """
-        if self._names_pending:
-            self.flush_names()  # a publication made before this message must not be overtaken
+        stack = self._stack
+        if stack._names_pending:
+            stack.flush_names()  # a publication made before this message must not be overtaken
         own = self.own
         if type(dest) is SocketAddr:
             node = dest.node
@@ -166,13 +175,13 @@ class SocketLayer:
         own = self.own
         # Only what is queued now: messages sent by handlers run here wait for the next round.
         for _ in range(len(q)):
-            if self._closed:
+            if self._stack.closed:
                 return
-            self._dispatch(own, q.popleft())
+            self.dispatch(own, q.popleft())
 
     # ------------------------------------------------------------------------- receive
 
-    def _dispatch(self, peer: int, m: bytes) -> None:
+    def dispatch(self, peer: int, m: bytes) -> None:
         """A complete message arrived from ``peer`` (or from this node).
 
         Messages come from the link (validated there) or from this node's own builders.
@@ -356,7 +365,7 @@ class SocketLayer:
             return self._range(h.name_type, h.name_instance, h.name_upper)
         return self._src(node, port)
 
-    def _undeliverable(self, m: bytes, reason: DeliveryFailure) -> None:
+    def undeliverable(self, m: bytes, reason: DeliveryFailure) -> None:
         """A message of ours the link could not deliver: return it to its port locally."""
         if buf_user(m) > M.CRITICAL_IMPORTANCE:
             return  # name distribution and other internal traffic: nothing to report

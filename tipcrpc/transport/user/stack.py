@@ -9,7 +9,7 @@ local ports (endpoints), the topology server and the UDP bearer. It
 * turns the node's outputs into UDP sends, link events (bulk name distribution at link-up,
   ``{2, peer}`` link-state publications, purge at node-down, same-host liveness watches),
   and deliveries of data messages to ports (through the socket layer,
-  :class:`~.socket_layer.SocketLayer`, which it mixes in);
+  :class:`~.socket_layer.SocketLayer`, which it holds as ``sockets``);
 * wakes the endpoints waiting in ``drain`` once the links' queues shrink.
 
 When a link fails, the messages it had accepted but not seen acknowledged are treated by
@@ -61,7 +61,7 @@ _TIMER_USERS = frozenset((M.LINK_CONFIG, M.LINK_PROTOCOL))
 _LATE_TIMER = 0.1
 
 
-class Stack(SocketLayer):
+class Stack:
     """One userspace TIPC node bound to an event loop (see the module docstring)."""
 
     def __init__(
@@ -96,7 +96,6 @@ class Stack(SocketLayer):
         self.distr: NameDistributor | None = None
         self.topsrv: TopologyServer | None = None
         self.liveness: Liveness | None = None
-        self.ports: dict[int, Port] = {}
         #: Peers with an established link, by address: the node's own record (``Node.up``)
         #: once started — one record, read here, never kept twice.
         self.up: dict[int, Any] = {}
@@ -109,7 +108,6 @@ class Stack(SocketLayer):
         self._names_per_msg = max(1, (self._names_mss - M.INT_H_SIZE) // M.DISTR_ITEM_SIZE)
         self._peer_up_waiters: list[asyncio.Future[None]] = []
         self._drain_waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._init_sockets()
         self.stats: dict[str, int] = {
             "messages_sent": 0,
             "bytes_sent": 0,
@@ -127,6 +125,8 @@ class Stack(SocketLayer):
             "peers_up_total": 0,
             "peers_lost_total": 0,
         }
+        #: The socket layer: local ports, sending to names/sockets, delivery and returns.
+        self.sockets = SocketLayer(self, self.stats)
 
     # ------------------------------------------------------------------------- lifecycle
 
@@ -156,6 +156,7 @@ class Stack(SocketLayer):
         self.table = NameTable(self.own)
         self.distr = NameDistributor(self.table)
         self.topsrv = TopologyServer(self.table)
+        self.sockets.start(own=self.own, table=self.table, distr=self.distr, loop=loop, up=self.up)
         # Every node publishes its own address cluster-wide (tipc_net_finalize): key = addr.
         self.distr.publish(NODE_STATE, self.own, self.own, _CLUSTER, 0, self.own, ())
         if self._use_liveness:
@@ -205,7 +206,7 @@ class Stack(SocketLayer):
             self.liveness.close()
         if self.topsrv is not None:
             self.topsrv.close()
-        self._local.clear()
+        self.sockets.close()
         for fut in self._peer_up_waiters:
             if not fut.done():
                 fut.set_result(None)
@@ -244,9 +245,9 @@ class Stack(SocketLayer):
             delivered = out.delivered
             if delivered:
                 if len(delivered) == 1:
-                    self._dispatch(*delivered[0])
+                    self.sockets.dispatch(*delivered[0])
                 else:
-                    dispatch = self._dispatch
+                    dispatch = self.sockets.dispatch
                     for peer, m in delivered:
                         dispatch(peer, m)
             if self._drain_waiters:
@@ -320,8 +321,9 @@ class Stack(SocketLayer):
                         self.own, ev.addr, ev.identity, ev.media, ev.detail,
                     )
         if out.delivered:
+            dispatch = self.sockets.dispatch
             for peer, m in out.delivered:
-                self._dispatch(peer, m)
+                dispatch(peer, m)
         if out.undelivered:
             # Sent over a link that failed before acknowledging them: they may well have
             # been delivered (acks are delayed and piggy-backed), so returning them as
@@ -335,7 +337,7 @@ class Stack(SocketLayer):
             # for a node that is gone (tipc_sk_rcv of a NO_NODE reject).
             self.stats["messages_unsent_at_link_down"] += len(out.unsent)
             for _peer, m in out.unsent:
-                self._undeliverable(m, DeliveryFailure.NO_NODE)
+                self.sockets.undeliverable(m, DeliveryFailure.NO_NODE)
         if self._drain_waiters:
             self._wake_drained()
         self._arm()
@@ -503,7 +505,7 @@ class Stack(SocketLayer):
             except Exception:  # statistics must never break the caller
                 log.exception("node.statistics failed")
         out["peers_up"] = len(self.up)
-        out["ports"] = len(self.ports)
+        out["ports"] = len(self.sockets.ports)
         out["publications"] = len(self.table) if self.table is not None else 0
         return out
 

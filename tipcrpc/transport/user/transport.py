@@ -81,12 +81,13 @@ def node_id_of(identity: str) -> bytes:
 class UserEndpoint(EndpointBase):
     """A reliable-datagram socket of a :class:`UserTransport` (kernel ``SOCK_RDM``)."""
 
-    __slots__ = ("_transport", "_stack", "_port")
+    __slots__ = ("_transport", "_stack", "_sockets", "_port")
 
     def __init__(self, transport: UserTransport, port: int, handler: MessageHandler) -> None:
         super().__init__(SocketAddr(transport._stack.own, port), handler)
         self._transport = transport
         self._stack = transport._stack
+        self._sockets = transport._stack.sockets
         self._port = port
 
     def send(self, dest: Destination, data: bytes, *, importance: Importance = Importance.LOW) -> None:
@@ -95,7 +96,7 @@ class UserEndpoint(EndpointBase):
             raise ClosedError(f"endpoint {self._address} is closed")
         if data.__class__ is not bytes or importance not in IMPORTANCES or not 0 < len(data) <= MAX_MESSAGE:
             data = check_payload(data, MAX_MESSAGE, importance)
-        self._stack.send(self._port, dest, data, importance)
+        self._sockets.send(self._port, dest, data, importance)
 
     async def drain(self) -> None:
         """Wait until the node's link send queues are below the high-water mark."""
@@ -105,8 +106,7 @@ class UserEndpoint(EndpointBase):
     async def aclose(self) -> None:
         """Withdraw every publication and close; idempotent."""
         if self._release():
-            self._stack.ports.pop(self._port, None)
-            self._transport._endpoints.pop(self._port, None)
+            self._sockets.ports.pop(self._port, None)
 
     def _bind(self, r: ServiceRange, scope: Scope, key: int) -> None:
         self._stack.publish(r, scope, self._port, key)
@@ -230,7 +230,6 @@ class UserTransport:
         if isinstance(inner, UdpMedia):
             inner.on_packet = self._rx  # one call less per datagram
         self._state = _NEW
-        self._endpoints: dict[int, UserEndpoint] = {}
         # Kernel-like port numbers: random start, then sequential (ports are never 0).
         self._next_port = secrets.randbelow(0x7FFF_0000) + 0x10000
         self._info: NodeInfo | None = None
@@ -306,9 +305,7 @@ class UserTransport:
         for ep in list(self._endpoints.values()):
             await ep.aclose()
         self._stack.stop()
-        for ep in self._endpoints.values():
-            ep._closed = True
-        self._endpoints.clear()
+        self._close_endpoints()
 
     async def abort(self) -> None:
         """Close abruptly, as if the process had died: no withdrawals, no link RESET.
@@ -320,6 +317,14 @@ class UserTransport:
             return
         self._state = _CLOSED
         self._stack.abort()
+        self._close_endpoints()
+
+    @property
+    def _endpoints(self) -> dict[int, UserEndpoint]:
+        """The open endpoints by port: the socket layer's port table (kept once)."""
+        return self._stack.sockets.ports  # type: ignore[return-value]
+
+    def _close_endpoints(self) -> None:
         for ep in self._endpoints.values():
             ep._closed = True
         self._endpoints.clear()
@@ -331,7 +336,6 @@ class UserTransport:
         port, self._next_port = alloc_port(self._next_port, self._endpoints)
         ep = UserEndpoint(self, port, handler)
         self._endpoints[port] = ep
-        self._stack.ports[port] = ep
         return ep
 
     async def subscribe(
