@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import hashlib
 import json
 import os
@@ -108,6 +109,7 @@ async def main() -> int:
             watcher = asyncio.ensure_future(watch_nodes())
             threading.Thread(target=read_stdin, daemon=True).start()
             _out(f"READY {t.own_node.addr:08x} {server.address.port}")
+            faulthandler.cancel_dump_traceback_later()
             tasks: set[asyncio.Future[None]] = set()
             stopper = asyncio.ensure_future(stop.wait())
             while True:
@@ -133,9 +135,10 @@ async def main() -> int:
 async def _run(cmd: dict[str, Any], t: Any, client: Any, raw_ep: Any) -> None:
     """One command; always answers ``R <id> {"ok": ..., ...}``.
 
-    Ops: ``call`` (service, method, args, timeout) -> value; ``call_all`` (service, method,
-    timeout) -> sorted values; ``echo`` (service, size, seed, timeout) -> seconds, after
-    checking the echoed bytes; ``slow_many`` (service, n, seconds, timeout) -> the labels
+    Ops (``call_timeout`` is the call's deadline): ``call`` (service, method, args, instance,
+    call_timeout) -> value; ``call_all`` (service, method, call_timeout) -> sorted values;
+    ``echo`` (service, size, seed, instance, call_timeout) -> seconds, after checking the
+    echoed bytes; ``slow_many`` (service, n, seconds, call_timeout) -> the labels
     that answered ``n`` concurrent ``slow`` calls; ``mcast`` (type, lower, upper, data hex)
     sends one multicast datagram from the raw endpoint; ``names`` (type) -> this node's
     view of the name table for that type, ``[[lower, upper, node, port], ...]``;
@@ -151,21 +154,21 @@ async def _run(cmd: dict[str, Any], t: Any, client: Any, raw_ep: Any) -> None:
     op = cmd["op"]
     try:
         if op == "call":
-            value = await _opts(client, timeout=cmd["timeout"], instance=cmd.get("instance")).call(
+            value = await _opts(client, timeout=cmd["call_timeout"], instance=cmd.get("instance")).call(
                 cmd["service"], cmd["method"], *cmd.get("args", []))
         elif op == "call_all":
-            results = await _opts(client, timeout=cmd["timeout"]).call_all(cmd["service"], cmd["method"])
+            results = await _opts(client, timeout=cmd["call_timeout"]).call_all(cmd["service"], cmd["method"])
             value = sorted(r.value if r.ok else f"error: {r.error!r}" for r in results)
         elif op == "echo":
             data = payload(cmd["size"], cmd["seed"])
             t0 = time.perf_counter()
-            back = await _opts(client, timeout=cmd["timeout"], instance=cmd["instance"]).call(cmd["service"], "echo", data)
+            back = await _opts(client, timeout=cmd["call_timeout"], instance=cmd["instance"]).call(cmd["service"], "echo", data)
             value = time.perf_counter() - t0
             if back != data:
                 raise AssertionError(f"echo of {len(data)} bytes came back as {len(back)} bytes "
                                      f"(sha {hashlib.sha256(back).hexdigest()[:12]})")
         elif op == "slow_many":
-            calls = [_opts(client, timeout=cmd["timeout"]).call(cmd["service"], "slow", cmd["seconds"])
+            calls = [_opts(client, timeout=cmd["call_timeout"]).call(cmd["service"], "slow", cmd["seconds"])
                      for _ in range(cmd["n"])]
             value = list(await asyncio.gather(*calls))
         elif op == "mcast":
@@ -262,6 +265,8 @@ async def _snapshot(t: Any, stype: int) -> list[Any]:
 
 
 if __name__ == "__main__":
+    # A start-up that hangs shows where (stderr reaches the test report); cancelled at READY.
+    faulthandler.dump_traceback_later(float(os.environ.get("AGENT_STACKS_AFTER_S", "150")), exit=False)
     _enter(sys.argv[sys.argv.index("--netns") + 1])
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     sys.exit(asyncio.run(main()))

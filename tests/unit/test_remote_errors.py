@@ -31,6 +31,7 @@ from tipcrpc.rpc.remote_errors import (
     exception_to_failure,
     failure_to_exception,
     remote_class,
+    unencodable_result_failure,
 )
 
 CODEC = Codec()
@@ -204,7 +205,11 @@ def test_rpc_errors_and_codec_errors_keep_their_status() -> None:
     assert exception_to_failure(InvalidArguments("x", details=1)) == (Status.INVALID_ARGUMENTS, "x", 1)
     assert exception_to_failure(DeadlineExceeded("late"))[0] == Status.DEADLINE_EXCEEDED
     assert exception_to_failure(FrameTooLarge("big"))[0] == Status.TOO_LARGE
-    status, message, details = exception_to_failure(CodecError("cannot encode set"))
+    # a CodecError the handler raised itself is an ordinary application error ...
+    status, message, details = exception_to_failure(CodecError("inner"))
+    assert status == Status.APPLICATION_ERROR and message == "inner"
+    # ... and a result the server cannot encode says so (the serve table uses this one)
+    status, message, details = unencodable_result_failure(CodecError("cannot encode set"))
     assert status == Status.APPLICATION_ERROR and message == "result cannot be encoded: cannot encode set"
     got = failure_to_exception(status, message, details)
     assert type(got) is RemoteException and got.remote_type == "tipcrpc.errors.CodecError"

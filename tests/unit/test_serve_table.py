@@ -186,3 +186,16 @@ def test_an_unencodable_result_is_reported_as_such() -> None:
     table.result(s, object())
     ((_dest, _cid, status),) = failures(table)
     assert status != Status.PROTOCOL_ERROR
+
+
+def test_a_codec_error_raised_by_the_handler_is_an_application_error() -> None:
+    from tipcrpc.errors import CodecError
+
+    table = ServeTable(codec, [svc])
+    table.frame(C1, call(1), 0.0)
+    (s,) = runs(table, suspend=False)
+    table.error(s, CodecError("inner call failed"))
+    ((_dest, frame, _imp),) = table.out.sends
+    status, message, details = F.decode_failure(codec, frame)
+    assert status == Status.APPLICATION_ERROR and "result cannot be encoded" not in message
+    assert details["type"] == "tipcrpc.errors.CodecError"

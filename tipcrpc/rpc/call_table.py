@@ -282,12 +282,15 @@ class CallTable:
     def new(self, kind: int, type: int, method: str, args: Any, kwargs: Any, *, idempotent: bool = False,
             importance: Importance = Importance.LOW, deadline: float | None = None, instance: int | None = None,
             credit: int | None = None, metadata: Mapping[str, Any] | None = None, learn: int = -1,
-            now: float = 0.0) -> Call:  # fmt: skip
-        """A new call (not sent yet; :meth:`send` sends it). Encodes its frame first, so an
-        argument that cannot be encoded raises :class:`CodecError` before anything happens."""
+            now: float = 0.0, to: SocketAddr | None = None) -> Call:  # fmt: skip
+        """A new call, sent to ``to`` if given (else :meth:`send` sends it). Encodes its frame
+        first, so an argument that cannot be encoded raises :class:`CodecError` before
+        anything happens."""
         if self.closed:
             raise ClosedError("client is closed")
-        cid = self.ids()
+        ids = self.ids
+        cid = ids._next  # CallIds() inlined: this is the per-call path
+        ids._next = ((cid + 1) & _U64) or 1
         flags = _KIND_FLAGS[kind] | (_IDEMPOTENT if idempotent else 0)
         remaining = None if deadline is None else max(deadline - now, 0.0)
         frame = encode_call(self.codec, cid, type, method, args, kwargs, remaining, flags, credit, instance, metadata)
@@ -303,6 +306,8 @@ class CallTable:
         if deadline is not None:
             heapq.heappush(self._timers, (deadline, cid, _DEADLINE))
         self.stats["calls"] += 1
+        if to is not None:
+            self.send(call, to)
         return call
 
     def send(self, call: Call, sock: SocketAddr) -> None:

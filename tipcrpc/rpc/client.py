@@ -51,7 +51,7 @@ Api = TypeVar("Api")
 #: ``learn`` is -1 when a local Service defines the method, else the flags learned so far.
 Meta = tuple[int, str, bool, Importance, int]
 
-_CHUNK, _CHUNK_ACK = int(Kind.CHUNK), int(Kind.CHUNK_ACK)
+_CHUNK, _CHUNK_ACK, _REPLY = int(Kind.CHUNK), int(Kind.CHUNK_ACK), int(Kind.REPLY)
 _OVERLOAD = DeliveryFailure.OVERLOAD
 
 
@@ -335,7 +335,8 @@ class Client:
                 except ProtocolError:
                     table.stats["malformed"] += 1
                 return
-            table.frame(source, data, loop.time())  # type: ignore[union-attr]
+            # Only failover decisions need the time; a reply (the common case) does not.
+            table.frame(source, data, 0.0 if kind == _REPLY else loop.time())  # type: ignore[union-attr]
         else:
             self._on_returned(table, msg)  # type: ignore[arg-type]
         self._flush()
@@ -529,12 +530,11 @@ class Client:
                 raise ClosedError("client is closed")
         call = table.new(kind, stype, method, args, kwargs, idempotent=idem, importance=imp,  # type: ignore[union-attr]
                          deadline=deadline, instance=instance, credit=opts.credit if kind == STREAM else None,
-                         metadata=opts.metadata, learn=learn, now=now)  # fmt: skip
+                         metadata=opts.metadata, learn=learn, now=now, to=sock)  # fmt: skip
         call.max_attempts = len(m) + 1
         call.wait_ready = opts.wait_ready
         if kind == UNARY:
             call.waiter = loop.create_future()
-        table.send(call, sock)  # type: ignore[union-attr]
         self._flush()
         return call
 

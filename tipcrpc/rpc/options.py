@@ -17,10 +17,7 @@ from ..addr import U32_MAX, Importance, ServiceRange
 from ..errors import AddressError, UsageError
 from .service import importance_of
 
-__all__ = ["CallOptions", "DEFAULT_OPTIONS", "MAX_METADATA_BYTES"]
-
-#: The encoded ``metadata`` of one call may not exceed this many bytes.
-MAX_METADATA_BYTES = 4096
+__all__ = ["CallOptions", "DEFAULT_OPTIONS"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -242,8 +242,6 @@ def exception_to_failure(
         return Status.DEADLINE_EXCEEDED, str(exc) or "deadline exceeded", None
     if isinstance(exc, FrameTooLarge):
         return Status.TOO_LARGE, str(exc), {"type": _qualified_name(type(exc)), "message": str(exc)}
-    if isinstance(exc, CodecError):
-        return unencodable_result_failure(exc)
     reg = registry if registry is not None else DEFAULT_EXCEPTIONS
     message = str(exc)
     cls = type(exc)

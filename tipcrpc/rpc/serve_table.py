@@ -48,7 +48,7 @@ from .frames import (
     encode_stream_item,
     method_flags,
 )
-from .remote_errors import exception_to_failure
+from .remote_errors import exception_to_failure, unencodable_result_failure
 from .service import MethodInfo, Service
 
 __all__ = ["Served", "ServeTable", "ServeOutbox", "CANCELLED", "DEADLINE", "SHUTDOWN", "CLIENT_LOST"]
@@ -333,6 +333,17 @@ class ServeTable:
     def result(self, s: Served, value: Any) -> str | None:
         """The handler of ``s`` returned ``value``; a value that cannot be encoded is answered
         as an error (the handler ran, so the client must not take it for a protocol fault)."""
+        if not s.tracked and not self.backlog and not s.oneway:
+            # The common case, inlined: a call answered inline, nothing waiting behind it.
+            s.done = True
+            self.running -= 1
+            try:
+                frame = encode_reply(self.codec, s.cid, value, self.flags[s.info])
+            except CodecError as exc:
+                return self.unencodable(s, exc, "result", released=True)
+            self.stats["completed"] += 1
+            self.out.sends.append((s.source, frame, s.info.importance))
+            return None
         self._release(s)
         if s.reason is not None:
             return None  # cancelled meanwhile (its failure was or will be sent)
@@ -343,7 +354,7 @@ class ServeTable:
         try:
             frame = encode_reply(self.codec, s.cid, value, self.flags[s.info])
         except CodecError as exc:
-            return self.error(s, exc, released=True)
+            return self.unencodable(s, exc, "result", released=True)
         self.stats["completed"] += 1
         self.out.done.append((s, None))
         self.out.sends.append((s.source, frame, s.info.importance))
@@ -364,6 +375,17 @@ class ServeTable:
         if isinstance(exc, RpcError):
             return None
         return f"call {s.info.name} from {s.source} raised {type(exc).__name__}: {exc}"
+
+    def unencodable(self, s: Served, exc: CodecError, what: str = "result", *, released: bool = False) -> str | None:
+        """The handler of ``s`` ran but its ``what`` (result, stream item) cannot be encoded:
+        say so (not a protocol fault). Returns a warning to log for a notification."""
+        if not released:
+            self._release(s)
+        if s.oneway:
+            self.stats["failed"] += 1
+            return f"notification {s.info.name}: {what} cannot be encoded: {exc}"
+        self._failure(s.source, s.cid, *unencodable_result_failure(exc, what))
+        return None
 
     def cancelled(self, s: Served) -> None:
         """The handler of ``s`` ended after the shell cancelled it (for :attr:`Served.reason`)."""

@@ -488,7 +488,7 @@ class Server:
                 try:
                     table.item(s, item)
                 except CodecError as exc:
-                    table.error(s, exc)
+                    table.unencodable(s, exc, "stream item")
                     return
                 self._flush()
             table.stream_end(s)
