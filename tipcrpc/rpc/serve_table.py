@@ -342,6 +342,7 @@ class ServeTable:
             except CodecError as exc:
                 return self.unencodable(s, exc, "result", released=True)
             self.stats["completed"] += 1
+            self.out.done.append((s, None))
             self.out.sends.append((s.source, frame, s.info.importance))
             return None
         self._release(s)
