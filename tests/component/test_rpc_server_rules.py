@@ -117,12 +117,6 @@ async def test_the_handler_sees_the_remaining_time() -> None:
     await cluster.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lead: a re-sent CALL carries the remaining time computed when the call was created "
-    "(rpc/call_table.py encodes the frame once); the second server's deadline is late by the "
-    "time spent on the first attempt",
-)
 async def test_a_failed_over_call_carries_what_is_left_of_its_deadline() -> None:
     cluster = MemoryCluster(seed=14)
     rec = Recorder()

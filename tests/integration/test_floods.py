@@ -96,12 +96,6 @@ def test_a_notification_flood_leaves_the_server_flat(notify_flood: dict) -> None
 REMEMBERED_NOTIFICATIONS_BOUND = 1024
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lead: the client remembers every notification for NOTIFY_RETRY_WINDOW_S (5 s, "
-    "rpc/call_table.py:281) to re-send one that comes back: memory grows with the send rate "
-    "times 5 s (thousands to tens of thousands of records here), with no bound and no backpressure",
-)
 def test_a_notification_flood_does_not_grow_the_client(notify_flood: dict) -> None:
     most = max(p[2] for p in notify_flood["progress"])
     assert most <= REMEMBERED_NOTIFICATIONS_BOUND, f"{most} notifications remembered by the client at once"

@@ -10,7 +10,6 @@ Measured figures are printed (``-rP`` or ``-s``); docs/transports.md quotes them
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import threading
@@ -144,8 +143,8 @@ async def test_calls_both_ways_and_call_all(mixed: MixedCluster, kclient: tipcrp
         assert sorted(r.value for r in results) == ["k1", "k2", "u1", "u2"], results
         agent = mixed.agents["u1"]
         for name in ("k1", "k2", "u2"):
-            got = await anyio.to_thread.run_sync(lambda: agent.request(
-                "call", service=SERVICE, method="whoami", instance=INSTANCE[name], call_timeout=30))
+            got = await anyio.to_thread.run_sync(lambda n=name: agent.request(
+                "call", service=SERVICE, method="whoami", instance=INSTANCE[n], call_timeout=30))
             assert got == name
         got = await anyio.to_thread.run_sync(lambda: agent.request(
             "call_all", service=SERVICE, method="whoami", call_timeout=30))
@@ -250,7 +249,6 @@ async def test_soak_no_link_resets(mixed: MixedCluster, kclient: tipcrpc.Client)
 def test_sigkill_user_node_is_withdrawn_and_restart_rejoins_as_same_node(mixed: MixedCluster) -> None:
     k1, u2 = mixed.node("k1"), mixed.node("u2")
     agent = mixed.agents["u2"]
-    t0 = time.monotonic()
     agent.kill()
     dt_withdrawn = wait_withdrawn(k1.netns, STYPE, INSTANCE["u2"], 30)
     print(f"\n[mixed] SIGKILL of u2: k1 withdrew its name after {dt_withdrawn * 1000:.0f} ms "

@@ -271,3 +271,23 @@ def test_timers_of_finished_calls_do_not_pile_up() -> None:
     table.out.sends.clear()
     table.out.done.clear()
     assert table.next_timer is None
+
+
+def test_a_moved_call_carries_the_deadline_left() -> None:
+    table, _m = setup(S1, S2)
+    call = start(table, S1, idempotent=True, deadline=10.0, now=0.0)
+    assert F.decode_call(codec, call.frame)[3] == pytest.approx(10.0)
+    sends(table)
+    table.node_down(S1.node, 4.0)
+    assert sends(table) == [(S2, F.Kind.CALL, call.id)]
+    assert F.decode_call(codec, call.frame)[3] == pytest.approx(6.0)
+
+
+def test_notifications_remembered_are_bounded() -> None:
+    from tipcrpc.rpc.call_table import NOTIFY_MEMORY
+
+    table, _m = setup(S1)
+    notes = [start(table, S1, kind=ONEWAY) for _ in range(NOTIFY_MEMORY + 100)]
+    sends(table)
+    assert len(table) == NOTIFY_MEMORY
+    assert notes[0].id not in table.calls and notes[-1].id in table.calls

@@ -38,6 +38,7 @@ The rules (DESIGN.md §4):
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from typing import Any, Callable, Iterable, Mapping
 
 from ..addr import Importance, SocketAddr
@@ -95,6 +96,10 @@ UNARY, STREAM, ONEWAY, FANOUT = 0, 1, 2, 3
 PROBE_INTERVAL_S = 1.0
 #: How long a notification is remembered so it can be re-sent if it comes back undeliverable.
 NOTIFY_RETRY_WINDOW_S = 5.0
+#: ... and at most this many at once: past it the oldest is forgotten (taken as delivered:
+#: an undeliverable datagram comes back within a round trip, long before 1 024 newer ones
+#: are sent). This bounds a client's memory under a notification flood.
+NOTIFY_MEMORY = 1024
 #: First backoff after an OVERLOAD return of a CALL; doubles per return, capped.
 OVERLOAD_BACKOFF_S = 0.002
 OVERLOAD_BACKOFF_MAX_S = 0.1
@@ -193,7 +198,7 @@ class Call:
     __slots__ = (
         "id", "kind", "type", "method", "frame", "idempotent", "importance", "deadline", "instance",
         "socket", "tried", "attempts", "max_attempts", "sent", "wait_ready", "parked", "learn",
-        "stream", "overloads", "resend_at", "probe_at", "waiter", "done",
+        "stream", "overloads", "resend_at", "probe_at", "waiter", "done", "body",
     )  # fmt: skip
 
     def __init__(self, cid: int, kind: int, type: int, method: str, frame: bytes, idempotent: bool,
@@ -223,6 +228,9 @@ class Call:
         self.probe_at: float | None = None
         self.waiter: Any = None  # the shell's handle (a future); never read here
         self.done = False
+        # (args, kwargs, flags, credit, metadata): to re-encode the frame with the deadline
+        # left when the call is re-sent later (failover, overload backoff)
+        self.body: tuple[Any, Any, int, int | None, Mapping[str, Any] | None] | None = None
 
     def __repr__(self) -> str:
         return f"<Call {self.id:#x} {self.method} -> {self.socket}>"
@@ -267,6 +275,7 @@ class CallTable:
         self._nonce = 0
         self._pings: dict[int, int] = {}  # ping nonce -> transmission number
         self._parked: dict[int, list[Call]] = {}  # service type -> calls waiting for an instance
+        self._notes: deque[Call] = deque()  # notifications remembered, oldest first
         # per-socket in-flight counts, kept only for the least-outstanding policy
         self.outstanding: dict[SocketAddr, int] | None = {} if policy is Policy.LEAST_OUTSTANDING else None
         self.closed = False
@@ -296,10 +305,16 @@ class CallTable:
         frame = encode_call(self.codec, cid, type, method, args, kwargs, remaining, flags, credit, instance, metadata)
         call = Call(cid, kind, type, method, frame, idempotent, importance, deadline, instance)
         call.learn = learn
+        if deadline is not None:
+            call.body = (args, kwargs, flags, credit, metadata)
         self.calls[cid] = call
         if kind == ONEWAY:
             deadline = now + NOTIFY_RETRY_WINDOW_S  # remembered this long for re-sends
             self.stats["notifications"] += 1
+            notes = self._notes
+            notes.append(call)
+            if len(notes) > NOTIFY_MEMORY:
+                self._forget_notes()
         elif kind == STREAM:
             call.stream = StreamState()
             self.stats["streams"] += 1
@@ -309,6 +324,27 @@ class CallTable:
         if to is not None:
             self.send(call, to)
         return call
+
+    def _forget_notes(self) -> None:
+        """Keep at most :data:`NOTIFY_MEMORY` notifications: forget the oldest (see there)."""
+        notes = self._notes
+        while notes and (notes[0].done or len(notes) > NOTIFY_MEMORY):
+            old = notes.popleft()
+            if not old.done and not old.parked:  # a parked one still waits for an instance
+                old.done = True
+                self.calls.pop(old.id, None)
+                self._unroute(old)
+            elif not old.done:
+                notes.append(old)
+                break
+
+    def _refresh(self, call: Call, now: float) -> None:
+        """Re-encode ``call``'s frame with the deadline left at ``now`` (before a re-send)."""
+        body = call.body
+        if body is not None and call.deadline is not None:
+            args, kwargs, flags, credit, metadata = body
+            call.frame = encode_call(self.codec, call.id, call.type, call.method, args, kwargs,
+                                     max(call.deadline - now, 0.0), flags, credit, call.instance, metadata)  # fmt: skip
 
     def send(self, call: Call, sock: SocketAddr) -> None:
         """Send (or re-send) ``call`` to ``sock``."""
@@ -549,6 +585,7 @@ class CallTable:
             self.stats["retries"] += 1
             if call.stream is not None:
                 call.stream.reset()
+            self._refresh(call, now)
             self.send(call, fresh)
 
     # -- failover --------------------------------------------------------------------------------
@@ -611,6 +648,7 @@ class CallTable:
         self.stats["retries" if never_started else "failovers"] += 1
         if call.stream is not None:
             call.stream.reset()
+        self._refresh(call, now)
         self.send(call, sock)
 
     # -- probing ---------------------------------------------------------------------------------
@@ -679,6 +717,7 @@ class CallTable:
                     self._probe(call)
             elif call.resend_at == when and call.socket is not None:
                 call.resend_at = None
+                self._refresh(call, now)
                 self._send_seq = call.sent = self._send_seq + 1
                 self.out.sends.append((call.socket, call.frame, call.importance))
         if len(timers) > 64 and len(timers) > 4 * len(calls):  # drop entries of finished calls
