@@ -12,7 +12,8 @@ unions the record files and asserts, per token, that
 * every idempotent call returned its value — none lost (re-running one is allowed);
 * no non-idempotent call ran twice anywhere; one that returned ran exactly once; one that
   failed did so with a typed error;
-* the kills hit calls in flight (otherwise the run proves nothing).
+* the kills hit calls in flight (otherwise the run proves nothing): some call re-ran, failed,
+  or was moved to another server by the client.
 """
 
 from __future__ import annotations
@@ -114,8 +115,12 @@ async def run(client: tipcrpc.Client, fleet: Fleet, *, workers: int, kill_at: tu
     return outcomes
 
 
-def check(outcomes: dict[tuple[str, int], object], seen: Counter[tuple[str, int]], kills: int, what: str) -> None:
-    """Assert the per-token rules (module docstring) and print the figures."""
+def check(outcomes: dict[tuple[str, int], object], seen: Counter[tuple[str, int]], kills: int, what: str,
+          moved: int = 0) -> None:
+    """Assert the per-token rules (module docstring) and print the figures. ``moved``: calls
+    the client re-sent elsewhere (its ``retries`` + ``failovers``): a kill that only found
+    calls queued in the dead socket (returned undelivered and re-sent, as the kernel does
+    with a killed socket's receive queue) still hit calls in flight."""
     idem = {tok: r for (m, tok), r in outcomes.items() if m == "idem"}
     once = {tok: r for (m, tok), r in outcomes.items() if m == "once"}
     lost = [tok for tok, r in idem.items() if r != tok]
@@ -131,4 +136,4 @@ def check(outcomes: dict[tuple[str, int], object], seen: Counter[tuple[str, int]
     assert lost == [], f"idempotent calls lost: {[(t, idem[t]) for t in lost[:5]]}"
     assert twice == [], f"non-idempotent calls run twice: {twice[:5]}"
     assert wrong == [] and untyped == []
-    assert reran_idem + sum(failed_once.values()) > 0, "the kills hit no call in flight"
+    assert reran_idem + sum(failed_once.values()) + moved > 0, "the kills hit no call in flight"

@@ -32,6 +32,8 @@ async def test_sigkill_of_servers_under_load_loses_and_duplicates_nothing(tmp_pa
                     tipcrpc.connect(t) as client:  # fmt: skip
                 await client.wait_for(faultload.SERVICE, 3, timeout=30.0)
                 outcomes = await faultload.run(client, fleet, workers=32, kill_at=kill_at, total=2800, timeout=20.0)
+                stats = client.statistics()
+                moved = stats["retries"] + stats["failovers"]
     finally:
         fleet.stop()
-    faultload.check(outcomes, fleet.executions(), len(kill_at), "user transport")
+    faultload.check(outcomes, fleet.executions(), len(kill_at), "user transport", moved)

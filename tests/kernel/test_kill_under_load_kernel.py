@@ -33,6 +33,8 @@ async def test_sigkill_of_kernel_servers_under_load(eth_cluster: EthCluster, tmp
             async with KernelTransport(netns=client_node.netns) as t, tipcrpc.connect(t) as client:
                 await client.wait_for(faultload.SERVICE, 2, timeout=60.0)
                 outcomes = await faultload.run(client, fleet, workers=8, kill_at=kill_at, total=200, timeout=60.0)
+                stats = client.statistics()
+                moved = stats["retries"] + stats["failovers"]
     finally:
         fleet.stop()
-    faultload.check(outcomes, fleet.executions(), len(kill_at), "kernel transport")
+    faultload.check(outcomes, fleet.executions(), len(kill_at), "kernel transport", moved)
