@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,8 +28,7 @@ NEEDS = ("uvloop", "Pyro5", "zmq", "grpc")
 @pytest.mark.timeout(400)
 def test_quick_run_produces_report(tmp_path: Path) -> None:
     missing = [m for m in NEEDS if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"bench extra not installed (missing {', '.join(missing)}): pip install -e .[bench]")
+    require(not missing, f"bench extra not installed (missing {', '.join(missing)}): pip install -e .[bench]")
     chart = importlib.util.find_spec("matplotlib") is not None
     cmd = [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)] + ([] if chart else ["--no-chart"])
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)  # a bound, not a measure (busy CI)

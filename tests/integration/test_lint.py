@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,15 +25,13 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_is_clean() -> None:
-    if importlib.util.find_spec("ruff") is None:
-        pytest.skip("ruff not installed: pip install -e .[test]")
+    require(importlib.util.find_spec("ruff") is not None, "ruff not installed: pip install -e .[test]")
     proc = _run("ruff", "check", "tipcrpc", "tests", "bench", "examples", "tools")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
 
 def test_mypy_strict_is_clean() -> None:
-    if importlib.util.find_spec("mypy") is None:
-        pytest.skip("mypy not installed: pip install -e .[test]")
+    require(importlib.util.find_spec("mypy") is not None, "mypy not installed: pip install -e .[test]")
     proc = _run("mypy")  # files and strictness: [tool.mypy] in pyproject.toml
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert "Success" in proc.stdout
