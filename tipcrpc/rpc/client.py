@@ -37,7 +37,7 @@ from .frames import HEADER_SIZE, Kind, parse_method_flags
 from .membership import Membership, Policy, key_to_instance, policy_of
 from .options import DEFAULT_OPTIONS, CallOptions
 from .resolver import Resolver
-from .runtime import Background, FrameLink
+from .runtime import Background, FrameLink, TableTimer
 from .service import Service, lookup_service
 from .stub import CallStream, FanoutResult, Stub, Watch
 
@@ -78,8 +78,7 @@ class Client:
         self._table: CallTable | None = None
         self._resolver: Resolver | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._timer = TableTimer(self._on_timer)
         self._bg = Background("client")
         self._meta: dict[tuple[object, str], Meta] = {}
         self._learned: dict[tuple[int, str], int] = {}
@@ -123,8 +122,7 @@ class Client:
                 if not fut.done():
                     fut.set_exception(ClosedError("client closed"))
         self._waiters.clear()
-        if self._timer is not None:
-            self._timer.cancel()
+        self._timer.cancel()
         if self._resolver is not None:
             self._resolver.close()
         self._link.close()
@@ -279,15 +277,9 @@ class Client:
                 self._learn(stype, method, flags)
             out.learned.clear()
         if table._timers:
-            nxt = table.next_timer
-            if nxt is not None and (self._timer is None or nxt < self._timer_at):
-                if self._timer is not None:
-                    self._timer.cancel()
-                self._timer_at = nxt
-                self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
+            self._timer.arm(self._loop, table.next_timer)  # type: ignore[arg-type]
 
     def _on_timer(self) -> None:
-        self._timer = None
         table = self._table
         if table is None or self._closed:
             return

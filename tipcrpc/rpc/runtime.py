@@ -29,7 +29,7 @@ from ..transport.base import RETURNED_DATA_MAX, Endpoint
 from .chunks import DEFAULT_MAX_FRAME, DEFAULT_REASSEMBLY_TTL, DEFAULT_WINDOW, ChunkSender, Reassembler
 from .frames import HEADER_SIZE, decode_chunk, decode_chunk_ack, encode_chunk_ack
 
-__all__ = ["FrameLink", "Background", "OVERLOAD_BACKOFF_S", "OVERLOAD_MAX_RETRIES"]
+__all__ = ["FrameLink", "Background", "TableTimer", "OVERLOAD_BACKOFF_S", "OVERLOAD_MAX_RETRIES"]
 
 log = logging.getLogger("tipcrpc.rpc")
 
@@ -245,6 +245,37 @@ class FrameLink:
         self._senders.clear()
         self._cache.clear()
         self._cache_bytes = 0
+
+
+class TableTimer:
+    """The one loop timer a table shell keeps for its table's ``next_timer``.
+
+    :meth:`arm` (after every event) re-arms it only when the table needs an earlier
+    wake-up than the one armed; when it fires, ``fire`` runs the table's ``timeout``.
+    """
+
+    __slots__ = ("_fire", "_handle", "_at")
+
+    def __init__(self, fire: Callable[[], None]) -> None:
+        self._fire = fire
+        self._handle: asyncio.TimerHandle | None = None
+        self._at = 0.0
+
+    def arm(self, loop: asyncio.AbstractEventLoop, when: float | None) -> None:
+        if when is not None and (self._handle is None or when < self._at):
+            if self._handle is not None:
+                self._handle.cancel()
+            self._at = when
+            self._handle = loop.call_at(when, self._fired)
+
+    def _fired(self) -> None:
+        self._handle = None
+        self._fire()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 class Background:

@@ -50,7 +50,7 @@ from .context import _current
 from .frames import HEADER_SIZE, Kind, encode_failure, encode_pong
 from .serve_table import CLIENT_LOST, Served, ServeTable
 from .service import MethodKind, Service
-from .runtime import Background, FrameLink
+from .runtime import Background, FrameLink, TableTimer
 from ..metrics import Metrics
 from .reflection import Reflection
 
@@ -156,8 +156,7 @@ class Server:
                                  instance_of=single, send_tracebacks=send_tracebacks)  # fmt: skip
         self._reflection.install(self._table)  # ops hook: reserved methods on every served type
         self._link = FrameLink(max_message=transport.max_message, max_frame=max_frame, window=window)
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._timer = TableTimer(self._on_timer)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._bg = Background("server")
         self._idle: asyncio.Future[None] | None = None
@@ -269,8 +268,7 @@ class Server:
             # stays open until it is closed below).
             self._table.close()
             self._closed = True
-            if self._timer is not None:
-                self._timer.cancel()
+            self._timer.cancel()
             with anyio.CancelScope(shield=True):
                 try:
                     if self._link.endpoint is not None:
@@ -309,12 +307,7 @@ class Server:
         if out.done:  # ops hook: finished calls into the per-method metrics
             self._record(out)
         if table._timers:
-            nxt = table.next_timer
-            if nxt is not None and (self._timer is None or nxt < self._timer_at):
-                if self._timer is not None:
-                    self._timer.cancel()
-                self._timer_at = nxt
-                self._timer = self._loop.call_at(nxt, self._on_timer)  # type: ignore[union-attr]
+            self._timer.arm(self._loop, table.next_timer)  # type: ignore[arg-type]
         if self._idle is not None and table.idle and not self._idle.done():
             self._idle.set_result(None)
 
@@ -334,7 +327,6 @@ class Server:
             pass  # the client (or its node) is gone, or we are closing; nobody to tell
 
     def _on_timer(self) -> None:
-        self._timer = None
         self._table.timeout(self._loop.time())  # type: ignore[union-attr]
         self._flush()
 
