@@ -7,8 +7,6 @@ would be silently ignored: refuse to run instead.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 
@@ -18,14 +16,3 @@ def pytest_configure(config: pytest.Config) -> None:
             "pytest-timeout is not installed, so a hanging test would stall the run: "
             "install the test extra (pip install -e '.[test]'; ./dev test does it)"
         )
-
-
-def require(ok: bool, reason: str) -> None:
-    """Skip with ``reason`` when ``ok`` is false, but fail under CI (``CI=true``): there
-    ``./dev test`` installs every extra and runs beside ``../shared``, so a missing piece is
-    a broken set-up, not a reason to pass quietly."""
-    if ok:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: this must not be skipped)")
-    pytest.skip(reason)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require
+from ci_policy import require
 
 ROOT = Path(__file__).resolve().parents[2]
 

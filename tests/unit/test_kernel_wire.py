@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require
+from ci_policy import require
 from hypothesis import given
 from hypothesis import strategies as st
 
