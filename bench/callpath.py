@@ -137,8 +137,14 @@ class _LeanTipcNode:
         seq = self.snd_nxt
         self.snd_nxt = (seq + 1) & 0xFFFF
         hdr = self.h8.pack(
-            (2 << 29) | (32 << 19) | (32 + len(body)), 3 << 29, (((self.rcv_nxt - 1) & 0xFFFF) << 16) | seq,
-            self.own, sport, dport, self.own, peer,
+            (2 << 29) | (32 << 19) | (32 + len(body)),
+            3 << 29,
+            (((self.rcv_nxt - 1) & 0xFFFF) << 16) | seq,
+            self.own,
+            sport,
+            dport,
+            self.own,
+            peer,
         )
         pkt = hdr + body
         self.transmq.append((seq, pkt))
