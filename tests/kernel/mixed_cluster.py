@@ -393,7 +393,7 @@ def link_report(cluster: MixedCluster, kernel: str, agent: str, kmsg_from: int) 
     """What the kernel node and the userspace node say about their links (for failure messages).
 
     The kernel's unicast links with their non-zero statistics (``tipc link stat show``), the
-    agent's link counters and the NodeDown events it saw, and the TIPC kernel log lines since
+    agent's link counters and the links it saw go down (with the reason it logged), and the TIPC kernel log lines since
     ``kmsg_from``: a link the kernel took down says why there ("Retransmission failure", "Lost link").
     """
     with TipcNetlink(netns=cluster.node(kernel).netns) as nl:
@@ -407,8 +407,8 @@ def link_report(cluster: MixedCluster, kernel: str, agent: str, kmsg_from: int) 
     except (AssertionError, TimeoutError) as e:
         lines.append(f"{agent}: no stats ({e})")
     with proc.lines.cond:
-        downs = [(f"{e['node']:08x}", round(e["t"], 2)) for e in proc.lines.events if e["ev"] == "node" and not e["up"]]
-    lines.append(f"{agent}: NodeDown events (node, monotonic time) since it started: {downs}")
+        downs = [f"{e['t']:.2f}: {e['msg']}" for e in proc.lines.events if e["ev"] == "link_down"]
+    lines.append(f"{agent}: links down since it started (monotonic time: reason): {downs}")
     lines += [f"kmsg <{lvl}> {msg}" for lvl, msg in kmsg_since(kmsg_from) if "tipc" in msg.lower()]
     return "\n".join(lines)
 

@@ -18,7 +18,8 @@ system-wide, so the test compares them with its own clock):
 * ``R <id> <json>`` the answer to command ``<id>``;
 * ``E <json>`` an event: ``{"ev": "node", "up": bool, "node": int, "t": float}``,
   ``{"ev": "raw", "data": hex, "src": [node, port]}``, ``{"ev": "started"}`` (a ``slow`` call
-  is running here).
+  is running here), ``{"ev": "link_down", "msg": str, "t": float}`` (the transport's log line
+  giving the reason a link went down).
 
 Commands are JSON lines ``{"id": n, "op": ..., ...}``; see :func:`_run` for the ops.
 """
@@ -72,6 +73,7 @@ async def main() -> int:
 
     from kernel_node_proc import build_service
 
+    _report_link_downs()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -130,6 +132,21 @@ async def main() -> int:
             stopper.cancel()
     _out("CLOSED")
     return 0
+
+
+def _report_link_downs() -> None:
+    """Report the transport's "link down to node X: <reason>" log lines as ``link_down`` events."""
+    import logging
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            msg = record.getMessage()
+            if "link down" in msg:
+                _out("E " + json.dumps({"ev": "link_down", "msg": msg, "t": time.monotonic()}))
+
+    logger = logging.getLogger("tipcrpc.user")
+    logger.addHandler(Handler(logging.INFO))
+    logger.setLevel(logging.INFO)
 
 
 async def _run(cmd: dict[str, Any], t: Any, client: Any, raw_ep: Any) -> None:
