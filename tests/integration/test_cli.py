@@ -121,6 +121,8 @@ def test_ls_lists_the_service_by_name_with_its_methods(env: dict[str, str], serv
     human = run(env, "ls", SERVICE)
     assert human.returncode == 0 and "add(a: int, b: int = 0) -> int" in human.stdout
     assert "[idempotent, importance high]" in human.stdout and "[streaming]" in human.stdout
+    absent = run(env, "ls", "test.cli.absent")
+    assert absent.returncode == 1 and "no server serves 'test.cli.absent'" in one_line_error(absent)
 
 
 def test_call_unary_stream_and_keywords(env: dict[str, str], server: Proc) -> None:
@@ -207,11 +209,13 @@ def test_nametable_node_link_status(env: dict[str, str], server: Proc, netid: in
     assert links[0]["name"] == "broadcast-link" and any(lk.get("peer") == server_node for lk in links)
     status = json.loads(run(env, "status", "--json").stdout)
     assert status["transport"] == "user" and server_node in status["user"]["peers"]
+    (bearer,) = json.loads(run(env, "bearer", "list", "--json").stdout)  # the command's own node's UDP bearer
+    assert bearer["name"].startswith("udp:127.0.0.1:") and bearer["note"] == "this command's own short-lived node"
 
 
 def test_kernel_only_settings_explain_what_to_do_on_the_user_transport(env: dict[str, str]) -> None:
     for args in (["node", "set", "identity", "n1"], ["bearer", "enable", "udp", "b1", "--localip", "127.0.0.1"],
-                 ["node", "get", "identity"]):  # fmt: skip
+                 ["node", "get", "identity"], ["node", "set", "netid", "12"], ["bearer", "disable", "udp:b1"]):  # fmt: skip
         proc = run(env, *args, "--transport", "user")
         assert proc.returncode == 2
         assert "every process is its own node" in one_line_error(proc)
