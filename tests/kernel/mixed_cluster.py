@@ -384,6 +384,35 @@ class MixedCluster:
                 ipr.link("del", index=idx)
 
 
+#: The userspace node's counters that tell how a link coped (``Stack.statistics``).
+AGENT_LINK_STATS = ("retransmitted", "sent_nacks", "recv_nacks", "deferred_recv", "duplicates", "links_down",
+                    "keepalive_stalls", "keepalive_longest_stall_ms")
+
+
+def link_report(cluster: MixedCluster, kernel: str, agent: str, kmsg_from: int) -> str:
+    """What the kernel node and the userspace node say about their links (for failure messages).
+
+    The kernel's unicast links with their non-zero statistics (``tipc link stat show``), the
+    agent's link counters and the NodeDown events it saw, and the TIPC kernel log lines since
+    ``kmsg_from``: a link the kernel took down says why there ("Retransmission failure", "Lost link").
+    """
+    with TipcNetlink(netns=cluster.node(kernel).netns) as nl:
+        links = [ln for ln in nl.links() if not ln.broadcast]
+    lines = [f"{kernel} link {ln.name}: up={ln.up} rx={ln.rx} tx={ln.tx} "
+             f"{ {k: v for k, v in ln.stats.items() if v} }" for ln in links]
+    proc = cluster.agents[agent]
+    try:
+        st = proc.request("stats", timeout=30)
+        lines.append(f"{agent}: { {k: st.get(k) for k in AGENT_LINK_STATS} }")
+    except (AssertionError, TimeoutError) as e:
+        lines.append(f"{agent}: no stats ({e})")
+    with proc.lines.cond:
+        downs = [(f"{e['node']:08x}", round(e["t"], 2)) for e in proc.lines.events if e["ev"] == "node" and not e["up"]]
+    lines.append(f"{agent}: NodeDown events (node, monotonic time) since it started: {downs}")
+    lines += [f"kmsg <{lvl}> {msg}" for lvl, msg in kmsg_since(kmsg_from) if "tipc" in msg.lower()]
+    return "\n".join(lines)
+
+
 def kmsg_position() -> int:
     """The sequence number of the next kernel log record (``/dev/kmsg``)."""
     return max((seq for seq, _lvl, _msg in _kmsg_records()), default=-1) + 1

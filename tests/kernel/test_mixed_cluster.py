@@ -26,18 +26,16 @@ from tipcrpc.transport.kernel import netns as knetns
 from tipcrpc.transport.kernel import wire
 from tipcrpc.transport.kernel.netlink import TipcNetlink
 from tipcrpc.transport.user import msg as m
+from tipcrpc.transport.user.discover import ADVERTISED_CAPABILITIES
 
 from ktipc_cluster import TopologyWatch, wait_published, wait_withdrawn
-from mixed_cluster import MixedCluster, kmsg_position, kmsg_since
+from mixed_cluster import MixedCluster, kmsg_position, kmsg_since, link_report
 from tipcrpc.addr import LINK_STATE
 from user_agent_proc import payload
 
-#: Opt-in for now (``KTIPC_MIXED=1``): in the loaded, emulated guest a userspace node process
-#: has intermittently hung during start-up (no READY within minutes; its stacks are dumped to
-#: stderr after AGENT_STACKS_AFTER_S), which would make the kernel tier flaky. Run with
-#: ``KTIPC_MIXED=1 sh tests/kernel/run-in-guest.sh tests/kernel/test_mixed_cluster.py``.
-pytestmark = pytest.mark.skipif(not os.environ.get("KTIPC_MIXED"),
-                                reason="mixed kernel/userspace cluster tests are opt-in: set KTIPC_MIXED=1")
+#: The module's cluster is built by its first test: four Python processes starting in the
+#: emulated guest (about 80 s on a loaded host, START_S at most) count against its timeout.
+pytestmark = pytest.mark.timeout(600)
 
 SERVICE = f"tipcrpc.kernel.mixed.{os.getpid()}"
 STYPE = service_type(SERVICE)
@@ -116,6 +114,13 @@ def test_links_up_one_round_trip_after_discovery(mixed: MixedCluster) -> None:
             user_setup = [(h.mtype, h.dest_session_valid) for t, s, h in between
                           if t < t_kup and s[0] == peer.ip and h.user == m.LINK_PROTOCOL]
             assert (m.ACTIVATE_MSG, 0) in user_setup, user_setup
+            # We advertise 0x72 (docs/transports.md); the kernel adapts: its STATE messages to
+            # us carry no Gap ACK record (no TIPC_GAP_ACK_BLOCK), unlike those to k2.
+            caps = {h.capabilities for t, s, h in between if s[0] == peer.ip and h.user == m.LINK_CONFIG}
+            assert caps == {ADVERTISED_CAPABILITIES} == {0x72}, caps
+            state_sizes = {h.size for t, s, h in between
+                           if s[0] == k1.ip and h.user == m.LINK_PROTOCOL and h.mtype == m.STATE_MSG}
+            assert state_sizes == {m.INT_H_SIZE}, state_sizes
 
 
 def test_name_tables_converge_both_ways(mixed: MixedCluster) -> None:
@@ -183,22 +188,39 @@ def test_multicast_both_ways(mixed: MixedCluster) -> None:
             s.close()
 
 
-@pytest.mark.parametrize("size", [64 * 1024, pytest.param(16 * 1024 * 1024, marks=pytest.mark.xfail(
-    reason="open: in the emulated guest the kernel's link to the userspace node has gone down in the middle "
-           "of a 16 MiB kernel->userspace transfer (PeerLost); see docs/transports.md", strict=False))],
-    ids=["64KiB", "16MiB"])
+#: 16 MiB passed in 8 of 9 guest runs on 2026-12-07, all on a host running 3-4 emulated guests on
+#: two CPUs; it failed once, inside a full kernel-tier run whose report was lost to the guest's
+#: overall timeout. Seen in the passing runs: the userspace node's event loop stalled for up to
+#: 6.9 s (its keepalive thread covered the stalls) and it lost its link to the idle userspace
+#: peer u2 during the transfer (NodeDown), while the kernel's link to it stayed up. So, not yet
+#: explained: a 16 MiB transfer can cost a link at the 1 s tolerance this cluster uses. A
+#: failure prints link_report() (kernel link statistics and TIPC log, the node's counters).
+_XFAIL_16MIB = pytest.mark.xfail(
+    reason="open: under heavy host load a 16 MiB transfer has failed once in 9 guest runs (a link lost "
+           "at 1 s tolerance); see the comment above and docs/transports.md", strict=False)
+
+
+@pytest.mark.parametrize("size", [64 * 1024, pytest.param(16 * 1024 * 1024, marks=_XFAIL_16MIB)],
+                         ids=["64KiB", "16MiB"])
 async def test_payloads_both_ways(mixed: MixedCluster, kclient: tipcrpc.Client, size: int) -> None:
     """Kernel -> userspace (the kernel fragments) and userspace -> kernel (tipcrpc chunks, our fragments)."""
-    with anyio.fail_after(300):
-        data = payload(size, seed=size)
-        t0 = time.perf_counter()
-        assert await call(kclient, "echo", data, timeout=240, instance=INSTANCE["u1"]) == data
-        dt_k = time.perf_counter() - t0
-        agent = mixed.agents["u1"]
-        dt_u = await anyio.to_thread.run_sync(lambda: agent.request(
-            "echo", service=SERVICE, size=size, seed=size, instance=INSTANCE["k2"], call_timeout=240,
-            timeout=300))
-        print(f"\n[mixed] {size} B echo: kernel k1 -> user u1 {dt_k:.2f} s; user u1 -> kernel k2 {dt_u:.2f} s")
+    kmsg_from = kmsg_position()
+    try:
+        with anyio.fail_after(300):
+            data = payload(size, seed=size)
+            t0 = time.perf_counter()
+            assert await call(kclient, "echo", data, timeout=240, instance=INSTANCE["u1"]) == data
+            dt_k = time.perf_counter() - t0
+            agent = mixed.agents["u1"]
+            dt_u = await anyio.to_thread.run_sync(lambda: agent.request(
+                "echo", service=SERVICE, size=size, seed=size, instance=INSTANCE["k2"], call_timeout=240,
+                timeout=300))
+    except Exception as e:
+        report = await anyio.to_thread.run_sync(lambda: link_report(mixed, "k1", "u1", kmsg_from))
+        print(f"\n[mixed] {size} B echo failed: {type(e).__name__}: {e}\n{report}", flush=True)
+        raise AssertionError(f"{size} B echo failed ({type(e).__name__}: {e}); the links:\n{report}") from e
+    print(f"\n[mixed] {size} B echo: kernel k1 -> user u1 {dt_k:.2f} s; user u1 -> kernel k2 {dt_u:.2f} s")
+    print(await anyio.to_thread.run_sync(lambda: link_report(mixed, "k1", "u1", kmsg_from)))
 
 
 async def test_soak_no_link_resets(mixed: MixedCluster, kclient: tipcrpc.Client) -> None:
@@ -331,6 +353,10 @@ def test_kernel_packets_to_a_userspace_node_decode_and_reencode(mixed: MixedClus
     assert mixed.capture is not None
     pkts = [(pkt, m.Header.decode(pkt)) for t, src, dst, pkt in mixed.capture.snapshot()
             if t >= t_start and src[0] == k1.ip and dst[0] == u1.ip]
+    out = os.environ.get("KTIPC_GOLDEN_OUT")
+    if out:  # everything k1 sent u1, before any check can fail (to study a failure offline)
+        with open(out + ".all", "w") as f:
+            f.writelines(f"{pkt.hex()}\n" for pkt, _h in pkts)
 
     def first(pred: Any, what: str) -> tuple[bytes, m.Header]:
         found = next(((p, h) for p, h in pkts if pred(p, h)), None)
@@ -343,14 +369,18 @@ def test_kernel_packets_to_a_userspace_node_decode_and_reencode(mixed: MixedClus
         pkt, h = first(lambda p, h, mt=mtype, d=data: h.user <= m.CRITICAL_IMPORTANCE and h.mtype == mt
                        and p[h.hsize:h.size] == d, kind)
         golden[kind] = pkt
+        # A kernel RDM socket is "unreturnable" (socket.c: tsk_set_unreturnable for connectionless
+        # sockets): its messages are dest_droppable; its multicast is src_droppable as well.
+        flags = {"dest_droppable": True, "src_droppable": kind == "mcast"}
+        assert (h.dest_droppable, h.src_droppable) == tuple(flags.values()), (kind, h)
         if kind == "named":
             built = m.named_msg(h.importance, h.orignode, h.origport, h.destnode, h.destport, RAW_TYPE, inst,
-                                data, h.lookup_scope)
+                                data, h.lookup_scope, **flags)
         elif kind == "direct":
-            built = m.direct_msg(h.importance, h.orignode, h.origport, h.destnode, h.destport, data)
+            built = m.direct_msg(h.importance, h.orignode, h.origport, h.destnode, h.destport, data, **flags)
         else:
             built = m.mcast_msg(h.importance, h.orignode, h.origport, RAW_TYPE, inst, inst, data, h.lookup_scope,
-                                dest_node=h.destnode, dest_port=h.destport)
+                                dest_node=h.destnode, dest_port=h.destport, **flags)
         rebuilt = m.with_link_fields(built, ack=h.ack, seqno=h.seqno, bcast_ack=h.bcast_ack, prevnode=h.prevnode)
         assert rebuilt == pkt, (kind, rebuilt.hex(), pkt.hex())
 
@@ -376,7 +406,6 @@ def test_kernel_packets_to_a_userspace_node_decode_and_reencode(mixed: MixedClus
     for pkt in golden.values():
         h = m.Header.decode(pkt, exact=True)
         assert h.encode() == pkt[:h.hsize]
-    out = os.environ.get("KTIPC_GOLDEN_OUT")
     if out:
         with open(out, "w") as f:
             f.write(f"# k1 {k1.identity} {k1.addr:08x} {k1.ip}; u1 {u1.identity} {u1.addr:08x} {u1.ip}\n")
