@@ -2,8 +2,8 @@
 
 ::
 
-    async with tipcrpc.serve(calc) as server:
-        exporter = await tipcrpc.exporter.start_exporter([server], port=9464)
+    async with tipcrpc.serve(calc) as server, tipcrpc.connect() as client:
+        exporter = await tipcrpc.exporter.start_exporter([server, client], port=9464)
         ...                                   # curl http://127.0.0.1:9464/metrics
         await exporter.aclose()
 
@@ -31,8 +31,8 @@ _MAX_REQUEST = 8192
 
 def metrics_text(sources: Iterable[Any]) -> str:
     """Prometheus text for ``sources`` (objects with a ``metrics`` :class:`Metrics` and a
-    ``statistics()``, i.e. servers; plain :class:`Metrics` tables are accepted too). The
-    integer counters of ``statistics()`` become ``tipcrpc_<role>_<counter>`` gauges."""
+    ``statistics()``, i.e. servers and clients; plain :class:`Metrics` tables are accepted
+    too). The integer counters of ``statistics()`` become ``tipcrpc_<role>_<counter>`` gauges."""
     tables: list[Metrics] = []
     gauges: dict[str, float] = {}
     for src in sources:

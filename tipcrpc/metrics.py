@@ -77,9 +77,11 @@ class Metrics:
         self.bounds = bounds
         self._methods: dict[tuple[str, str], MethodMetrics] = {}
 
-    def record(self, key: tuple[str, str], seconds: float, error: str | None = None) -> None:
+    def record(self, key: tuple[Any, str], seconds: float, error: str | None = None) -> None:
         """One call of ``key = (service, method)`` finished after ``seconds``; ``error``
-        names its failure (an exception type or status name), ``None`` if it succeeded."""
+        names its failure (an exception type or status name), ``None`` if it succeeded.
+        ``service`` is whatever :meth:`label` turns into the service's name (the server
+        records names; a client records type numbers, named only when read)."""
         m = self._methods.get(key)
         if m is None:
             m = self._methods[key] = MethodMetrics(len(self.bounds))
@@ -90,18 +92,25 @@ class Metrics:
             m.errors += 1
             m.by_error[error] = m.by_error.get(error, 0) + 1
 
+    def label(self, service: Any) -> str:
+        """The service name for a recorded ``service`` key (here: the key itself)."""
+        return str(service)
+
     def get(self, service: str, method: str) -> MethodMetrics | None:
-        """The metrics of one method, if it was called."""
-        return self._methods.get((service, method))
+        """The metrics of one method (by service name), if it was called."""
+        for (s, m), mm in self._methods.items():
+            if m == method and self.label(s) == service:
+                return mm
+        return None
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """``{"service.method": MethodMetrics.as_dict(), ...}`` sorted by name (for
         ``statistics()`` and ``--json``)."""
-        return {f"{s}.{m}": mm.as_dict(self.bounds) for (s, m), mm in sorted(self._methods.items())}
+        return {f"{s}.{m}": mm.as_dict(self.bounds) for s, m, mm in self.items()}
 
     def items(self) -> list[tuple[str, str, MethodMetrics]]:
-        """``(service, method, metrics)`` sorted by service then method."""
-        return [(s, m, mm) for (s, m), mm in sorted(self._methods.items())]
+        """``(service name, method, metrics)`` sorted by service then method."""
+        return sorted(((self.label(s), m, mm) for (s, m), mm in self._methods.items()), key=lambda r: r[:2])
 
 
 def _label(value: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 #: Modules documented in full (their ``__all__``) after the package root's names.
 EXTRA_MODULES = ["tipcrpc.codec", "tipcrpc.rpc.remote_errors", "tipcrpc.testing.plugin", "tipcrpc.rpc.reflection",
-                 "tipcrpc.metrics", "tipcrpc.exporter", "tipcrpc.logs"]
+                 "tipcrpc.metrics", "tipcrpc.client_metrics", "tipcrpc.exporter", "tipcrpc.logs"]
 HEADER = """\
 # API reference
 

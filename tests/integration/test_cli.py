@@ -77,11 +77,16 @@ def env(netid: int) -> dict[str, str]:
     return _env(netid)
 
 
+def server_identity(netid: int) -> str:
+    return f"cli-srv-{netid}"  # short and plain: its node id *is* the string (16 bytes at most)
+
+
 @pytest.fixture(scope="module")
-def server(env: dict[str, str]) -> Iterator[Proc]:
-    proc = Proc(["serve", "cli_demo:calc", "--instances", "0-7", "--metrics-port", "0"], env)
+def server(env: dict[str, str], netid: int) -> Iterator[Proc]:
+    proc = Proc(["serve", "cli_demo:calc", "--instances", "0-7", "--metrics-port", "0"],
+                dict(env, TIPCRPC_USER_IDENTITY=server_identity(netid)))  # fmt: skip
     first = proc.line()
-    assert first.startswith(f"serving {SERVICE} {{"), first
+    assert first.startswith(f"serving {SERVICE} {{") and f"(node {server_identity(netid)})" in first, first
     yield proc
     rc, err = proc.stop()
     assert rc == 0, err
@@ -116,6 +121,8 @@ def test_ls_lists_the_service_by_name_with_its_methods(env: dict[str, str], serv
     human = run(env, "ls", SERVICE)
     assert human.returncode == 0 and "add(a: int, b: int = 0) -> int" in human.stdout
     assert "[idempotent, importance high]" in human.stdout and "[streaming]" in human.stdout
+    absent = run(env, "ls", "test.cli.absent")
+    assert absent.returncode == 1 and "no server serves 'test.cli.absent'" in one_line_error(absent)
 
 
 def test_call_unary_stream_and_keywords(env: dict[str, str], server: Proc) -> None:
@@ -181,26 +188,34 @@ def test_watch_snapshot_of_nodes_and_a_raw_type(env: dict[str, str], server: Pro
 # -- node-level nouns on the userspace transport -----------------------------------------------
 
 
-def test_nametable_node_link_status(env: dict[str, str], server: Proc) -> None:
+def test_nametable_node_link_status(env: dict[str, str], server: Proc, netid: int) -> None:
     table = json.loads(run(env, "nametable", "show", "--json").stdout)
     mine = [r for r in table if r["service"] == SERVICE]
     assert len(mine) == 1 and (mine[0]["lower"], mine[0]["upper"], mine[0]["scope"]) == (0, 7, "cluster")
     server_node = mine[0]["node"]
+    assert mine[0]["node_identity"] == server_identity(netid)  # learned from the peer's discovery messages
     assert any(r["service"] == "tipcrpc.reflection" and r["node"] == server_node for r in table)
     assert any(r["type"] == 0 and r["node"] == server_node for r in table)  # its node-state publication
     human = run(env, "nametable", "show").stdout.splitlines()
     assert human[0].split() == ["Type", "Lower", "Upper", "Scope", "Port", "Node", "Service"]
-    nodes = json.loads(run(env, "node", "list", "--json").stdout)
-    assert {"identity": "", "address": server_node.rjust(8, "0"), "up": True} in nodes
+    # $TIPCRPC_USER_IDENTITY names the node being inspected: the command's own node ignores it
+    nodes = json.loads(run(dict(env, TIPCRPC_USER_IDENTITY=server_identity(netid)), "node", "list", "--json").stdout)
+    assert {"identity": server_identity(netid), "address": server_node.rjust(8, "0"), "up": True} in nodes
+    assert all(n["identity"] for n in nodes)  # every peer named (long identities as their node id in hex)
+    human = run(env, "node", "list").stdout.splitlines()
+    assert human[0].split() == ["Node", "Identity", "Hash", "State"]
+    assert [server_identity(netid), server_node.rjust(8, "0"), "up"] in [line.split() for line in human[1:]]
     links = json.loads(run(env, "link", "list", "--json").stdout)
     assert links[0]["name"] == "broadcast-link" and any(lk.get("peer") == server_node for lk in links)
     status = json.loads(run(env, "status", "--json").stdout)
     assert status["transport"] == "user" and server_node in status["user"]["peers"]
+    (bearer,) = json.loads(run(env, "bearer", "list", "--json").stdout)  # the command's own node's UDP bearer
+    assert bearer["name"].startswith("udp:127.0.0.1:") and bearer["note"] == "this command's own short-lived node"
 
 
 def test_kernel_only_settings_explain_what_to_do_on_the_user_transport(env: dict[str, str]) -> None:
     for args in (["node", "set", "identity", "n1"], ["bearer", "enable", "udp", "b1", "--localip", "127.0.0.1"],
-                 ["node", "get", "identity"]):  # fmt: skip
+                 ["node", "get", "identity"], ["node", "set", "netid", "12"], ["bearer", "disable", "udp:b1"]):  # fmt: skip
         proc = run(env, *args, "--transport", "user")
         assert proc.returncode == 2
         assert "every process is its own node" in one_line_error(proc)

@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, int]] = [
     ("tipcrpc.transport", 3),
     ("tipcrpc.rpc.server", 4),
     ("tipcrpc.rpc.client", 4),
+    ("tipcrpc.client_metrics", 4),
     ("tipcrpc.rpc.resolver", 4),
     ("tipcrpc.rpc.stub", 4),
     ("tipcrpc.rpc.context", 4),

@@ -168,12 +168,23 @@ def node_list(args: Any) -> int:
     return 0
 
 
+def _peer_identities(t: Any) -> dict[int, str]:
+    """The userspace node's peers' identities, rendered as `tipc` renders a node id (the
+    identity string when it is one, else hex): learned from their discovery messages."""
+    from tipcrpc.transport.kernel.wire import nodeid_to_identity
+
+    return {addr: nodeid_to_identity(p.identity) for addr, p in t.peers().items()}
+
+
 async def _user_nodes(args: Any) -> list[dict[str, Any]]:
-    # peers only, like the kernel's list; their identities travel in link set-up, which the
-    # userspace transport does not expose: "" here
+    # peers only, like the kernel's list: the ones up (topology) and those known but down
     async with joined(args) as t:
         own = t.own_node.addr
-        return [{"identity": "", "address": hexaddr(n), "up": True} for n in await _node_events(t) if n != own]
+        peers = cast(Any, t).peers()  # the userspace transport's own view of its peers
+        ids = _peer_identities(t)
+        up = {n for n in await _node_events(t) if n != own}
+        return [{"identity": ids.get(n, ""), "address": hexaddr(n), "up": n in up or (n in peers and peers[n].up)}
+                for n in sorted(up | set(peers))]  # fmt: skip
 
 
 def node_get_identity(args: Any) -> int:
@@ -335,7 +346,7 @@ async def _nametable(args: Any) -> list[dict[str, Any]]:
                 nl.close()
             identities = node_identities({p[5] for p in pubs}, args.netns)
         else:
-            identities = {t.own_node.addr: t.own_node.identity}
+            identities = {**_peer_identities(t), t.own_node.addr: t.own_node.identity}
             # the userspace node's scope numbers are the kernel's (TIPC_CLUSTER_SCOPE=2, NODE=3)
             pubs = [(p.type, p.lower, p.upper, p.scope, p.port, p.node) for p in t.name_table()]  # type: ignore[attr-defined]
         names = dict(_KNOWN)

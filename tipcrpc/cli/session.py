@@ -48,7 +48,9 @@ _CLI_IDENTITY = object()
 
 def make_transport(args: Any, kind: str, identity: Any = _CLI_IDENTITY) -> Transport:
     """A transport of ``kind`` (not open). On the userspace transport the node's identity is
-    ``tipcrpc-cli-<host>-<pid>`` unless ``identity`` is given (``None``: the default one)."""
+    ``tipcrpc-cli-<host>-<pid>`` unless ``identity`` is given (``None``: $TIPCRPC_USER_IDENTITY,
+    else the default one). A command's own node never takes $TIPCRPC_USER_IDENTITY: that is
+    the identity of the node it inspects, and two live nodes may not share one."""
     if kind == "kernel":
         from tipcrpc.transport.kernel import KernelTransport
 
@@ -57,9 +59,13 @@ def make_transport(args: Any, kind: str, identity: Any = _CLI_IDENTITY) -> Trans
         from tipcrpc.transport.user import UserTransport
     except ImportError as exc:  # pragma: no cover - the user transport ships with the package
         raise TransportUnavailable(f"the userspace transport is not installed ({exc})") from None
+    opts = user_options_from_env()
+    env_identity = opts.pop("identity", None)
     if identity is _CLI_IDENTITY:
         identity = f"tipcrpc-cli-{socket.gethostname()}-{os.getpid()}"
-    return UserTransport(identity=identity, discovery_wait=args.discovery, **user_options_from_env())
+    elif identity is None:
+        identity = env_identity
+    return UserTransport(identity=identity, discovery_wait=args.discovery, **opts)
 
 
 async def _snapshot(transport: Transport, stype: int) -> list[Any]:

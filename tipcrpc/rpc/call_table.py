@@ -198,7 +198,7 @@ class Call:
     __slots__ = (
         "id", "kind", "type", "method", "frame", "idempotent", "importance", "deadline", "instance",
         "socket", "tried", "attempts", "max_attempts", "sent", "wait_ready", "parked", "learn",
-        "stream", "overloads", "resend_at", "probe_at", "waiter", "done", "body",
+        "stream", "overloads", "resend_at", "probe_at", "waiter", "done", "body", "started",
     )  # fmt: skip
 
     def __init__(self, cid: int, kind: int, type: int, method: str, frame: bytes, idempotent: bool,
@@ -231,6 +231,7 @@ class Call:
         # (args, kwargs, flags, credit, metadata): to re-encode the frame with the deadline
         # left when the call is re-sent later (failover, overload backoff)
         self.body: tuple[Any, Any, int, int | None, Mapping[str, Any] | None] | None = None
+        self.started = 0.0  # the ``now`` it was made at (ops hook: the client's latency metrics)
 
     def __repr__(self) -> str:
         return f"<Call {self.id:#x} {self.method} -> {self.socket}>"
@@ -241,17 +242,19 @@ class Outbox:
 
     ``sends``: ``(dest, frame, importance)`` in order; ``done``: ``(call, value, error)``
     (``error`` ``None`` for a result); ``wake``: stream calls whose :class:`StreamState`
-    changed; ``learned``: ``(type, method, flags)`` describing a method called by name.
-    The shell empties the lists it handled.
+    changed; ``learned``: ``(type, method, flags)`` describing a method called by name;
+    ``moved``: ``(call, from socket, to socket, refusal or None)`` for calls that failed
+    over (for the log; the call is already re-sent). The shell empties the lists it handled.
     """
 
-    __slots__ = ("sends", "done", "wake", "learned")
+    __slots__ = ("sends", "done", "wake", "learned", "moved")
 
     def __init__(self) -> None:
         self.sends: list[tuple[SocketAddr, bytes, Importance]] = []
         self.done: list[tuple[Call, Any, BaseException | None]] = []
         self.wake: list[Call] = []
         self.learned: list[tuple[int, str, int]] = []
+        self.moved: list[tuple[Call, SocketAddr | None, SocketAddr, BaseException | None]] = []
 
 
 class CallTable:
@@ -305,6 +308,7 @@ class CallTable:
         frame = encode_call(self.codec, cid, type, method, args, kwargs, remaining, flags, credit, instance, metadata)
         call = Call(cid, kind, type, method, frame, idempotent, importance, deadline, instance)
         call.learn = learn
+        call.started = now
         if deadline is not None:
             call.body = (args, kwargs, flags, credit, metadata)
         self.calls[cid] = call
@@ -646,6 +650,7 @@ class CallTable:
             self._complete(call, None, error)
             return
         self.stats["retries" if never_started else "failovers"] += 1
+        self.out.moved.append((call, call.socket, sock, error))
         if call.stream is not None:
             call.stream.reset()
         self._refresh(call, now)

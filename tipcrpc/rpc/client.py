@@ -20,6 +20,7 @@ from typing import Any, Mapping, TypeVar, Union, overload
 import anyio
 
 from ..addr import RESERVED_TYPES, U32_MAX, Importance, ServiceRange, SocketAddr, service_type
+from ..client_metrics import ClientMetrics
 from ..codec import Codec
 from ..errors import (
     AddressError,
@@ -81,6 +82,8 @@ class Client:
         self._timer = TableTimer(self._on_timer)
         self._bg = Background("client")
         self._meta: dict[tuple[object, str], Meta] = {}
+        #: per-method calls, errors and latency (ops hook: fed in _flush; read by statistics())
+        self.metrics = ClientMetrics(self._meta)
         self._learned: dict[tuple[int, str], int] = {}
         self._waiters: dict[int, list[asyncio.Future[None]]] = {}  # type -> wait_for() futures
         self._own_node = 0
@@ -140,12 +143,15 @@ class Client:
             raise ClosedError("client is not open")
         return self._link.endpoint.address
 
-    def statistics(self) -> Mapping[str, int]:
-        """Counters: calls, replies, failures, retries, failovers, timeouts, ... and gauges."""
+    def statistics(self) -> Mapping[str, Any]:
+        """Counters: calls, replies, failures, retries, failovers, timeouts, ..., gauges, and
+        ``methods``: per-method calls, errors and latency histogram
+        (:class:`~tipcrpc.client_metrics.ClientMetrics`)."""
         table = self._table
-        stats = dict(table.stats) if table is not None else {}
+        stats: dict[str, Any] = dict(table.stats) if table is not None else {}
         stats["outstanding"] = len(table) if table is not None else 0
         stats["overload_resends"] = self._link.overload_resends
+        stats["methods"] = self.metrics.snapshot()
         return stats
 
     # -- public API -----------------------------------------------------------------------------
@@ -250,6 +256,8 @@ class Client:
                     call = table.calls.get(int.from_bytes(frame[8:16], "big"))
                     if call is not None and frame[1] == Kind.CALL and call.socket == dest:
                         table.fail(call, exc)
+        if out.done or out.moved:  # ops hook: per-method metrics, failover log lines
+            self.metrics.observe(out, self._loop.time())  # type: ignore[union-attr]
         if out.done:
             done, out.done = out.done, []
             for call, value, error in done:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import os
 import socket
@@ -36,7 +35,9 @@ def _setns(fd: int) -> None:
         setns(fd, _CLONE_NEWNET)
         return
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        # the process's own symbols (libc is loaded): ctypes.util.find_library would run
+        # ldconfig/gcc in subprocesses, seconds inside the emulated test guest
+        _libc = ctypes.CDLL(None, use_errno=True)
     if _libc.setns(fd, _CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"setns: {os.strerror(err)}")

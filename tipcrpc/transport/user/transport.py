@@ -47,6 +47,7 @@ from ...nametable.topsrv import TopologySubscription
 from ..base import MAX_MESSAGE, Destination, MessageHandler
 from .crypto import ClusterKey, KeyedBearer
 from .keepalive import DEFAULT_STALL_LIMIT
+from .node_api import PeerInfo
 from .stack import Stack
 from .udp_media import DEFAULT_PORT, Bearer, MediaAddr, UdpMedia
 
@@ -351,6 +352,13 @@ class UserTransport:
         """Every publication this node knows, by type then age (``tipc nametable show``)."""
         table = self._stack.table
         return table.publications() if table is not None and self._state == _OPEN else []
+
+    def peers(self) -> dict[int, PeerInfo]:
+        """Every peer node this node knows (up, or down and not yet forgotten) by address:
+        its identity (the 16-byte node id its discovery messages carry), media address, link
+        state and counters (``tipc node list`` / ``tipc link list``)."""
+        node = self._stack.node
+        return node.peers() if node is not None and self._state == _OPEN else {}
 
     def statistics(self) -> Mapping[str, int]:
         """Counters: messages/bytes sent and received, returned, UDP datagrams, links..."""
