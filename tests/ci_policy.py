@@ -15,8 +15,7 @@ def require(ok: bool, reason: str) -> None:
     """Skip with ``reason`` when ``ok`` is false, but fail under CI (``CI=true``): there
     ``./dev test`` installs every extra and runs beside ``../shared``, so a missing piece is
     a broken set-up, not a reason to pass quietly."""
-    if ok:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: this must not be skipped)")
-    pytest.skip(reason)
+    if not ok:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: this must not be skipped)")
+        pytest.skip(reason)
