@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import time
+from typing import Any, Callable
 
 import tipcrpc
 
@@ -42,6 +43,28 @@ def _transports(name: str) -> tuple[object, object]:
     return UserTransport(netid=netid, liveness=False), UserTransport(netid=netid, liveness=False)
 
 
+def echo_server(sock: Any, lean: bool) -> Callable[[], None]:
+    """The readable callback of a floor server on a UDP socket: echo every datagram, or
+    (``lean``) decode a msgpack ``[id, method, args]``, call it and send ``[id, result]``."""
+    import msgpack
+
+    pack, unpack = msgpack.Packer().pack, msgpack.unpackb
+    methods = {"add": lambda a, b: a + b}
+
+    def readable() -> None:
+        while True:
+            try:
+                data, src = sock.recvfrom(65536)
+            except BlockingIOError:
+                return
+            if lean:
+                msgid, method, a = unpack(data)
+                data = pack([msgid, methods[method](*a)])
+            sock.sendto(data, src)
+
+    return readable
+
+
 async def floor(args: argparse.Namespace) -> None:
     """``raw-udp`` / ``lean-udp``: the floors in the same harness. Two UDP loopback sockets
     under ``loop.add_reader``; the server echoes each datagram (``raw-udp``) or decodes a
@@ -60,18 +83,7 @@ async def floor(args: argparse.Namespace) -> None:
     saddr, caddr = srv.getsockname(), cli.getsockname()
     lean = args.transport == "lean-udp"
     pack, unpack = msgpack.Packer().pack, msgpack.unpackb
-    methods = {"add": lambda a, b: a + b}
-
-    def on_server() -> None:
-        while True:
-            try:
-                data, src = srv.recvfrom(65536)
-            except BlockingIOError:
-                return
-            if lean:
-                msgid, method, a = unpack(data)
-                data = pack([msgid, methods[method](*a)])
-            srv.sendto(data, src)
+    on_server = echo_server(srv, lean)
 
     slot: list[asyncio.Future[bytes] | None] = [None]
 

@@ -56,7 +56,7 @@ def _server(row: str, cpu: int, conn: Any) -> None:
 async def _serve(row: str, conn: Any) -> None:
     import msgpack
 
-    from bench.callpath import _LeanTipcNode
+    from bench.callpath import _LeanTipcNode, echo_server
 
     loop = asyncio.get_running_loop()
     if row == "tipcrpc-user":
@@ -85,19 +85,7 @@ async def _serve(row: str, conn: Any) -> None:
         node = _LeanTipcNode(sock, 0x1001, peer, port)
         loop.add_reader(sock.fileno(), node.readable)
     else:
-        lean = row == "lean-udp"
-
-        def readable() -> None:
-            while True:
-                try:
-                    data, src = sock.recvfrom(65536)
-                except BlockingIOError:
-                    return
-                if lean:
-                    msgid, method, a = unpack(data)
-                    data = pack([msgid, methods[method](*a)])
-                sock.sendto(data, src)
-
+        readable = echo_server(sock, row == "lean-udp")
         loop.add_reader(sock.fileno(), readable)
     conn.send("ready")
     await loop.run_in_executor(None, conn.recv)
