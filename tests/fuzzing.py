@@ -8,6 +8,7 @@ space is exhausted, which would silently weaken the tier) and print the figure
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any, Callable
 
@@ -44,6 +45,36 @@ def fuzz(strategy: st.SearchStrategy[Any], check: Callable[[Any], None], cases: 
     return tried
 
 
+def generate(strategy: st.SearchStrategy[Any], n: int = CASES) -> list[Any]:
+    """``n`` derandomized hypothesis examples, collected (sending them needs the event loop)."""
+    out: list[Any] = []
+    fuzz(strategy, out.append, n)
+    assert len(out) >= n
+    return out
+
+
+class LoopErrors:
+    """Records every call of the loop's exception handler while installed."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self._loop = asyncio.get_running_loop()
+        self._old = self._loop.get_exception_handler()
+
+    def __enter__(self) -> LoopErrors:
+        self._loop.set_exception_handler(lambda _loop, ctx: self.seen.append(ctx))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.set_exception_handler(self._old)
+
+
+def shorter_than_a_header(items: list[bytes]) -> int:
+    """How many of ``items`` are shorter than an RPC frame header: whatever else a receiver
+    does with the rest, each of these must be counted ``malformed``."""
+    return sum(1 for f in items if len(f) < F.HEADER_SIZE)
+
+
 def report(name: str, tried: int) -> None:
     print(f"\nfuzz {name}: {tried} cases")
     assert tried >= CASES, f"{name}: only {tried} of {CASES} cases were tried"
@@ -62,8 +93,7 @@ headers = st.builds(
 )
 # msgpack of arbitrary structure, so body decoders see well-formed msgpack of the wrong shape.
 values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=20)
-    | st.binary(max_size=20),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=20) | st.binary(max_size=20),
     lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=6,
 )
