@@ -36,10 +36,9 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from tipcrpc.addr import LINK_STATE, node_addr_from_id
 from tipcrpc.transport.kernel import netns as knetns
-from tipcrpc.transport.kernel import wire
 from tipcrpc.transport.kernel.netlink import TipcNetlink
 
-from ktipc_cluster import TopologyWatch
+from ktipc_cluster import wait_published
 
 HERE = Path(__file__).parent
 AGENT = HERE / "user_agent_proc.py"
@@ -346,17 +345,7 @@ class MixedCluster:
     def wait_kernel_links(self, node: MixedNode, peers: Set[int], timeout: float) -> float:
         """Block until ``node`` (kernel) has a working link to every address in ``peers``."""
         t0 = time.monotonic()
-        deadline = t0 + timeout
-        up: Set[int] = set()
-        with TopologyWatch(node.netns, LINK_STATE) as w:
-            while not peers <= up:
-                ev = w.next(deadline)
-                if ev is None:
-                    continue
-                if ev.event == wire.TIPC_PUBLISHED:
-                    up.add(ev.found_lower)
-                elif ev.event == wire.TIPC_WITHDRAWN:
-                    up.discard(ev.found_lower)
+        wait_published(node.netns, LINK_STATE, peers, timeout)  # {2, peer}: a link is up
         return time.monotonic() - t0
 
     def wait_mesh(self, timeout: float) -> None:
