@@ -49,6 +49,16 @@ def test_the_module_lists_name_real_source_files() -> None:
         assert why, f"{name} is excluded without a reason"
 
 
+def test_every_module_of_the_hot_path_packages_is_classified() -> None:
+    """A new module of the userspace node, the name table or the RPC core is compiled or excluded with a reason."""
+    listed = set(fastpath.MODULES) | set(fastpath.EXCLUDED)
+    for package in ("transport/user", "nametable"):
+        for path in sorted((ROOT / "tipcrpc" / package).glob("*.py")):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            if path.name != "__init__.py":
+                assert name in listed, f"{name}: add it to MODULES or EXCLUDED in tipcrpc/fastpath.py"
+
+
 def test_the_report_matches_the_files_python_loads() -> None:
     result = _probe(TIPCRPC_PURE="0")
     files = result["files"]
