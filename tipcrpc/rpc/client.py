@@ -333,7 +333,7 @@ class Client:
                 try:
                     self._link.on_chunk_ack(source, int.from_bytes(data[4:8], "big"), data)
                 except ProtocolError:
-                    table.stats["malformed"] += 1
+                    table.counts["malformed"] += 1
                 return
             # Only failover decisions need the time; a reply (the common case) does not.
             table.frame(source, data, 0.0 if kind == _REPLY else loop.time())  # type: ignore[union-attr]

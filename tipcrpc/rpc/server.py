@@ -356,14 +356,14 @@ class Server:
                 self._send(source, encode_failure(self._codec, cid, Status.TOO_LARGE, str(exc)), Importance.HIGH)
                 return
             except ProtocolError as exc:
-                self._table.stats["malformed"] += 1
+                self._table.counts["malformed"] += 1
                 self._send(source, encode_failure(self._codec, cid, Status.PROTOCOL_ERROR, str(exc)), Importance.HIGH)
                 return
             if whole is None:
                 return
             data = whole
             if len(data) < HEADER_SIZE or data[1] != _CALL:
-                self._table.stats["malformed"] += 1
+                self._table.counts["malformed"] += 1
                 self._send(source, encode_failure(self._codec, cid, Status.PROTOCOL_ERROR, "a chunked frame must be a CALL"),
                            Importance.HIGH)  # fmt: skip
                 return
@@ -371,7 +371,7 @@ class Server:
             try:
                 self._link.on_chunk_ack(source, int.from_bytes(data[4:8], "big"), data)
             except ProtocolError:
-                self._table.stats["malformed"] += 1
+                self._table.counts["malformed"] += 1
             return
         elif kind == Kind.CANCEL:
             self._link.abort_call(source, int.from_bytes(data[8:16], "big"))  # perhaps still being uploaded
