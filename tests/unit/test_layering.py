@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, int]] = [
     ("tipcrpc.transport.user.udp_media", 3),
     ("tipcrpc.transport.user.stack", 3),
     ("tipcrpc.transport.user.socket_layer", 3),
+    ("tipcrpc.transport.user.fast_path", 3),
     ("tipcrpc.transport.user.liveness", 3),
     ("tipcrpc.transport.user.keepalive", 3),
     ("tipcrpc.transport.user.transport", 3),

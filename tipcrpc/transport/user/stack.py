@@ -33,6 +33,7 @@ from ...nametable.table import NameTable
 from ...nametable.topsrv import TopologyServer
 from ..base import DeliveryFailure
 from . import msg as M
+from .fast_path import FastPath
 from .keepalive import DEFAULT_STALL_LIMIT, Keepalive
 from .liveness import Liveness
 from .name_distr import NameDistributor
@@ -135,6 +136,8 @@ class Stack:
         }
         #: The socket layer: local ports, sending to names/sockets, delivery and returns.
         self.sockets = SocketLayer(self, self.stats)
+        #: The fused common case; its ``rcv`` is the bearer's packet callback.
+        self.fast = FastPath(self)
 
     # ------------------------------------------------------------------------- lifecycle
 
@@ -165,6 +168,7 @@ class Stack:
         self.distr = NameDistributor(self.table)
         self.topsrv = TopologyServer(self.table)
         self.sockets.start(own=self.own, table=self.table, distr=self.distr, loop=loop, up=self.up)
+        self.fast.start()
         # Every node publishes its own address cluster-wide (tipc_net_finalize): key = addr.
         self.distr.publish(NODE_STATE, self.own, self.own, _CLUSTER, 0, self.own, ())
         if self._use_liveness:
@@ -204,6 +208,7 @@ class Stack:
 
     def _teardown(self) -> None:
         self._closed = True
+        self.fast.stop()
         if self.keepalive is not None:
             self.keepalive.stop()
         if self._timer is not None:
@@ -230,7 +235,7 @@ class Stack:
     # ------------------------------------------------------------------------- node I/O
 
     def _on_packet(self, data: bytes, src: tuple[str, int]) -> None:
-        """UDP datagram callback (from :class:`UdpMedia`)."""
+        """The general path of a received datagram (:attr:`fast` takes the common case)."""
         node = self.node
         if node is None or self._closed:
             return

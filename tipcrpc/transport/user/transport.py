@@ -83,13 +83,14 @@ def node_id_of(identity: str) -> bytes:
 class UserEndpoint(EndpointBase):
     """A reliable-datagram socket of a :class:`UserTransport` (kernel ``SOCK_RDM``)."""
 
-    __slots__ = ("_transport", "_stack", "_sockets", "_port")
+    __slots__ = ("_transport", "_stack", "_sockets", "_send", "_port")
 
     def __init__(self, transport: UserTransport, port: int, handler: MessageHandler) -> None:
         super().__init__(SocketAddr(transport._stack.own, port), handler)
         self._transport = transport
         self._stack = transport._stack
         self._sockets = transport._stack.sockets
+        self._send = transport._stack.fast.send  # the common case, else the socket layer
         self._port = port
 
     def send(self, dest: Destination, data: bytes, *, importance: Importance = Importance.LOW) -> None:
@@ -98,7 +99,7 @@ class UserEndpoint(EndpointBase):
             raise ClosedError(f"endpoint {self._address} is closed")
         if data.__class__ is not bytes or importance not in IMPORTANCES or not 0 < len(data) <= MAX_MESSAGE:
             data = check_payload(data, MAX_MESSAGE, importance)
-        self._sockets.send(self._port, dest, data, importance)
+        self._send(self._port, dest, data, importance)
 
     async def drain(self) -> None:
         """Wait until the node's link send queues are below the high-water mark."""
@@ -225,10 +226,10 @@ class UserTransport:
             stall_limit=stall_limit,
         )
         if isinstance(media, KeyedBearer):
-            media.on_packet = self._stack._on_packet
+            media.on_packet = self._stack.fast.rcv
             self._rx = media.receive
         else:
-            self._rx = self._stack._on_packet
+            self._rx = self._stack.fast.rcv
         if isinstance(inner, UdpMedia):
             inner.on_packet = self._rx  # one call less per datagram
         self._state = _NEW

@@ -1,0 +1,288 @@
+"""The userspace node's fast path (:mod:`tipcrpc.transport.user.fast_path`) against the general path.
+
+Two :class:`UserTransport` nodes on an in-memory bearer that queues packets and delivers them
+when the test pumps (no sockets, no timers, no sleeps). The same traffic runs twice, once
+with the fast path and once with every packet forced through the general path; the wire
+bytes, the deliveries, the counters and the links' sequence state must come out identical.
+Then each case the fast path must not take (out of sequence, fragmented, named, returned,
+unknown port, trailing bytes, full window, staged names, no link) is shown to reach the
+general path — and still give the right result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+import pytest
+
+from tipcrpc.addr import Importance, ServiceAddr, ServiceRange, SocketAddr
+from tipcrpc.errors import ServiceUnreachable
+from tipcrpc.transport.base import Delivery, DeliveryFailure, Returned
+from tipcrpc.transport.user import msg as M
+from tipcrpc.transport.user.node import BROADCAST
+from tipcrpc.transport.user.transport import UserEndpoint, UserTransport
+
+Addr = tuple[str, int]
+pytestmark = pytest.mark.timeout(30)
+
+
+class Hub:
+    """An in-memory bearer hub: sends are queued (and logged); :meth:`pump` delivers them."""
+
+    def __init__(self) -> None:
+        self.bearers: dict[Addr, Bearer] = {}
+        self.queue: list[tuple[Addr, Addr, bytes]] = []
+        self.wire: list[tuple[Addr, Addr, bytes]] = []
+
+    def bearer(self, local: Addr) -> Callable[[Callable[[bytes, Addr], None]], Bearer]:
+        return lambda on_packet: Bearer(self, local, on_packet)
+
+    def pump(self, rounds: int = 1000) -> None:
+        for _ in range(rounds):
+            if not self.queue:
+                return
+            src, dest, data = self.queue.pop(0)
+            for addr, b in list(self.bearers.items()):
+                if addr != src and (dest == BROADCAST or dest == addr):
+                    b.on_packet(data, src)
+        raise AssertionError("the nodes never fell quiet")
+
+
+class Bearer:
+    def __init__(self, hub: Hub, local: Addr, on_packet: Callable[[bytes, Addr], None]) -> None:
+        self.hub = hub
+        self.local = local
+        self.on_packet = on_packet
+        self.stats: dict[str, int] = {}
+        hub.bearers[local] = self
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> Addr:
+        return self.local
+
+    def send(self, dest: Addr, data: bytes) -> None:
+        self.hub.queue.append((self.local, dest, data))
+        self.hub.wire.append((self.local, dest, data))
+
+    def learn(self, addr: Addr) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+A_MEDIA, B_MEDIA = ("10.9.0.1", 6118), ("10.9.0.2", 6118)
+
+
+class Pair:
+    """Nodes A and B, linked, one endpoint each; every packet the general path sees is counted."""
+
+    def __init__(self, hub: Hub, a: UserTransport, b: UserTransport) -> None:
+        self.hub = hub
+        self.a, self.b = a, b
+        self.general = {a: 0, b: 0}
+        self.got: dict[UserTransport, list[object]] = {a: [], b: []}
+        for t in (a, b):
+            fast = t._stack.fast
+            inner = fast._general
+
+            def counting(data: bytes, src: Addr, t: UserTransport = t, inner: Callable[..., None] = inner) -> None:
+                self.general[t] += 1
+                inner(data, src)
+
+            fast._general = counting
+        self.ea: UserEndpoint
+        self.eb: UserEndpoint
+
+    def link(self, t: UserTransport) -> Any:
+        other = self.b if t is self.a else self.a
+        return t._stack.node.up[other._stack.own].link  # type: ignore[union-attr]
+
+    def state(self) -> dict[str, object]:
+        """Everything the two paths must agree on."""
+        out: dict[str, object] = {"wire": list(self.hub.wire), "got_a": self.got[self.a], "got_b": self.got[self.b]}
+        for name, t in (("a", self.a), ("b", self.b)):
+            link = self.link(t)
+            out[f"stats_{name}"] = dict(t.statistics())
+            out[f"link_{name}"] = (link.snd_nxt, link.rcv_nxt, link.rcv_unacked, link.silent_intv_cnt,
+                                   [(e[0], e[1][:4] + e[1][12:]) for e in link.transmq], len(link.backlogq))  # fmt: skip
+        return out
+
+
+async def make_pair(*, fast: bool, window: int = 50, mtu: int = 60_000) -> Pair:
+    hub = Hub()
+    ts = []
+    for ident, media in (("fast-a", A_MEDIA), ("fast-b", B_MEDIA)):
+        t = UserTransport(identity=ident, liveness=False, keepalive=False, discovery_wait=0.0,
+                          window=window, mtu=mtu, bearer_factory=hub.bearer(media))  # fmt: skip
+        t._stack._signature = 0x1234  # deterministic sessions: both runs put the same bytes on the wire
+        t._next_port = 0x10000
+        ts.append(t)
+    a, b = ts
+    await a.open()
+    await b.open()
+    hub.pump()
+    assert a._stack.up and b._stack.up, "the link did not come up"
+    pair = Pair(hub, a, b)
+    for t in (a, b):  # a broadcast stream that does not start at 1, as a kernel peer's: bcast_ack != 0
+        pair.link(t).bc_rcv_nxt = 1000
+    if not fast:  # every packet, both ways, through the general path
+        for t in (a, b):
+            t._rx = t._stack.fast._general  # the counting wrapper of Pair
+    pair.ea = await a.open_endpoint(pair.got[a].append)
+    pair.eb = await b.open_endpoint(pair.got[b].append)
+    if not fast:
+        for ep in (pair.ea, pair.eb):
+            ep._send = ep._sockets.send
+    hub.wire.clear()
+    pair.general = {a: 0, b: 0}
+    return pair
+
+
+async def close(p: Pair) -> None:
+    await p.a.aclose()
+    await p.b.aclose()
+
+
+async def traffic(p: Pair) -> None:
+    """Ping-pong of every size class, a burst that needs acks, a backlog, replies from the handler."""
+    ea, eb = p.ea, p.eb
+    for size in (1, 7, 100, 2047, 2049, 30_000):
+        ea.send(eb.address, bytes([size & 0xFF]) * size)
+        p.hub.pump()
+        eb.send(ea.address, b"r" * size, importance=Importance.CRITICAL)
+        p.hub.pump()
+    for i in range(40):  # > TIPC_MIN_LINK_WIN without a reply: B must send STATE acks
+        ea.send(eb.address, i.to_bytes(2, "big"))
+    p.hub.pump()
+    for i in range(70):  # beyond the 50-packet window: the rest waits in the backlog
+        eb.send(ea.address, i.to_bytes(2, "big"))
+    p.hub.pump()
+    echo = p.eb
+
+    def answer(item: object) -> None:
+        p.got[p.b].append(item)
+        if isinstance(item, Delivery):
+            echo.send(item.source, item.data[::-1])  # sent from inside the receive path
+
+    p.eb._handler = answer
+    for i in range(20):
+        ea.send(eb.address, b"q%d" % i)
+        p.hub.pump()
+
+
+async def test_fast_and_general_path_leave_the_same_state() -> None:
+    results = []
+    for fast in (True, False):
+        p = await make_pair(fast=fast)
+        await traffic(p)
+        results.append((p.state(), dict(p.general)))
+        await close(p)
+    (fast_state, fast_general), (general_state, general_general) = results
+    assert fast_state["got_b"] and fast_state["got_a"]
+    assert fast_state == general_state
+    # The fast run took the data packets itself: the general path saw only the STATE acks.
+    assert sum(fast_general.values()) < sum(general_general.values()) / 10
+
+
+async def test_fast_path_delivery_is_a_plain_delivery() -> None:
+    p = await make_pair(fast=True)
+    p.ea.send(p.eb.address, b"hello")
+    p.hub.pump()
+    (d,) = p.got[p.b]
+    want = Delivery(b"hello", p.ea.address, p.eb.address)
+    assert d == want and hash(d) == hash(want) and repr(d) == repr(want)
+    assert sum(p.general.values()) == 0
+    await close(p)
+
+
+async def test_out_of_sequence_packets_take_the_general_path() -> None:
+    p = await make_pair(fast=True)
+    for i in range(3):
+        p.ea.send(p.eb.address, b"m%d" % i)
+    q = p.hub.queue
+    q[0], q[2] = q[2], q[0]  # m2 and m1 arrive ahead of m0 and are deferred
+    p.hub.pump()
+    assert [d.data for d in p.got[p.b]] == [b"m0", b"m1", b"m2"]  # type: ignore[attr-defined]
+    assert p.general[p.b] == 3  # all three: m0 is in sequence, but two packets wait deferred
+    before = p.general[p.b]
+    p.ea.send(p.eb.address, b"m3")
+    p.hub.pump()
+    assert p.general[p.b] == before  # in sequence again, nothing deferred: fast
+    await close(p)
+
+
+async def test_fragmented_messages_take_the_general_path() -> None:
+    p = await make_pair(fast=True, mtu=2000)
+    big = bytes(range(256)) * 20
+    p.ea.send(p.eb.address, big)
+    p.hub.pump()
+    assert [d.data for d in p.got[p.b]] == [big]  # type: ignore[attr-defined]
+    assert p.general[p.b] == 3  # three fragments
+    await close(p)
+
+
+async def test_named_and_multicast_messages_take_the_general_path() -> None:
+    p = await make_pair(fast=True)
+    await p.eb.publish(ServiceAddr(5000, 1))
+    p.b._stack.flush_names()  # what the loop would do at the end of this turn
+    p.hub.pump()
+    p.general[p.b] = 0
+    p.ea.send(ServiceAddr(5000, 1), b"named")
+    p.ea.send(ServiceRange(5000, 0, 9), b"mcast")
+    p.hub.pump()
+    assert [(d.data, d.dest) for d in p.got[p.b]] == [  # type: ignore[attr-defined]
+        (b"named", ServiceAddr(5000, 1)), (b"mcast", ServiceRange(5000, 0, 9))]  # fmt: skip
+    assert p.general[p.b] == 2
+    await close(p)
+
+
+async def test_unknown_port_takes_the_general_path_and_comes_back() -> None:
+    p = await make_pair(fast=True)
+    gone = SocketAddr(p.b._stack.own, 0xDEAD)
+    p.ea.send(gone, b"nobody")
+    p.hub.pump()
+    assert p.got[p.a] == [Returned(b"nobody", gone, DeliveryFailure.NO_PORT)]
+    assert p.general[p.b] == 1 and p.general[p.a] == 1  # the message, then its return
+    await close(p)
+
+
+async def test_trailing_bytes_take_the_general_path() -> None:
+    p = await make_pair(fast=True)
+    link = p.link(p.a)
+    hdr = M.direct_hdr(0, p.a._stack.own, p.ea.address.port, p.b._stack.own, p.eb.address.port, 3)
+    w2 = ((link.rcv_nxt - 1) & 0xFFFF) << 16 | link.snd_nxt
+    pkt = hdr[:8] + w2.to_bytes(4, "big") + hdr[12:] + b"abc" + b"pad"
+    link.snd_nxt += 1  # as if A's link had sent it (B acks it; A's queue never had it)
+    p.b._stack.fast.rcv(pkt, A_MEDIA)
+    assert [d.data for d in p.got[p.b]] == [b"abc"]  # type: ignore[attr-defined]
+    assert p.general[p.b] == 1
+    await close(p)
+
+
+async def test_full_window_and_staged_names_take_the_general_path() -> None:
+    p = await make_pair(fast=True, window=16)
+    link = p.link(p.a)
+    room = 16 - len(link.transmq)  # the link's first packets may still wait for their ack
+    for i in range(20):
+        p.ea.send(p.eb.address, b"w%d" % i)
+    assert len(link.transmq) == 16 and len(link.backlogq) == 20 - room  # the general path backlogged the rest
+    p.hub.pump()
+    assert [d.data for d in p.got[p.b]] == [b"w%d" % i for i in range(20)]  # type: ignore[attr-defined]
+    assert not link.backlogq  # B's acks let the backlog into the window
+    # A publication staged before a message must reach B first: that send takes the general path.
+    await p.ea.publish(ServiceAddr(6000, 1))
+    assert p.a._stack._names_pending
+    p.ea.send(p.eb.address, b"after the name")
+    assert not p.a._stack._names_pending
+    kinds = [M.buf_user(pkt) for _src, _dst, pkt in p.hub.queue]
+    assert kinds == [M.NAME_DISTRIBUTOR, M.LOW_IMPORTANCE]
+    p.hub.pump()
+    await close(p)
+
+
+async def test_no_link_still_raises() -> None:
+    p = await make_pair(fast=True)
+    with pytest.raises(ServiceUnreachable):
+        p.ea.send(SocketAddr(0x0BAD_0BAD, 1), b"x")
+    await close(p)

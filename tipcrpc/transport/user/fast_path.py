@@ -1,0 +1,208 @@
+"""The userspace node's fast path: the common packet, end to end, in one call each way.
+
+Nearly every packet an RPC sends or receives is the same case: a direct data message (32-byte
+header, no error code) to or from a peer whose link is established, in sequence, unfragmented,
+for a port that exists. The general path handles it through five layers (stack, node, link,
+socket layer, endpoint), each re-reading the header and building or clearing intermediate
+results. :class:`FastPath` does exactly what those layers do *for this case* and nothing
+else, like the kernel's ``tipc_rcv`` fast path:
+
+* :meth:`FastPath.rcv` — the bearer's packet callback. One unpack of the 8 header words,
+  then every condition of the common case; if one fails, nothing has been changed and the
+  packet goes to the general path (:meth:`.stack.Stack._on_packet`). Otherwise it does what
+  :meth:`.node.Node.rcv` + :meth:`.link.Link.rcv_in_seq` + the stack + the socket layer's
+  ``dispatch`` would: count the packet, release what it acknowledges (and let the backlog
+  into the window), advance ``rcv_nxt``, ask for an ack after
+  :data:`~.link_proto.TIPC_MIN_LINK_WIN` unacknowledged packets, deliver ``Delivery(data,
+  source, port address)`` to the endpoint, wake senders waiting for the queues to drain.
+* :meth:`FastPath.send` — the endpoints' send: a direct message to a peer with an
+  established link, room in its send window and nothing backlogged is sent here — the
+  header built once with seqno and acks already in it (the general path builds it, then
+  copies and stamps it), queued on the link for retransmission, handed to the bearer.
+  Anything else goes to the socket layer (:meth:`.socket_layer.SocketLayer.send`).
+
+Both paths read and write the link's state (:mod:`.link` documents the fields and its
+transmit-queue entries) because the point is to do it in one function; the
+unit tests (``tests/unit/user/test_fast_path.py``) check that each path leaves nodes, links,
+counters and deliveries exactly as the general path does, and that every other case falls
+back.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Any, Callable
+
+from ...addr import SocketAddr
+from ..base import Delivery, Destination
+from .link import _WHOLE, UC_RETR_TIME
+from .link_fsm import LINK_ESTABLISHED, LINK_SYNCHING, SELF_UP_PEER_UP
+from .link_proto import TIPC_MIN_LINK_WIN
+from .msgconst import BASIC_H_SIZE, INT_H_SIZE, MAX_USER_MSG_SIZE, TIPC_DIRECT_MSG, TIPC_VERSION
+from .socket_layer import _new, _set_data, _set_dest, _set_source
+
+if TYPE_CHECKING:
+    from .stack import Stack
+
+__all__ = ["FastPath"]
+
+_H8 = struct.Struct(">8I")
+# Word 0 of a direct data message as the fast path takes it: version 2 (bits 31..29), a data
+# user (importance 0..3: bits 28..27 clear), a 32-byte header (bits 24..21 = 8 words),
+# sequenced (bit 20 clear). The importance (bits 26..25) and the flags (19..17) may be anything.
+_RX_W0_MASK = 0xF9F00000
+_W0_DIRECT = (TIPC_VERSION << 29) | ((BASIC_H_SIZE >> 2) << 21)
+# Word 1: message type DIRECT (bits 31..29) and no error code (bits 28..25).
+_RX_W1_MASK = 0xFE000000
+_W1_DIRECT = TIPC_DIRECT_MSG << 29
+_LINK_UP = LINK_ESTABLISHED | LINK_SYNCHING
+_MAX_SIZE = BASIC_H_SIZE + MAX_USER_MSG_SIZE
+
+class FastPath:
+    """The fused common case of one :class:`~.stack.Stack` (see the module docstring).
+
+    Created with the stack; :meth:`start` arms it once the node runs, :meth:`stop` disarms it.
+    Unarmed, it knows no peer, so every packet takes the general path (which drops them
+    once the stack is closed).
+    """
+
+    __slots__ = ("_stack", "_general", "own", "up", "ports", "_src_cache", "_src", "_node_stats",
+                 "_stats", "_send_parts", "_time", "_sockets_send")  # fmt: skip
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+        self._general: Callable[[bytes, Any], None] = stack._on_packet
+        self.own = 0
+        self.up: dict[int, Any] = {}
+        self.ports: dict[int, Any] = {}
+        self._src_cache: dict[tuple[int, int], Any] = {}
+        self._src: Callable[[int, int], Any] = SocketAddr
+        self._node_stats: dict[str, int] = {}
+        self._stats = stack.stats
+        self._send_parts: Callable[[Any, Any, bytes], None] = stack._join_and_send
+        self._time: Callable[[], float] = float
+        self._sockets_send = stack.sockets.send
+
+    def start(self) -> None:
+        """The node runs: bind its address, peers, ports, counters, bearer and clock."""
+        stack = self._stack
+        node = stack.node
+        assert node is not None and stack.loop is not None
+        self.own = node.own_addr
+        self.up = node.up
+        self.ports = stack.sockets.ports
+        self._src_cache = stack.sockets._src_cache
+        self._src = stack.sockets._src
+        self._node_stats = node._stats
+        self._send_parts = stack._send_parts
+        self._time = stack.loop.time
+
+    def stop(self) -> None:
+        """The stack is closing: everything takes the general path from now on."""
+        self.up = {}  # no peer matches: both paths fall back
+
+    # ------------------------------------------------------------------------- receive
+
+    def rcv(self, data: bytes, src: Any) -> None:
+        """The bearer's packet callback: the common case here, anything else to the general path."""
+        n = len(data)
+        if n >= BASIC_H_SIZE:
+            w0, w1, w2, w3, w4, w5, w6, w7 = _H8.unpack_from(data, 0)
+            if (
+                w0 & _RX_W0_MASK == _W0_DIRECT
+                and w1 & _RX_W1_MASK == _W1_DIRECT
+                and w0 & 0x1FFFF == n  # exactly one message, nothing trailing
+                and n <= _MAX_SIZE
+                and w7 == self.own
+            ):
+                p = self.up.get(w3)
+                ep = self.ports.get(w5)
+                if p is not None and ep is not None and p.state == SELF_UP_PEER_UP:
+                    link = p.link
+                    if link.state == LINK_ESTABLISHED and w2 & 0xFFFF == link.rcv_nxt and not link.deferdq:
+                        # Node.rcv + Link.rcv_in_seq: the next packet of an established link.
+                        self._node_stats["rx_packets"] += 1
+                        link.silent_intv_cnt = 0
+                        xmitq: list[Any] | None = None
+                        released = False
+                        transmq = link.transmq
+                        if transmq:
+                            acked = w2 >> 16
+                            if ((acked - transmq[0][0]) & 0xFFFF) < 32768:  # less_eq(head seqno, acked)
+                                transmq.popleft()
+                                while transmq and ((acked - transmq[0][0]) & 0xFFFF) < 32768:
+                                    transmq.popleft()
+                                released = True
+                                if link.backlogq:
+                                    xmitq = []
+                                    link._advance_backlog(self._time(), xmitq)
+                        link.rcv_nxt = (w2 + 1) & 0xFFFF
+                        link.stats["recv_pkts"] += 1
+                        link.rcv_unacked += 1
+                        if link.rcv_unacked >= TIPC_MIN_LINK_WIN:
+                            if xmitq is None:
+                                xmitq = []
+                            link.build_state_msg(xmitq)
+                        if xmitq:
+                            self._stack._send_packets([(p.media, pkt) for pkt in xmitq])
+                        # SocketLayer.dispatch: Delivery(data, <orig node:orig port>, port address).
+                        src = self._src_cache.get((w6, w4))
+                        if src is None:
+                            src = self._src(w6, w4)
+                        st = self._stats
+                        st["messages_received"] += 1
+                        st["bytes_received"] += n - BASIC_H_SIZE
+                        d = _new(Delivery)  # Delivery(payload, src, dest), built as the socket layer does
+                        _set_data(d, data[BASIC_H_SIZE:])
+                        _set_source(d, src)
+                        _set_dest(d, ep._address)
+                        ep._deliver(d)
+                        if released and self._stack._drain_waiters:
+                            self._stack._wake_drained()
+                        return
+        self._general(data, src)
+
+    # ------------------------------------------------------------------------- send
+
+    def send(self, port: int, dest: Destination, data: bytes, importance: int) -> None:
+        """Send from local ``port``: what :meth:`.socket_layer.SocketLayer.send` does.
+
+        The endpoint has checked every value. A direct message to another node whose link
+        is up, with room in the send window, nothing backlogged and no name change waiting
+        to go first, that fits one packet, is sent here; anything else goes to the socket
+        layer (which also raises NoLink without a link).
+        """
+        p = self.up.get(dest.node) if dest.__class__ is SocketAddr else None
+        if p is not None:
+            link = p.link
+            transmq = link.transmq
+            size = BASIC_H_SIZE + len(data)
+            if (
+                link.state & _LINK_UP
+                and not link.backlogq
+                and len(transmq) < link.window
+                and size <= link.mtu - INT_H_SIZE
+                and not self._stack._names_pending  # a publication must not be overtaken
+            ):
+                # Link.xmit_one, the header built with seqno, ack and bcast_ack in it.
+                seqno = link.snd_nxt
+                own = self.own
+                hdr = _H8.pack(
+                    _W0_DIRECT | (importance << 25) | size,
+                    _W1_DIRECT | ((link.bc_rcv_nxt - 1) & 0xFFFF),
+                    (((link.rcv_nxt - 1) & 0xFFFF) << 16) | seqno,
+                    own, port, dest.port, own, p.addr,  # type: ignore[union-attr]
+                )  # fmt: skip
+                transmq.append([seqno, hdr, _WHOLE, self._time() + UC_RETR_TIME, 0, 0.0, data])
+                link.rcv_unacked = 0
+                link.snd_nxt = (seqno + 1) & 0xFFFF
+                lst = link.stats
+                lst["sent_pkts"] += 1
+                if len(transmq) > lst["max_queue_sz"]:
+                    lst["max_queue_sz"] = len(transmq)
+                self._send_parts(p.media, hdr, data)
+                st = self._stats
+                st["messages_sent"] += 1
+                st["bytes_sent"] += size - BASIC_H_SIZE
+                return
+        self._sockets_send(port, dest, data, importance)
