@@ -289,12 +289,16 @@ def main() -> None:
             got[row].append(run_row(row, a.cpu, a.calls, a.warm, a.conc))
     med = {r: statistics.median(v) for r, v in got.items()}
     unit = "calls/s" if a.conc > 1 else "p50_us"
+    from tipcrpc import fastpath
+
+    build = fastpath.describe()  # the children import what this process would (TIPCRPC_PURE is inherited)
     if a.json:
-        print(json.dumps({unit: med, "rounds": got, "conc": a.conc}))
+        print(json.dumps({unit: med, "rounds": got, "conc": a.conc, "tipcrpc_build": build}))
         return
     raw = med[rows[0]]
     what = f"calls/s with {a.conc} callers" if a.conc > 1 else "p50"
-    print(f"{what} of add(1, 2), median of {a.rounds} interleaved rounds, {a.calls} calls each, CPU {a.cpu}, uvloop")
+    print(f"{what} of add(1, 2), median of {a.rounds} interleaved rounds, {a.calls} calls each, CPU {a.cpu}, uvloop; "
+          f"tipcrpc {build}")
     for r in rows:
         fig = f"{med[r]:9.0f} /s" if a.conc > 1 else f"{med[r]:7.1f} us"
         print(f"{r:15s} {fig}  {med[r] / raw:5.2f}x {rows[0]}   rounds: {', '.join(f'{x:.1f}' for x in got[r])}")

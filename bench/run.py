@@ -354,7 +354,11 @@ def git_commit() -> str:
 def versions() -> dict[str, str]:
     from importlib import metadata
 
-    out = {"python": platform.python_version()}
+    from tipcrpc import fastpath
+
+    # Which tipcrpc ran: pure Python, or the optional compiled build (./dev build-compiled;
+    # TIPCRPC_PURE=1 in the environment runs the pure modules even where a build exists).
+    out = {"python": platform.python_version(), "tipcrpc build": fastpath.describe()}
     for pkg in ("msgpack", "uvloop", "Pyro5", "pyzmq", "grpcio", "anyio"):
         try:
             out[pkg] = metadata.version(pkg)

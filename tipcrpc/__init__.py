@@ -15,6 +15,8 @@
 
 import os as _os
 
+# First: importing fastpath honours TIPCRPC_PURE, before the modules below are loaded.
+from .fastpath import compiled
 from . import logs as _logs
 from .addr import Importance, NodeInfo, Scope, ServiceAddr, ServiceRange, SocketAddr, service_type
 from .api import connect, serve
@@ -138,6 +140,8 @@ __all__ = [
     "TopologyEvent",
     "WatchEvent",
     "Withdrawn",
+    # the optional compiled fast path (tipcrpc.fastpath)
+    "compiled",
 ]
 
 _logs.configure_from_env(_os.environ)

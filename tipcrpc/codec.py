@@ -61,6 +61,7 @@ from typing import Any, Callable, Generic, TypeVar, overload
 import msgpack
 
 from .errors import CodecError
+from .fastpath import mypyc_attr
 
 __all__ = [
     "ExtType",
@@ -81,6 +82,8 @@ RESERVED_EXT_CODES = 16
 _MAX_EXT_CODE = 127
 
 
+# An ordinary class when compiled (./dev build-compiled): mypyc cannot build a generic dataclass.
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class ExtType(Generic[T]):
     """One registered extension type: ``cls`` ⇄ ``bytes`` under msgpack ext ``code``."""

@@ -75,7 +75,7 @@ class Metrics:
             raise ValueError(f"role must be an identifier such as 'server', got {role!r}")
         self.role = role
         self.bounds = bounds
-        self._methods: dict[tuple[str, str], MethodMetrics] = {}
+        self._methods: dict[tuple[Any, str], MethodMetrics] = {}
 
     def record(self, key: tuple[Any, str], seconds: float, error: str | None = None) -> None:
         """One call of ``key = (service, method)`` finished after ``seconds``; ``error``

@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, int]] = [
     ("tipcrpc.errors", 0),
     ("tipcrpc.events", 0),
     ("tipcrpc.logs", 0),
+    ("tipcrpc.fastpath", 0),
     ("tipcrpc.transport.base", 2),
     ("tipcrpc.nametable.topsrv", 3),
     ("tipcrpc.nametable", 1),
@@ -62,7 +63,8 @@ THIRD_PARTY = {"cryptography", "msgpack", "anyio", "pyroute2", "pytest", "pytest
 IMPURE = {"asyncio", "anyio", "socket", "time", "random", "threading", "selectors", "subprocess",
           "trio", "uvloop", "pyroute2", "signal", "multiprocessing", "concurrent"}
 # cryptography (optional, AES-GCM for the cluster key) is pure computation: allowed in L1.
-ALLOWED_THIRD_PARTY = {0: set(), 1: {"msgpack", "cryptography"}, 2: set(), 3: {"anyio", "pyroute2", "msgpack", "uvloop", "sniffio"},
+# mypy_extensions (mypyc's class decorator, a no-op when absent): only tipcrpc.fastpath imports it.
+ALLOWED_THIRD_PARTY = {0: {"mypy_extensions"}, 1: {"msgpack", "cryptography"}, 2: set(), 3: {"anyio", "pyroute2", "msgpack", "uvloop", "sniffio"},
                        4: {"anyio", "msgpack", "sniffio"}, 5: THIRD_PARTY}
 
 

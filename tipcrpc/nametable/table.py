@@ -41,6 +41,7 @@ from typing import Protocol
 
 from ..addr import Scope, ServiceRange, SocketAddr
 from ..errors import AddressError
+from ..fastpath import mypyc_attr
 from .ranges import RangeIndex, Subscribers
 
 __all__ = [
@@ -110,6 +111,8 @@ class Subscriber(Protocol):
     def report_overlap(self, publ: Publication, event: int, must: bool) -> None: ...
 
 
+# An ordinary class when compiled (./dev build-compiled): a mypyc native class cannot subclass list.
+@mypyc_attr(native_class=False)
 class _Range(list):  # type: ignore[type-arg]
     """One exact ``[lower, upper]`` (kernel ``struct service_range``): the list of all its
     publications (``all_publ``), plus ``local_publ``, the local ones.

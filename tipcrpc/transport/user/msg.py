@@ -46,7 +46,7 @@ from .header import (  # noqa: F401 (re-exported)
     peek,
     validate,
 )
-from .msgconst import *  # noqa: F403 (re-exported: msg is the public home of the constants)
+from tipcrpc.transport.user.msgconst import *  # noqa: F403 (re-exported: msg is the public home of the constants)
 from .msgconst import (
     BASIC_H_SIZE,
     CRITICAL_IMPORTANCE,
@@ -67,6 +67,10 @@ from .msgconst import (
     TIPC_VERSION,
     WITHDRAWAL,
 )
+
+# The star import above, carried out by name: mypyc compiles ``import *`` (absolute; the
+# relative form fails at import) without binding the names (./dev build-compiled).
+globals().update({name: getattr(_const, name) for name in _const.__all__})
 
 __all__ = [  # noqa: PLE0604 (constants come from msgconst)
     *_const.__all__,

@@ -30,10 +30,13 @@ from typing import Callable, Iterable, Protocol
 
 try:  # the queued-datagram probe of the drain loop; without it, drain until EAGAIN
     from fcntl import ioctl as _ioctl
-    from termios import FIONREAD as _FIONREAD
+    from termios import FIONREAD
+
+    # A variable of its own, not the imported name set to None below: mypyc cannot compile
+    # a rebinding of an imported function (``./dev build-compiled``).
+    _FIONREAD: int | None = FIONREAD
 except ImportError:  # pragma: no cover - not POSIX
-    _ioctl = None  # type: ignore[assignment]
-    _FIONREAD = None  # type: ignore[assignment,misc]  # typeshed: termios.FIONREAD is Final
+    _FIONREAD = None
 
 from ...errors import TransportUnavailable
 from .media import BROADCAST, DEFAULT_PORT, MediaAddr
@@ -253,7 +256,7 @@ class UdpMedia:
                 # inlined: an fd closed by a handler raises OSError, which ends the drain.)
                 if probe is not None:
                     try:
-                        probe(fd, _FIONREAD, ibuf, True)
+                        probe(fd, FIONREAD, ibuf, True)
                     except OSError:
                         break
                     if not ibuf[0]:
@@ -277,7 +280,7 @@ class UdpMedia:
     def _fionread(self, fd: int) -> int:
         """Bytes of the next queued datagram (``FIONREAD``/``SIOCINQ``); 0 if none or closed."""
         try:
-            _ioctl(fd, _FIONREAD, self._ibuf, True)
+            _ioctl(fd, FIONREAD, self._ibuf, True)
         except OSError:
             return 0
         return self._ibuf[0]
