@@ -13,7 +13,7 @@ Each layer is driven synchronously with what one ``add(1, 2)`` call gives it:
 * ``encode_call`` / ``decode_call`` / ``encode_reply`` / ``decode_reply`` — the frame
   functions of :mod:`tipcrpc.rpc.frames` with the codec, alone;
 * ``metrics`` — what both sides record per call: the server's
-  :meth:`~tipcrpc.metrics.Metrics.record` and the client's
+  :meth:`~tipcrpc.metrics.MethodMetrics.add` and the client's
   :meth:`~tipcrpc.client_metrics.ClientMetrics.observe` of a one-call outbox.
 
 An iteration's own loop overhead (an empty iteration) is subtracted. The shells' share of a
@@ -132,17 +132,16 @@ def _loop(layer: str) -> Callable[[int], None]:
     if layer == "metrics":
         from tipcrpc.rpc.call_table import Call, Outbox
 
-        server_metrics = Metrics("server")
+        server_metrics = Metrics("server").method((svc.name, "add"))  # what the server keeps per method
         client_metrics = ClientMetrics({})
-        key = (svc.name, "add")
         box = Outbox()
         done = Call(7, UNARY, stype, "add", call_frame, False, Importance.LOW, None, None)
         done.started = 1.0
 
         def run(n: int) -> None:
-            record, observe, pending = server_metrics.record, client_metrics.observe, box.done
+            add, observe, pending = server_metrics.add, client_metrics.observe, box.done
             for _ in range(n):
-                record(key, 2e-5, None)
+                add(2e-5, None)
                 pending.append((done, 3, None))
                 observe(box, 1.00004)
                 pending.clear()
