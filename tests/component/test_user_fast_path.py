@@ -75,22 +75,29 @@ A_MEDIA, B_MEDIA = ("10.9.0.1", 6118), ("10.9.0.2", 6118)
 
 
 class Pair:
-    """Nodes A and B, linked, one endpoint each; every packet the general path sees is counted."""
+    """Nodes A and B, linked, one endpoint each; every packet and every send the general path sees is counted."""
 
     def __init__(self, hub: Hub, a: UserTransport, b: UserTransport) -> None:
         self.hub = hub
         self.a, self.b = a, b
         self.general = {a: 0, b: 0}
+        self.general_sends = {a: 0, b: 0}
         self.got: dict[UserTransport, list[object]] = {a: [], b: []}
         for t in (a, b):
             fast = t._stack.fast
             inner = fast._general
+            inner_send = fast._sockets_send
 
             def counting(data: bytes, src: Addr, t: UserTransport = t, inner: Callable[..., None] = inner) -> None:
                 self.general[t] += 1
                 inner(data, src)
 
+            def counting_send(*args: Any, t: UserTransport = t, inner: Callable[..., None] = inner_send) -> None:
+                self.general_sends[t] += 1
+                inner(*args)
+
             fast._general = counting
+            fast._sockets_send = counting_send  # type: ignore[assignment]
         self.ea: UserEndpoint
         self.eb: UserEndpoint
 
@@ -136,6 +143,7 @@ async def make_pair(*, fast: bool, window: int = 50, mtu: int = 60_000) -> Pair:
             ep._send = ep._sockets.send
     hub.wire.clear()
     pair.general = {a: 0, b: 0}
+    pair.general_sends = {a: 0, b: 0}
     return pair
 
 
@@ -176,13 +184,15 @@ async def test_fast_and_general_path_leave_the_same_state() -> None:
     for fast in (True, False):
         p = await make_pair(fast=fast)
         await traffic(p)
-        results.append((p.state(), dict(p.general)))
+        results.append((p.state(), dict(p.general), sum(p.general_sends.values())))
         await close(p)
-    (fast_state, fast_general), (general_state, general_general) = results
+    (fast_state, fast_general, fast_sends), (general_state, general_general, _) = results
     assert fast_state["got_b"] and fast_state["got_a"]
     assert fast_state == general_state
-    # The fast run took the data packets itself: the general path saw only the STATE acks.
+    # The fast run took the data packets itself: the general path saw only the STATE acks,
+    # and every send (the backlogged ones too) was the fast path's.
     assert sum(fast_general.values()) < sum(general_general.values()) / 10
+    assert fast_sends == 0
 
 
 async def test_fast_path_delivery_is_a_plain_delivery() -> None:
@@ -266,7 +276,8 @@ async def test_full_window_and_staged_names_take_the_general_path() -> None:
     room = 16 - len(link.transmq)  # the link's first packets may still wait for their ack
     for i in range(20):
         p.ea.send(p.eb.address, b"w%d" % i)
-    assert len(link.transmq) == 16 and len(link.backlogq) == 20 - room  # the general path backlogged the rest
+    assert len(link.transmq) == 16 and len(link.backlogq) == 20 - room  # the rest waits in the backlog
+    assert p.general_sends[p.a] == 0  # the fast path backlogs too
     p.hub.pump()
     assert [d.data for d in p.got[p.b]] == [b"w%d" % i for i in range(20)]  # type: ignore[attr-defined]
     assert not link.backlogq  # B's acks let the backlog into the window
@@ -274,7 +285,7 @@ async def test_full_window_and_staged_names_take_the_general_path() -> None:
     await p.ea.publish(ServiceAddr(6000, 1))
     assert p.a._stack._names_pending
     p.ea.send(p.eb.address, b"after the name")
-    assert not p.a._stack._names_pending
+    assert not p.a._stack._names_pending and p.general_sends[p.a] == 1
     kinds = [M.buf_user(pkt) for _src, _dst, pkt in p.hub.queue]
     assert kinds == [M.NAME_DISTRIBUTOR, M.LOW_IMPORTANCE]
     p.hub.pump()

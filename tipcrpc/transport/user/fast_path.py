@@ -15,11 +15,12 @@ else, like the kernel's ``tipc_rcv`` fast path:
   into the window), advance ``rcv_nxt``, ask for an ack after
   :data:`~.link_proto.TIPC_MIN_LINK_WIN` unacknowledged packets, deliver ``Delivery(data,
   source, port address)`` to the endpoint, wake senders waiting for the queues to drain.
-* :meth:`FastPath.send` — the endpoints' send: a direct message to a peer with an
-  established link, room in its send window and nothing backlogged is sent here — the
-  header built once with seqno and acks already in it (the general path builds it, then
-  copies and stamps it), queued on the link for retransmission, handed to the bearer.
-  Anything else goes to the socket layer (:meth:`.socket_layer.SocketLayer.send`).
+* :meth:`FastPath.send` — the endpoints' send: a direct message that fits one packet, to
+  a peer with an established link, is sent here — the header built once with seqno and
+  acks already in it (the general path builds it, then copies and stamps it), queued on
+  the link for retransmission, handed to the bearer — or, with the send window full,
+  queued in the link's backlog. Anything else goes to the socket layer
+  (:meth:`.socket_layer.SocketLayer.send`).
 
 Both paths read and write the link's state (:mod:`.link` documents the fields and its
 transmit-queue entries) because the point is to do it in one function; the
@@ -168,39 +169,54 @@ class FastPath:
         """Send from local ``port``: what :meth:`.socket_layer.SocketLayer.send` does.
 
         The endpoint has checked every value. A direct message to another node whose link
-        is up, with room in the send window, nothing backlogged and no name change waiting
-        to go first, that fits one packet, is sent here; anything else goes to the socket
-        layer (which also raises NoLink without a link).
+        is up, that fits one packet, with no name change waiting to go first, is sent here
+        (or backlogged if the window is full); anything else goes to the socket layer
+        (which also raises NoLink without a link).
         """
         p = self.up.get(dest.node) if dest.__class__ is SocketAddr else None
         if p is not None:
             link = p.link
-            transmq = link.transmq
             size = BASIC_H_SIZE + len(data)
             if (
                 link.state & _LINK_UP
-                and not link.backlogq
-                and len(transmq) < link.window
                 and size <= link.mtu - INT_H_SIZE
                 and not self._stack._names_pending  # a publication must not be overtaken
             ):
-                # Link.xmit_one, the header built with seqno, ack and bcast_ack in it.
-                seqno = link.snd_nxt
+                transmq = link.transmq
+                queued = len(transmq)
                 own = self.own
-                hdr = _H8.pack(
-                    _W0_DIRECT | (importance << 25) | size,
-                    _W1_DIRECT | ((link.bc_rcv_nxt - 1) & 0xFFFF),
-                    (((link.rcv_nxt - 1) & 0xFFFF) << 16) | seqno,
-                    own, port, dest.port, own, p.addr,  # type: ignore[union-attr]
-                )  # fmt: skip
-                transmq.append([seqno, hdr, _WHOLE, self._time() + UC_RETR_TIME, 0, 0.0, data])
-                link.rcv_unacked = 0
-                link.snd_nxt = (seqno + 1) & 0xFFFF
-                lst = link.stats
-                lst["sent_pkts"] += 1
-                if len(transmq) > lst["max_queue_sz"]:
-                    lst["max_queue_sz"] = len(transmq)
-                self._send_parts(p.media, hdr, data)
+                dport: int = dest.port  # type: ignore[union-attr]  # a SocketAddr (above)
+                if queued < link.window and not link.backlogq:
+                    # Link.xmit_one, the header built with seqno, ack and bcast_ack in it.
+                    seqno = link.snd_nxt
+                    hdr = _H8.pack(
+                        _W0_DIRECT | (importance << 25) | size,
+                        _W1_DIRECT | ((link.bc_rcv_nxt - 1) & 0xFFFF),
+                        (((link.rcv_nxt - 1) & 0xFFFF) << 16) | seqno,
+                        own, port, dport, own, p.addr,
+                    )  # fmt: skip
+                    transmq.append([seqno, hdr, _WHOLE, self._time() + UC_RETR_TIME, 0, 0.0, data])
+                    link.rcv_unacked = 0
+                    link.snd_nxt = (seqno + 1) & 0xFFFF
+                    lst = link.stats
+                    lst["sent_pkts"] += 1
+                    queued += 1
+                    if queued > lst["max_queue_sz"]:
+                        lst["max_queue_sz"] = queued
+                    self._send_parts(p.media, hdr, data)
+                elif queued >= link.window:
+                    # Link.xmit_one with the window full: the message waits in the backlog
+                    # (seqno and acks are stamped when the window lets it out).
+                    backlogq = link.backlogq
+                    hdr = _H8.pack(_W0_DIRECT | (importance << 25) | size, _W1_DIRECT, 0, own, port, dport, own, p.addr)
+                    backlogq.append([0, hdr, _WHOLE, 0.0, 0, 0.0, data])
+                    queued += len(backlogq)
+                    lst = link.stats
+                    if queued > lst["max_queue_sz"]:
+                        lst["max_queue_sz"] = queued
+                else:  # a backlog with room in the window: only the general path's order of events
+                    self._sockets_send(port, dest, data, importance)
+                    return
                 st = self._stats
                 st["messages_sent"] += 1
                 st["bytes_sent"] += size - BASIC_H_SIZE
