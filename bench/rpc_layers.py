@@ -174,7 +174,9 @@ def callgrind_instructions(layer: str, n1: int, n2: int) -> float:
                 "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                 sys.executable, "-m", "bench.rpc_layers", "--callgrind", "--layer", layer, "-n", str(n),
             ]  # fmt: skip
-            res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            # a fixed hash seed: dict and set layouts (and so the count) repeat run to run
+            env = {**os.environ, "PYTHONHASHSEED": "0"}
+            res = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
             m = re.search(r"Collected : (\d+)", res.stderr)
             if m is None:
                 raise RuntimeError(f"no instruction count in callgrind output: {res.stderr[-500:]}")
