@@ -102,13 +102,15 @@ async def test_the_handler_sees_the_remaining_time() -> None:
                     t0 = loop.time()
                     call = asyncio.create_task(client.options(timeout=timeout).call(svc, "hang", str(timeout)))
                     _srv, _tag, t_start, remaining = await rec.started.get()
+                    t1 = loop.time()
                     release.set()
                     assert await call == str(timeout)
                     release.clear()
-                    # The server's deadline is the client's (same clock here), within the
-                    # transit time, never later than the client's.
+                    # The server's deadline is the client's plus the transit time (same clock
+                    # here): the call started after t0 and was received before t1, so it
+                    # lies in [t0 + timeout, t1 + timeout] whatever the host's load.
                     assert remaining is not None
-                    assert t0 + timeout - 0.25 <= t_start + remaining <= t0 + timeout + 0.01
+                    assert t0 + timeout - 0.01 <= t_start + remaining <= t1 + timeout
                 # No timeout: no deadline on the server either.
                 call = asyncio.create_task(client.call(svc, "hang", "none"))
                 assert (await rec.started.get())[3] is None
