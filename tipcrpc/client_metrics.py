@@ -68,10 +68,12 @@ class ClientMetrics(Metrics):
         """The call table's outbox finished calls (``out.done``, recorded; the shell still
         completes them) or moved some (``out.moved``, logged and emptied here). ``now`` is
         the loop's clock, the one the calls were started with."""
-        record = self.record
+        methods = self._methods
         for call, _value, error in out.done:
             if call.kind != ONEWAY:
-                record((call.type, call.method), now - call.started, None if error is None else error.__class__.__name__)
+                key = (call.type, call.method)
+                mm = methods.get(key) or self.method(key)
+                mm.add(now - call.started, None if error is None else error.__class__.__name__)
         if out.moved:
             moved, out.moved = out.moved, []
             self._log_moves(moved, now)

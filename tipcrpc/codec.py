@@ -342,6 +342,17 @@ class Codec:
         self._limits = {k: v for k, v in limits.items() if v != -1}
 
     def _default(self, value: object) -> msgpack.ExtType:
+        # The packer is mid-buffer while it calls this hook: anything the hook encodes with
+        # this codec (set elements, an extension encoder using it) must take a fresh packer.
+        # Flagging that here, the one place Python code runs inside a pack, keeps encode()'s
+        # common path free of bookkeeping.
+        outer, self._busy = self._busy, True
+        try:
+            return self._extension(value)
+        finally:
+            self._busy = outer
+
+    def _extension(self, value: object) -> msgpack.ExtType:
         ext = self.registry.for_value(value)
         if ext is None:
             if isinstance(value, (set, frozenset)):
@@ -379,16 +390,12 @@ class Codec:
         """Serialise ``value``; :class:`CodecError` if it (or something inside) cannot be."""
         try:
             if self._busy:
-                # Re-entrant use (an extension encoder encoding a nested value): the shared
-                # packer is mid-buffer, so use a fresh one.
+                # Re-entrant use (inside the packer's hook, see _default): the shared packer
+                # is mid-buffer, so use a fresh one.
                 nested: bytes = msgpack.packb(value, default=self._default, use_bin_type=True)
                 return nested
-            self._busy = True
-            try:
-                packed: bytes = self._packer.pack(value)
-                return packed
-            finally:
-                self._busy = False
+            packed: bytes = self._packer.pack(value)  # it resets itself after an error too
+            return packed
         except CodecError:
             raise
         except Exception as exc:  # TypeError, OverflowError, ValueError (recursion), hook errors

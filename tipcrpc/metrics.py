@@ -38,16 +38,29 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
 class MethodMetrics:
     """Counts and a latency histogram for one method (slots: one per method, not per call)."""
 
-    __slots__ = ("calls", "errors", "by_error", "counts", "sum_seconds")
+    __slots__ = ("calls", "errors", "by_error", "counts", "sum_seconds", "_bounds", "_first")
 
-    def __init__(self, buckets: int) -> None:
+    def __init__(self, bounds: tuple[float, ...]) -> None:
         self.calls = 0
         self.errors = 0
         #: error name (exception type or status) -> count
         self.by_error: dict[str, int] = {}
         #: one count per bucket, plus the last for +Inf (not cumulative; rendering sums them)
-        self.counts = [0] * (buckets + 1)
+        self.counts = [0] * (len(bounds) + 1)
         self.sum_seconds = 0.0
+        self._bounds = bounds
+        self._first = bounds[0]
+
+    def add(self, seconds: float, error: str | None = None) -> None:
+        """One call finished after ``seconds``; ``error`` names its failure, ``None`` if it succeeded."""
+        self.calls += 1
+        self.sum_seconds += seconds
+        # Most calls fall in the first bucket (an RPC on one host takes tens of µs): one
+        # comparison instead of a search.
+        self.counts[0 if seconds <= self._first else bisect_left(self._bounds, seconds)] += 1
+        if error is not None:
+            self.errors += 1
+            self.by_error[error] = self.by_error.get(error, 0) + 1
 
     def as_dict(self, bounds: tuple[float, ...]) -> dict[str, Any]:
         """Plain data: ``calls``, ``errors``, ``by_error``, ``sum_seconds`` and cumulative
@@ -82,15 +95,15 @@ class Metrics:
         names its failure (an exception type or status name), ``None`` if it succeeded.
         ``service`` is whatever :meth:`label` turns into the service's name (the server
         records names; a client records type numbers, named only when read)."""
+        self.method(key).add(seconds, error)
+
+    def method(self, key: tuple[Any, str]) -> MethodMetrics:
+        """The metrics of ``key = (service, method)``, created on first use: a shell may keep
+        it and :meth:`MethodMetrics.add` to it directly (one dict lookup less per call)."""
         m = self._methods.get(key)
         if m is None:
-            m = self._methods[key] = MethodMetrics(len(self.bounds))
-        m.calls += 1
-        m.sum_seconds += seconds
-        m.counts[bisect_left(self.bounds, seconds)] += 1
-        if error is not None:
-            m.errors += 1
-            m.by_error[error] = m.by_error.get(error, 0) + 1
+            m = self._methods[key] = MethodMetrics(self.bounds)
+        return m
 
     def label(self, service: Any) -> str:
         """The service name for a recorded ``service`` key (here: the key itself)."""

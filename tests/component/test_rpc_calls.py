@@ -101,10 +101,14 @@ async def test_two_instances_both_used_and_policies(memory_cluster: MemoryCluste
         async with tipcrpc.serve(a_svc, instance=1, transport=a), tipcrpc.serve(b_svc, instance=2, transport=b):
             async with tipcrpc.connect(cli) as client:
                 await wait_instances(client, "test.rpc.who", 2)
-                seen = {await client.call("test.rpc.who", "who") for _ in range(6)}
-                assert seen == {"a", "b"}
+                seen = [await client.call("test.rpc.who", "who") for _ in range(6)]
+                assert sorted(seen) == ["a", "a", "a", "b", "b", "b"]  # round robin: turn about
                 assert await client.options(instance=2).call("test.rpc.who", "who") == "b"
                 assert await client.options(key=1).call("test.rpc.who", "who") == "a"
+                # a method already called (its per-call fast path warm) still honours routing
+                for want in "aabba":
+                    assert await client.options(instance=1 if want == "a" else 2).call("test.rpc.who", "who") == want
+                    assert await client.options(key=1 if want == "a" else 2).call("test.rpc.who", "who") == want
             async with tipcrpc.connect(a, policy="local_first") as client:
                 await wait_instances(client, "test.rpc.who", 2)
                 assert {await client.call("test.rpc.who", "who") for _ in range(6)} == {"a"}

@@ -34,6 +34,27 @@ def test_call_round_trip() -> None:
     assert F.decode_call(codec, data) == ("div", [6], {"by": 3}, 0.25, 16, None, None)
 
 
+@pytest.mark.parametrize("method", ["add", "m" * 31, "é" * 40, "x" * 70_000])
+@pytest.mark.parametrize("deadline", [None, 0.0, 2.5, 1e300])
+@pytest.mark.parametrize("args", [[], [1, 2], ("a", {"k": [None]}), [b"\x00" * 300]])
+def test_call_of_the_common_shape_is_the_whole_array_packed(method: str, deadline: float | None, args: list) -> None:
+    """encode_call builds the common CALL (no kwargs, credit, instance or metadata) from a
+    cached head and a constant tail: it must be exactly what packing the whole array gives,
+    and decode_call's shortcut must return what the full checks return."""
+    data = F.encode_call(codec, CID, 99, method, args, None, deadline, F.Flag.IDEMPOTENT)
+    body = codec.encode([method, args, None, deadline, None])
+    assert data == struct.pack(">BBBBIQ", F.VERSION, F.Kind.CALL, F.Flag.IDEMPOTENT, 0, 99, CID) + body
+    assert F.decode_call(codec, data) == (method, list(args), {}, deadline, None, None, None)
+    assert F.encode_call(codec, CID, 99, method, args, {}, deadline, F.Flag.IDEMPOTENT) == data  # empty kwargs: nil
+
+
+@pytest.mark.parametrize("deadline", [-1.0, float("nan"), "1", True])
+def test_a_call_with_a_bad_deadline_is_refused_even_in_the_common_shape(deadline: object) -> None:
+    data = F.encode_call(codec, CID, 99, "m", [1], None, None)[: F.HEADER_SIZE] + codec.encode(["m", [1], None, deadline, None])
+    with pytest.raises(RemoteProtocolError, match="deadline"):
+        F.decode_call(codec, data)
+
+
 @pytest.mark.parametrize(
     "data,expected",
     [

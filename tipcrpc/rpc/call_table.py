@@ -202,7 +202,8 @@ class Call:
     )  # fmt: skip
 
     def __init__(self, cid: int, kind: int, type: int, method: str, frame: bytes, idempotent: bool,
-                 importance: Importance, deadline: float | None, instance: int | None) -> None:  # fmt: skip
+                 importance: Importance, deadline: float | None, instance: int | None, learn: int = -1,
+                 started: float = 0.0, max_attempts: int = 2, wait_ready: bool = False) -> None:  # fmt: skip
         self.id = cid
         self.kind = kind
         self.type = type
@@ -215,13 +216,13 @@ class Call:
         self.socket: SocketAddr | None = None
         self.tried: list[SocketAddr] = []
         self.attempts = 0
-        self.max_attempts = 2
+        self.max_attempts = max_attempts
         self.sent = 0  # transmission number of the latest send (see the module docstring)
-        self.wait_ready = False
+        self.wait_ready = wait_ready
         self.parked = False
         # The method flags the client knew when it made a call by name (0: nothing yet),
         # compared with the answer's to learn them; -1 when a local Service defines it.
-        self.learn = -1
+        self.learn = learn
         self.stream: StreamState | None = None
         self.overloads = 0
         self.resend_at: float | None = None
@@ -231,7 +232,7 @@ class Call:
         # (args, kwargs, flags, credit, metadata): to re-encode the frame with the deadline
         # left when the call is re-sent later (failover, overload backoff)
         self.body: tuple[Any, Any, int, int | None, Mapping[str, Any] | None] | None = None
-        self.started = 0.0  # the ``now`` it was made at (ops hook: the client's latency metrics)
+        self.started = started  # the ``now`` it was made at (ops hook: the client's latency metrics)
 
     def __repr__(self) -> str:
         return f"<Call {self.id:#x} {self.method} -> {self.socket}>"
@@ -282,51 +283,73 @@ class CallTable:
         # per-socket in-flight counts, kept only for the least-outstanding policy
         self.outstanding: dict[SocketAddr, int] | None = {} if policy is Policy.LEAST_OUTSTANDING else None
         self.closed = False
-        self.stats = dict.fromkeys(
-            ("calls", "replies", "failures", "retries", "failovers", "peer_lost", "timeouts", "cancelled",
+        # Counters: the two the per-call path moves are plain ints (cheaper than a dict
+        # item); the rest, moved on rare events, live in ``counts``. ``stats`` joins them.
+        self.calls_made = 0
+        self.replies = 0
+        self.counts = dict.fromkeys(
+            ("failures", "retries", "failovers", "peer_lost", "timeouts", "cancelled",
              "notifications", "streams", "pings", "malformed"), 0)  # fmt: skip
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: calls, replies, failures, retries, failovers, peer_lost, timeouts,
+        cancelled, notifications, streams, pings, malformed (a snapshot)."""
+        return {"calls": self.calls_made, "replies": self.replies, **self.counts}
 
     def __len__(self) -> int:
         return len(self.calls)
 
     # -- starting ------------------------------------------------------------------------------
 
-    def new(self, kind: int, type: int, method: str, args: Any, kwargs: Any, *, idempotent: bool = False,
+    def new(self, kind: int, type: int, method: str, args: Any, kwargs: Any, idempotent: bool = False,
             importance: Importance = Importance.LOW, deadline: float | None = None, instance: int | None = None,
             credit: int | None = None, metadata: Mapping[str, Any] | None = None, learn: int = -1,
-            now: float = 0.0, to: SocketAddr | None = None) -> Call:  # fmt: skip
+            now: float = 0.0, to: SocketAddr | None = None, max_attempts: int = 2, wait_ready: bool = False) -> Call:  # fmt: skip
         """A new call, sent to ``to`` if given (else :meth:`send` sends it). Encodes its frame
         first, so an argument that cannot be encoded raises :class:`CodecError` before
-        anything happens."""
+        anything happens. ``max_attempts``: sends at most (instances + 1); ``wait_ready``:
+        park rather than fail when no untried instance is left."""
         if self.closed:
             raise ClosedError("client is closed")
         ids = self.ids
         cid = ids._next  # CallIds() inlined: this is the per-call path
         ids._next = ((cid + 1) & _U64) or 1
         flags = _KIND_FLAGS[kind] | (_IDEMPOTENT if idempotent else 0)
-        remaining = None if deadline is None else max(deadline - now, 0.0)
-        frame = encode_call(self.codec, cid, type, method, args, kwargs, remaining, flags, credit, instance, metadata)
-        call = Call(cid, kind, type, method, frame, idempotent, importance, deadline, instance)
-        call.learn = learn
-        call.started = now
+        if deadline is None:
+            frame = encode_call(self.codec, cid, type, method, args, kwargs, None, flags, credit, instance, metadata)
+        else:
+            remaining = deadline - now
+            frame = encode_call(self.codec, cid, type, method, args, kwargs, remaining if remaining > 0.0 else 0.0,
+                                flags, credit, instance, metadata)  # fmt: skip
+        call = Call(cid, kind, type, method, frame, idempotent, importance, deadline, instance, learn, now,
+                    max_attempts, wait_ready)  # fmt: skip
+        self.calls[cid] = call
+        self.calls_made += 1
+        if kind != UNARY:
+            if kind == ONEWAY:
+                deadline = now + NOTIFY_RETRY_WINDOW_S  # remembered this long for re-sends
+                self.counts["notifications"] += 1
+                notes = self._notes
+                notes.append(call)
+                if len(notes) > NOTIFY_MEMORY:
+                    self._forget_notes()
+            elif kind == STREAM:
+                call.stream = StreamState()
+                self.counts["streams"] += 1
         if deadline is not None:
             call.body = (args, kwargs, flags, credit, metadata)
-        self.calls[cid] = call
-        if kind == ONEWAY:
-            deadline = now + NOTIFY_RETRY_WINDOW_S  # remembered this long for re-sends
-            self.stats["notifications"] += 1
-            notes = self._notes
-            notes.append(call)
-            if len(notes) > NOTIFY_MEMORY:
-                self._forget_notes()
-        elif kind == STREAM:
-            call.stream = StreamState()
-            self.stats["streams"] += 1
-        if deadline is not None:
             heapq.heappush(self._timers, (deadline, cid, _DEADLINE))
-        self.stats["calls"] += 1
         if to is not None:
-            self.send(call, to)
+            # send(), inlined for the first send of a call
+            call.socket = to
+            call.tried.append(to)
+            call.attempts = 1
+            self._send_seq = call.sent = self._send_seq + 1
+            counts = self.outstanding
+            if counts is not None:
+                counts[to] = counts.get(to, 0) + 1
+            self.out.sends.append((to, frame, importance))
         return call
 
     def _forget_notes(self) -> None:
@@ -382,9 +405,9 @@ class CallTable:
         if call.parked:
             self._unpark(call)
         if error is not None:
-            self.stats["failures"] += 1
+            self.counts["failures"] += 1
             if isinstance(error, PeerLost):
-                self.stats["peer_lost"] += 1
+                self.counts["peer_lost"] += 1
             if call.stream is not None:
                 call.stream.fail(error)
                 self.out.wake.append(call)
@@ -403,7 +426,7 @@ class CallTable:
         """The caller gave up (cancelled, or left a stream early): forget it, tell the server."""
         if call.done:
             return
-        self.stats["cancelled"] += 1
+        self.counts["cancelled"] += 1
         self._send_cancel(call)
         call.done = True
         self.calls.pop(call.id, None)
@@ -439,7 +462,7 @@ class CallTable:
     def frame(self, source: SocketAddr, data: bytes | bytearray | memoryview, now: float) -> None:
         """A frame arrived from ``source`` (CHUNKs are reassembled by the shell first)."""
         if len(data) < HEADER_SIZE or data[0] != VERSION:
-            self.stats["malformed"] += 1
+            self.counts["malformed"] += 1
             if len(data) >= HEADER_SIZE:
                 call = self.calls.get(int.from_bytes(data[8:16], "big"))
                 if call is not None and call.socket == source:
@@ -458,7 +481,7 @@ class CallTable:
             except CodecError as exc:
                 self._complete(call, None, exc)
                 return
-            self.stats["replies"] += 1
+            self.replies += 1
             call.done = True
             del self.calls[cid]
             if self.outstanding is not None:
@@ -499,7 +522,7 @@ class CallTable:
         elif kind == _PONG:
             self._pong(source, call, aux, flags, now)
         else:
-            self.stats["malformed"] += 1
+            self.counts["malformed"] += 1
 
     def _learn(self, call: Call, flags: int) -> None:
         if parse_method_flags(flags) is not None:
@@ -586,7 +609,7 @@ class CallTable:
             if fresh is None:
                 self._park(call)  # not for its instance
                 continue
-            self.stats["retries"] += 1
+            self.counts["retries"] += 1
             if call.stream is not None:
                 call.stream.reset()
             self._refresh(call, now)
@@ -649,7 +672,7 @@ class CallTable:
                     else PeerLost(f"{what}: the instance was lost with the call in flight")  # fmt: skip
             self._complete(call, None, error)
             return
-        self.stats["retries" if never_started else "failovers"] += 1
+        self.counts["retries" if never_started else "failovers"] += 1
         self.out.moved.append((call, call.socket, sock, error))
         if call.stream is not None:
             call.stream.reset()
@@ -662,7 +685,7 @@ class CallTable:
         if call.socket is None or call.done:
             return
         self._nonce = nonce = (self._nonce + 1) & _U32
-        self.stats["pings"] += 1
+        self.counts["pings"] += 1
         self._send_seq += 1
         self._pings[nonce] = self._send_seq
         if len(self._pings) > 4096:  # answered pings are removed; this only bounds leaks
@@ -715,7 +738,7 @@ class CallTable:
                         self.out.done.append((call, None, ServiceUnreachable(
                             f"notification {call.method}: no instance appeared within {NOTIFY_RETRY_WINDOW_S:.0f} s")))
                     continue
-                self.stats["timeouts"] += 1
+                self.counts["timeouts"] += 1
                 self._fail(call, DeadlineExceeded(f"{call.method}: deadline exceeded"), cancel=True)
             elif action == _PROBE:
                 if call.probe_at == when:

@@ -169,7 +169,8 @@ class Client:
 
         Every argument reaches the method. Routing, deadline and retries follow the client's
         defaults; choose others with :meth:`options`."""
-        call = await self._start(UNARY, DEFAULT_OPTIONS, service, method, args, kwargs)
+        call = self._start_now(UNARY, DEFAULT_OPTIONS, service, method, args, kwargs) \
+            or await self._start(UNARY, DEFAULT_OPTIONS, service, method, args, kwargs)  # fmt: skip
         try:
             return await call.waiter
         except asyncio.CancelledError:
@@ -333,7 +334,7 @@ class Client:
                 try:
                     self._link.on_chunk_ack(source, int.from_bytes(data[4:8], "big"), data)
                 except ProtocolError:
-                    table.stats["malformed"] += 1
+                    table.counts["malformed"] += 1
                 return
             # Only failover decisions need the time; a reply (the common case) does not.
             table.frame(source, data, 0.0 if kind == _REPLY else loop.time())  # type: ignore[union-attr]
@@ -498,41 +499,62 @@ class Client:
             await self._changed(stype, deadline, _label(service))
             now = loop.time()
 
-    async def _start(self, kind: int, opts: CallOptions, service: ServiceRef, method: str, args: tuple[Any, ...],
-                     kwargs: dict[str, Any]) -> Call:  # fmt: skip
-        # The per-call path: everything uncommon (resolving, key or instance routing, no
-        # instance yet) is in _route.
-        meta = self._meta.get((service, method)) or self._method_meta(service, method)
+    def _start_now(self, kind: int, opts: CallOptions, service: ServiceRef, method: str, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Call | None:  # fmt: skip
+        """Start a call without waiting, on the common path: a method seen before, a service
+        whose instances are known, no key or instance routing. ``None``: use :meth:`_start`."""
+        meta = self._meta.get((service, method))
+        table = self._table
+        if meta is None or table is None or self._closed or opts.key is not None or opts.instance is not None:
+            return None
         stype, _name, idem, imp, learn = meta
+        m = self._resolver.memberships.get(stype)  # type: ignore[union-attr]
+        if m is None or not m.ready:
+            return None
+        routed = m.route(self.policy, self._own_node, table.outstanding)
+        if routed is None:
+            return None
+        sock, count = routed
         if opts is not DEFAULT_OPTIONS:
             if opts.idempotent is not None:
                 idem = opts.idempotent
             if opts.importance is not None:
                 imp = opts.importance
         loop = self._loop
-        table = self._table
-        if loop is None or table is None or self._closed:
-            loop = self._running_loop()  # raises ClosedError
+        now = loop.time()  # type: ignore[union-attr]
+        t = opts.timeout
+        if t is None and kind != STREAM:
+            t = self.default_timeout
+        call = table.new(kind, stype, method, args, kwargs, idem, imp, None if t is None else now + t, None,
+                         opts.credit if kind == STREAM else None, opts.metadata, learn, now, sock, count + 1,
+                         opts.wait_ready)  # fmt: skip
+        if kind == UNARY:
+            call.waiter = loop.create_future()  # type: ignore[union-attr]
+        self._flush()
+        return call
+
+    async def _start(self, kind: int, opts: CallOptions, service: ServiceRef, method: str, args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> Call:  # fmt: skip
+        """Start a call: resolve the type first if needed, route by key/instance, and
+        (``wait_ready``) wait for an instance. :meth:`_start_now` is the common path."""
+        stype, _name, idem, imp, learn = self._method_meta(service, method)
+        if opts.idempotent is not None:
+            idem = opts.idempotent
+        if opts.importance is not None:
+            imp = opts.importance
+        loop = self._running_loop()  # raises ClosedError
         now = loop.time()
         t = opts.timeout
         if t is None and kind != STREAM:
             t = self.default_timeout
         deadline = None if t is None else now + t
-        m = self._resolver.view(stype)  # type: ignore[union-attr]
-        sock = None
-        instance = None
-        if m.ready and opts.key is None and opts.instance is None:
-            sock = m.pick(self.policy, own_node=self._own_node, outstanding=table.outstanding)  # type: ignore[union-attr]
-        if sock is None:
-            m, sock, instance, now = await self._route(service, stype, method, opts, deadline, now)
-            table = self._table
-            if table is None or self._closed:
-                raise ClosedError("client is closed")
-        call = table.new(kind, stype, method, args, kwargs, idempotent=idem, importance=imp,  # type: ignore[union-attr]
-                         deadline=deadline, instance=instance, credit=opts.credit if kind == STREAM else None,
-                         metadata=opts.metadata, learn=learn, now=now, to=sock)  # fmt: skip
-        call.max_attempts = len(m) + 1
-        call.wait_ready = opts.wait_ready
+        m, sock, instance, now = await self._route(service, stype, method, opts, deadline, now)
+        table = self._table
+        if table is None or self._closed:
+            raise ClosedError("client is closed")
+        call = table.new(kind, stype, method, args, kwargs, idem, imp, deadline, instance,
+                         opts.credit if kind == STREAM else None, opts.metadata, learn, now, sock, len(m) + 1,
+                         opts.wait_ready)  # fmt: skip
         if kind == UNARY:
             call.waiter = loop.create_future()
         self._flush()
@@ -629,8 +651,9 @@ class Caller:
 
     async def call(self, service: ServiceRef, method: str, /, *args: Any, **kwargs: Any) -> Any:
         """Like :meth:`Client.call`, with these options."""
-        client = self.client
-        call = await client._start(UNARY, self.opts, service, method, args, kwargs)
+        client, opts = self.client, self.opts
+        call = client._start_now(UNARY, opts, service, method, args, kwargs) \
+            or await client._start(UNARY, opts, service, method, args, kwargs)  # fmt: skip
         try:
             return await call.waiter
         except asyncio.CancelledError:

@@ -56,6 +56,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Mapping, Union
 
+import msgpack
+
 from ..codec import Codec
 from ..errors import CodecError, RemoteProtocolError, Status
 
@@ -173,6 +175,7 @@ CallBody = tuple[str, list[Any], dict[str, Any], Union[float, None], Union[int, 
 
 _pack_header = HEADER.pack
 _unpack_header = HEADER.unpack_from
+_CALL, _REPLY = int(Kind.CALL), int(Kind.REPLY)  # plain ints: IntEnum arguments cost more
 
 
 def parse_header(data: bytes | bytearray | memoryview) -> Header:
@@ -220,18 +223,44 @@ def encode_call(
     metadata: Mapping[str, Any] | None = None,
 ) -> bytes:
     """A CALL frame. ``deadline_remaining`` is seconds left (the server uses its own clock)."""
+    header = _pack_header(VERSION, _CALL, flags, 0, service_type, call_id)
+    if not kwargs and instance is None and not metadata and credit is None and type(method) is str:
+        # The common shape, [method, args, None, deadline|None, None]: only the arguments go
+        # through the packer; the array head with the method name is the same for every call
+        # of a method (cached) and the tail is a constant or one double. Byte for byte what
+        # packing the whole array gives (tests/unit/test_protocol_frames.py checks).
+        head = _method_heads.get(method) or _method_head(method)
+        if deadline_remaining is None:
+            return header + head + codec.encode(args) + _NO_DEADLINE_TAIL
+        if type(deadline_remaining) is float:
+            return header + head + codec.encode(args) + _DEADLINE_TAIL.pack(0xC0, 0xCB, deadline_remaining, 0xC0)
     if metadata:
         fields: list[Any] = [method, args, kwargs or None, deadline_remaining, credit, instance, metadata]
     elif instance is not None:
         fields = [method, args, kwargs or None, deadline_remaining, credit, instance]
     else:
         fields = [method, args, kwargs or None, deadline_remaining, credit]
-    return _pack_header(VERSION, Kind.CALL, flags, 0, service_type, call_id) + codec.encode(fields)
+    return header + codec.encode(fields)
+
+
+# msgpack of [method, args, kwargs=None, deadline, credit=None] around args: a fixarray of 5
+# and the method name in front; nil, the deadline (nil or a float 64) and nil behind.
+_NO_DEADLINE_TAIL = b"\xc0\xc0\xc0"
+_DEADLINE_TAIL = struct.Struct(">BBdB")
+_method_heads: dict[str, bytes] = {}
+
+
+def _method_head(method: str) -> bytes:
+    if len(_method_heads) >= 4096:  # bounds memory if a client calls unboundedly many names
+        _method_heads.clear()
+    head: bytes = b"\x95" + msgpack.packb(method)
+    _method_heads[method] = head
+    return head
 
 
 def encode_reply(codec: Codec, call_id: int, value: Any, flags: int = 0) -> bytes:
     """A REPLY frame carrying ``value``; ``flags`` from :func:`method_flags`."""
-    return _pack_header(VERSION, Kind.REPLY, flags, 0, 0, call_id) + codec.encode(value)
+    return _pack_header(VERSION, _REPLY, flags, 0, 0, call_id) + codec.encode(value)
 
 
 def encode_failure(codec: Codec, call_id: int, status: int, message: str, details: Any = None) -> bytes:
@@ -294,9 +323,18 @@ def encode_chunk_ack(call_id: int, msg_id: int, received: int) -> bytes:
 
 def decode_call(codec: Codec, data: bytes | bytearray | memoryview) -> CallBody:
     """Decode and validate a CALL body (header already parsed)."""
-    body = codec.decode(_body(data))
+    body = codec.decode(data[HEADER_SIZE:] if len(data) <= _SLICE_LIMIT and type(data) is bytes else _body(data))
     if type(body) is not list or not 4 <= len(body) <= 7:
         raise RemoteProtocolError("CALL body must be an array of 4 to 7 elements")
+    if len(body) == 5:
+        # The common shape first: positional arguments, no credit, deadline or not. Anything
+        # else takes the full checks below.
+        method, args, kwargs, deadline, credit = body
+        if type(method) is str and type(args) is list and kwargs is None and credit is None:
+            if deadline is None:
+                return method, args, {}, None, None, None, None
+            if type(deadline) is float and deadline >= 0.0:
+                return method, args, {}, deadline, None, None, None
     n = len(body)
     method, args, kwargs, deadline = body[0], body[1], body[2], body[3]
     credit = body[4] if n > 4 else None

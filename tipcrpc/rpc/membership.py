@@ -165,6 +165,17 @@ class Membership:
             return self._sockets
         return [s for s in self._sockets if any(lo <= instance <= hi for lo, hi in self._pubs[s])]
 
+    def route(self, policy: Policy, own_node: int = 0,
+              outstanding: Mapping[SocketAddr, int] | None = None) -> tuple[SocketAddr, int] | None:  # fmt: skip
+        """The socket for a new call routed by neither key nor instance (as :meth:`pick`
+        chooses it) and how many sockets there were to choose from; ``None`` if none."""
+        socks = self._sockets
+        n = len(socks)
+        if n == 1:
+            return socks[0], 1  # what pick() returns for a single candidate, without its work
+        sock = self.pick(policy, own_node=own_node, outstanding=outstanding) if n else None
+        return None if sock is None else (sock, n)
+
     def pick(
         self,
         policy: Policy,

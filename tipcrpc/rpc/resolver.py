@@ -56,6 +56,8 @@ class Resolver:
         self._transport = transport
         self._bg = background
         self._views: dict[int, _View] = {}
+        #: type -> its membership (the views' memberships, for a dict lookup per call)
+        self.memberships: dict[int, Membership] = {}
         self._on_socket_gone = on_socket_gone
         self._on_node_down = on_node_down
         self._on_published = on_published
@@ -76,6 +78,7 @@ class Resolver:
             if self._closed:
                 raise ClosedError("client is closed")
             v = self._views[type] = _View(type)
+            self.memberships[type] = v.membership
             self._bg.spawn(self._follow(v))
         return v.membership
 

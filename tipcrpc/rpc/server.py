@@ -49,9 +49,9 @@ from .chunks import DEFAULT_MAX_FRAME, DEFAULT_WINDOW
 from .context import _current
 from .frames import HEADER_SIZE, Kind, encode_failure, encode_pong
 from .serve_table import CLIENT_LOST, Served, ServeTable
-from .service import MethodKind, Service
+from .service import MethodInfo, MethodKind, Service
 from .runtime import Background, FrameLink, TableTimer
-from ..metrics import Metrics
+from ..metrics import MethodMetrics, Metrics
 from .reflection import Reflection
 
 __all__ = ["Server"]
@@ -134,6 +134,7 @@ class Server:
         # describe/health and keeps per-method metrics — keep these lines when rewriting.
         self._reflection = Reflection(self)
         self.metrics = Metrics("server")
+        self._method_metrics: dict[MethodInfo, MethodMetrics] = {}  # per-call shortcut into metrics
         self.services = [*services, self._reflection.service]
         self.names = [*names, self._reflection.name]
         self.scope = Scope(scope)
@@ -285,8 +286,12 @@ class Server:
         while True:
             if out.sends:
                 sends, out.sends = out.sends, []
+                send = self._link.send
                 for dest, frame, imp in sends:
-                    self._send(dest, frame, imp)
+                    try:
+                        send(dest, frame, imp, cache=True)
+                    except (FrameTooLarge, ClosedError, TransportError) as exc:
+                        self._unsent(dest, frame, imp, exc)
             if out.cancel:
                 cancel, out.cancel = out.cancel, []
                 for s in cancel:
@@ -313,18 +318,26 @@ class Server:
 
     def _record(self, out: Any) -> None:
         done, out.done = out.done, []
-        now, record = self._loop.time(), self.metrics.record  # type: ignore[union-attr]
+        now = self._loop.time()  # type: ignore[union-attr]
+        by_info = self._method_metrics
         for s, error in done:
-            record(self._reflection.labels[s.info], now - s.started, error)
+            mm = by_info.get(s.info)
+            if mm is None:
+                mm = by_info[s.info] = self.metrics.method(self._reflection.labels[s.info])
+            mm.add(now - s.started, error)
 
     def _send(self, dest: SocketAddr, frame: bytes, importance: Importance = Importance.LOW) -> None:
         try:
             self._link.send(dest, frame, importance, cache=True)
-        except FrameTooLarge as exc:
+        except (FrameTooLarge, ClosedError, TransportError) as exc:
+            self._unsent(dest, frame, importance, exc)
+
+    def _unsent(self, dest: SocketAddr, frame: bytes, importance: Importance, exc: TipcRpcError) -> None:
+        """``frame`` could not be sent to ``dest``: too large (answer TOO_LARGE instead), or
+        the client (or its node) is gone, or we are closing (nobody to tell)."""
+        if isinstance(exc, FrameTooLarge):
             cid = int.from_bytes(frame[8:16], "big")
             self._send(dest, encode_failure(self._codec, cid, Status.TOO_LARGE, str(exc)), importance)
-        except (ClosedError, TransportError):
-            pass  # the client (or its node) is gone, or we are closing; nobody to tell
 
     def _on_timer(self) -> None:
         self._table.timeout(self._loop.time())  # type: ignore[union-attr]
@@ -339,6 +352,12 @@ class Server:
         data: bytes | bytearray = msg.data
         source: SocketAddr = msg.source  # type: ignore[union-attr,unused-ignore]
         kind = data[1] if len(data) >= HEADER_SIZE else 0
+        if kind == _CALL:  # the common case first
+            warning = self._table.frame(source, data, self._loop.time())  # type: ignore[union-attr]
+            if warning is not None:
+                log.warning("%s", warning)
+            self._flush()
+            return
         if kind == _PING:
             cid = int.from_bytes(data[8:16], "big")
             active = self._table.knows(source, cid) or self._link.reassembler.has_call(source, cid) \
@@ -356,14 +375,14 @@ class Server:
                 self._send(source, encode_failure(self._codec, cid, Status.TOO_LARGE, str(exc)), Importance.HIGH)
                 return
             except ProtocolError as exc:
-                self._table.stats["malformed"] += 1
+                self._table.counts["malformed"] += 1
                 self._send(source, encode_failure(self._codec, cid, Status.PROTOCOL_ERROR, str(exc)), Importance.HIGH)
                 return
             if whole is None:
                 return
             data = whole
             if len(data) < HEADER_SIZE or data[1] != _CALL:
-                self._table.stats["malformed"] += 1
+                self._table.counts["malformed"] += 1
                 self._send(source, encode_failure(self._codec, cid, Status.PROTOCOL_ERROR, "a chunked frame must be a CALL"),
                            Importance.HIGH)  # fmt: skip
                 return
@@ -371,7 +390,7 @@ class Server:
             try:
                 self._link.on_chunk_ack(source, int.from_bytes(data[4:8], "big"), data)
             except ProtocolError:
-                self._table.stats["malformed"] += 1
+                self._table.counts["malformed"] += 1
             return
         elif kind == Kind.CANCEL:
             self._link.abort_call(source, int.from_bytes(data[8:16], "big"))  # perhaps still being uploaded
@@ -415,7 +434,7 @@ class Server:
                 self._spawn(s, self._finish(s, _InThread(info.func, s.args, s.kwargs)))
                 return
             try:
-                result = info.func(*s.args, **s.kwargs)
+                result = info.func(*s.args, **s.kwargs) if s.kwargs else info.func(*s.args)
                 if info.kind is _ASYNC or hasattr(result, "__await__"):
                     if info.kind is not _ASYNC:  # a sync function returned an awaitable
                         result = result.__await__() if not asyncio.iscoroutine(result) else result

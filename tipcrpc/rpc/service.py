@@ -97,11 +97,16 @@ class MethodInfo:
     _simple_arity: int | None = field(repr=False)
     #: ``kind.streaming``, precomputed for the per-call path.
     streaming: bool = field(init=False, repr=False)
+    #: How many positional arguments a call may pass without a check against the signature
+    #: (a plain positional signature without defaults), else ``None``: the per-call path
+    #: calls :meth:`bind` only when this does not match.
+    arity: int | None = field(init=False, repr=False)
     # The signature as text for error messages, rendered on first need (see signature_text).
     _text: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "streaming", self.kind.streaming)
+        object.__setattr__(self, "arity", self._simple_arity)
 
     @property
     def signature_text(self) -> str:
