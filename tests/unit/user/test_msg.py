@@ -202,6 +202,16 @@ def test_rejected_short_header_grows_and_droppable_is_dropped() -> None:
     assert r2 is not None and len(r2) == 32
 
 
+def test_rejected_28_byte_header_is_returned_in_the_32_byte_form() -> None:
+    # Validation accepts any header of at least 24 bytes (as the kernel's does); a 28-byte one
+    # has no destination-node word, so the reply grows to 32 bytes (found by the header fuzz).
+    pkt = bytes.fromhex("40f0001c") + bytes(24)
+    r = m.rejected(pkt, 1, own_node=5)
+    assert r is not None
+    d = m.data_header(r)
+    assert (d.hsize, d.size, d.errcode, d.orig_node) == (32, 32, 1, 5)
+
+
 def test_with_link_fields() -> None:
     pkt = m.named_msg(0, 1, 2, 3, 4, 100, 1, b"q", 2)
     out = m.with_link_fields(pkt, ack=7, seqno=65535, bcast_ack=9, prevnode=0x55)

@@ -369,11 +369,14 @@ def rejected(msg: bytes | bytearray | memoryview, errcode: int, own_node: int) -
     data = bytes(msg[hsize : hsize + dlen])
     words = list(h.w)
     new_h = hsize
-    if hsize == SHORT_H_SIZE:
+    if hsize < BASIC_H_SIZE:
+        # A 24-byte (or, malformed but accepted by validation as by the kernel's, 28-byte)
+        # header has no word for the destination node: the reply gets the 32-byte form.
         new_h = BASIC_H_SIZE
-        words += [0, 0]
-        # A short header's orignode is its prevnode; the long form needs it in word 6.
-        words[6] = h.prevnode
+        words += [0] * (BASIC_H_SIZE // 4 - len(words))
+        if hsize == SHORT_H_SIZE:
+            # A short header's orignode is its prevnode; the long form needs it in word 6.
+            words[6] = h.prevnode
     r = Header.from_words(words)
     r.set_bits(0, 21, 0xF, new_h >> 2)
     r.errcode = errcode
