@@ -71,7 +71,7 @@ def test_direct_fast_path_and_general_path_deliver_alike() -> None:
     for d, w in zip(got[0::2], want):
         assert type(d) is Delivery and hash(d) == hash(w) and repr(d) == repr(w)
         assert [getattr(d, f.name) for f in dataclasses.fields(Delivery)] == [getattr(w, f.name) for f in dataclasses.fields(Delivery)]
-    assert layer.stats["messages_received"] == 6
+    assert layer.messages_received == 6
 
 
 def test_named_message_for_a_missing_port_takes_the_general_path() -> None:

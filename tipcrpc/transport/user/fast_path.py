@@ -67,8 +67,8 @@ class FastPath:
     once the stack is closed).
     """
 
-    __slots__ = ("_stack", "_general", "own", "up", "ports", "_src_cache", "_src", "_node_stats",
-                 "_stats", "_send_parts", "_time", "_sockets_send")  # fmt: skip
+    __slots__ = ("_stack", "_general", "own", "up", "ports", "_src_cache", "_src", "_node",
+                 "_sockets", "_send_parts", "_time", "_sockets_send")  # fmt: skip
 
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
@@ -78,8 +78,8 @@ class FastPath:
         self.ports: dict[int, Any] = {}
         self._src_cache: dict[tuple[int, int], Any] = {}
         self._src: Callable[[int, int], Any] = SocketAddr
-        self._node_stats: dict[str, int] = {}
-        self._stats = stack.stats
+        self._node: Any = None
+        self._sockets = stack.sockets
         self._send_parts: Callable[[Any, Any, bytes], None] = stack._join_and_send
         self._time: Callable[[], float] = float
         self._sockets_send = stack.sockets.send
@@ -94,7 +94,7 @@ class FastPath:
         self.ports = stack.sockets.ports
         self._src_cache = stack.sockets._src_cache
         self._src = stack.sockets._src
-        self._node_stats = node._stats
+        self._node = node
         self._send_parts = stack._send_parts
         self._time = stack.loop.time
 
@@ -122,7 +122,7 @@ class FastPath:
                     link = p.link
                     if link.state == LINK_ESTABLISHED and w2 & 0xFFFF == link.rcv_nxt and not link.deferdq:
                         # Node.rcv + Link.rcv_in_seq: the next packet of an established link.
-                        self._node_stats["rx_packets"] += 1
+                        self._node.rx_packets += 1
                         link.silent_intv_cnt = 0
                         xmitq: list[Any] | None = None
                         released = False
@@ -150,9 +150,9 @@ class FastPath:
                         src = self._src_cache.get((w6, w4))
                         if src is None:
                             src = self._src(w6, w4)
-                        st = self._stats
-                        st["messages_received"] += 1
-                        st["bytes_received"] += n - BASIC_H_SIZE
+                        sk = self._sockets
+                        sk.messages_received += 1
+                        sk.bytes_received += n - BASIC_H_SIZE
                         d = _new(Delivery)  # Delivery(payload, src, dest), built as the socket layer does
                         _set_data(d, data[BASIC_H_SIZE:])
                         _set_source(d, src)
@@ -217,8 +217,8 @@ class FastPath:
                 else:  # a backlog with room in the window: only the general path's order of events
                     self._sockets_send(port, dest, data, importance)
                     return
-                st = self._stats
-                st["messages_sent"] += 1
-                st["bytes_sent"] += size - BASIC_H_SIZE
+                sk = self._sockets
+                sk.messages_sent += 1
+                sk.bytes_sent += size - BASIC_H_SIZE
                 return
         self._sockets_send(port, dest, data, importance)

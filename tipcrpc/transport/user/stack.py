@@ -117,11 +117,8 @@ class Stack:
         self._drop_log = Throttle(DROP_LOG_INTERVAL_S)
         self._drops_logged = 0
         self._drops_check = 0.0
+        # (messages and bytes sent/received are the socket layer's attributes: see there)
         self.stats: dict[str, int] = {
-            "messages_sent": 0,
-            "bytes_sent": 0,
-            "messages_received": 0,
-            "bytes_received": 0,
             "messages_returned": 0,
             "messages_rejected": 0,
             "messages_rerouted": 0,
@@ -517,7 +514,14 @@ class Stack:
     # ------------------------------------------------------------------------- inspection
 
     def statistics(self) -> dict[str, int]:
-        out: dict[str, int] = dict(self.stats)
+        sk = self.sockets
+        out: dict[str, int] = {
+            "messages_sent": sk.messages_sent,
+            "bytes_sent": sk.bytes_sent,
+            "messages_received": sk.messages_received,
+            "bytes_received": sk.bytes_received,
+            **self.stats,
+        }
         out.update(self.media.stats)
         if self.distr is not None:
             out.update(self.distr.stats)
