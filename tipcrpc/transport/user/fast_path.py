@@ -23,10 +23,11 @@ else, like the kernel's ``tipc_rcv`` fast path:
   (:meth:`.socket_layer.SocketLayer.send`).
 
 Both paths read and write the link's state (:mod:`.link` documents the fields and its
-transmit-queue entries) because the point is to do it in one function; the
-unit tests (``tests/unit/user/test_fast_path.py``) check that each path leaves nodes, links,
-counters and deliveries exactly as the general path does, and that every other case falls
-back.
+transmit-queue entries) because the point is to do it in one function; a change to what
+``Link.rcv_in_seq`` or ``Link.xmit_one`` do must be made here too.
+``tests/component/test_user_fast_path.py`` runs the same traffic through both paths and
+checks that they leave the wire, the links, the counters and the deliveries identical, and
+that every other case falls back.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ _RX_W1_MASK = 0xFE000000
 _W1_DIRECT = TIPC_DIRECT_MSG << 29
 _LINK_UP = LINK_ESTABLISHED | LINK_SYNCHING
 _MAX_SIZE = BASIC_H_SIZE + MAX_USER_MSG_SIZE
+
 
 class FastPath:
     """The fused common case of one :class:`~.stack.Stack` (see the module docstring).

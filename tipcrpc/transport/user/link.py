@@ -9,6 +9,10 @@ predicates, RESET/ACTIVATE/STATE messages, the link timer) is
 :class:`~.link_proto.LinkProtocol`, and the state transitions themselves are tables in
 :mod:`.link_fsm`.
 
+The stack's fast path (:mod:`.fast_path`) repeats what :meth:`Link.rcv_in_seq` and
+:meth:`Link.xmit_one` do for the common packet, on these same fields: change both together
+(``tests/component/test_user_fast_path.py`` compares them).
+
 Time (``now``, seconds) is an argument. Packets to send are appended to a caller-supplied
 ``xmitq`` list; complete messages received in order are appended to ``delivered``; calls
 return the kernel's result bits (``TIPC_LINK_UP_EVT``/``TIPC_LINK_DOWN_EVT``) for the node
