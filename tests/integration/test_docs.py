@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tipcrpc import fastpath
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
@@ -189,6 +191,8 @@ def test_relative_links_resolve(doc: Path) -> None:
 # ---------------------------------------------------------------------- API reference
 
 
+@pytest.mark.skipif(bool(fastpath.compiled_modules()), reason="docs/api.md is generated from the Python modules; "
+                    "compiled functions show their signatures and defining modules differently (docs/compiled.md)")
 def test_api_reference_is_up_to_date() -> None:
     spec = importlib.util.spec_from_file_location("apidoc", ROOT / "tools" / "apidoc.py")
     assert spec is not None and spec.loader is not None

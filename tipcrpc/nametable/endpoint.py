@@ -14,6 +14,7 @@ from typing import Any, Container, Union
 
 from ..addr import Importance, Scope, ServiceAddr, ServiceRange, SocketAddr
 from ..errors import ClosedError, FrameTooLarge, LocalProtocolError
+from ..fastpath import mypyc_attr
 from .bindings import Bindings
 
 __all__ = ["EndpointBase", "check_payload", "alloc_port", "IMPORTANCES"]
@@ -59,6 +60,8 @@ def alloc_port(start: int, in_use: Container[int]) -> tuple[int, int]:
     return port, (port + 1) & _U32 or 1
 
 
+# Compiled (./dev build-compiled), it stays open to subclasses in Python (the memory transport).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class EndpointBase:
     """Address, closed flag, bindings and handler of one endpoint.
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from typing import Any, Callable, Coroutine
+from typing import Any, Callable, Coroutine, cast
 
 from ..addr import Importance, SocketAddr
 from ..errors import ClosedError, FrameTooLarge, TransportError
+from ..fastpath import Timer
 from ..transport.base import RETURNED_DATA_MAX, Endpoint
 from .chunks import DEFAULT_MAX_FRAME, DEFAULT_REASSEMBLY_TTL, DEFAULT_WINDOW, ChunkSender, Reassembler
 from .frames import HEADER_SIZE, decode_chunk, decode_chunk_ack, encode_chunk_ack
@@ -65,7 +66,7 @@ class FrameLink:
         self._cache_bytes = 0
         self._cache_limit = resend_cache_bytes
         self._retries: dict[tuple[SocketAddr, bytes], int] = {}
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._timers: set[Timer] = set()
         self._closed = False
         #: Count of datagrams re-sent after OVERLOAD.
         self.overload_resends = 0
@@ -171,14 +172,14 @@ class FrameLink:
     def later(self, delay: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` after ``delay`` seconds unless the link closes first."""
         loop = asyncio.get_running_loop()
-        handle: asyncio.TimerHandle
+        handle: Timer
 
         def fire() -> None:
             self._timers.discard(handle)
             if not self._closed:
                 fn()
 
-        handle = loop.call_later(delay, fire)
+        handle = cast(Any, loop).call_later(delay, fire)  # uvloop's handle: see fastpath.Timer
         self._timers.add(handle)
 
     def on_overload(self, dest: SocketAddr, data: bytes, kind: int, aux: int) -> bool:
@@ -258,7 +259,7 @@ class TableTimer:
 
     def __init__(self, fire: Callable[[], None]) -> None:
         self._fire = fire
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: Timer | None = None
         self._at = 0.0
 
     def arm(self, loop: asyncio.AbstractEventLoop, when: float | None) -> None:
@@ -266,7 +267,7 @@ class TableTimer:
             if self._handle is not None:
                 self._handle.cancel()
             self._at = when
-            self._handle = loop.call_at(when, self._fired)
+            self._handle = cast(Any, loop).call_at(when, self._fired)  # see fastpath.Timer
 
     def _fired(self) -> None:
         self._handle = None

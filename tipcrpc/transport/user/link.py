@@ -240,7 +240,7 @@ class Link(LinkProtocol):
         if len(transmq) > st["max_queue_sz"]:
             st["max_queue_sz"] = len(transmq)
 
-    def xmit(self, packets: list[bytes], orig: bytes | None, now: float, xmitq: list[bytes]) -> None:
+    def xmit(self, packets: list[bytes], orig: bytes | None, now: float, xmitq: list[Any]) -> None:
         """``tipc_link_xmit``: queue one message's packets (all ``<= mtu``).
 
         ``orig`` (the message as the caller gave it) rides on the last packet, so
@@ -271,7 +271,7 @@ class Link(LinkProtocol):
         self.stats["sent_pkts"] += 1
         self.snd_nxt = (seqno + 1) & 0xFFFF
 
-    def _advance_backlog(self, now: float, xmitq: list[bytes]) -> None:
+    def _advance_backlog(self, now: float, xmitq: list[Any]) -> None:
         """``tipc_link_advance_backlog``: move backlog into the window."""
         while self.backlogq and len(self.transmq) < self.window:
             self._send_new(self.backlogq.popleft(), now, xmitq)
@@ -321,7 +321,7 @@ class Link(LinkProtocol):
 
     # -- receiving ---------------------------------------------------------------------------
 
-    def rcv(self, packet: bytes, now: float, xmitq: list[bytes], delivered: list[bytes]) -> int:
+    def rcv(self, packet: bytes, now: float, xmitq: list[Any], delivered: list[bytes]) -> int:
         """``tipc_link_rcv``: one validated packet from the peer. Returns result bits."""
         w0, _w1, w2 = _W012.unpack_from(packet, 0)
         user = msg_user(w0)
@@ -371,7 +371,7 @@ class Link(LinkProtocol):
             self._advance_backlog(now, xmitq)
         return rc
 
-    def rcv_in_seq(self, w2: int, now: float) -> list[bytes] | tuple[()] | None:
+    def rcv_in_seq(self, w2: int, now: float) -> list[Any] | tuple[()] | None:
         """The fast path of :meth:`rcv` for a payload packet whose word 2 is ``w2``.
 
         When the packet is the next in sequence on an established link with nothing
@@ -383,7 +383,7 @@ class Link(LinkProtocol):
         if (w2 & 0xFFFF) != self.rcv_nxt or self.state != LINK_ESTABLISHED or self.deferdq:
             return None
         self.silent_intv_cnt = 0
-        xmitq: list[bytes] | tuple[()] = ()
+        xmitq: list[Any] | tuple[()] = ()
         transmq = self.transmq
         if transmq:
             acked = w2 >> 16

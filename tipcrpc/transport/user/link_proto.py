@@ -108,13 +108,13 @@ class LinkProtocol:
 
     # -- provided by the packet stream (link.py) --------------------------------------------
 
-    def xmit(self, packets: list[bytes], orig: bytes | None, now: float, xmitq: list[bytes]) -> None:
+    def xmit(self, packets: list[bytes], orig: bytes | None, now: float, xmitq: list[Any]) -> None:
         raise NotImplementedError
 
-    def _advance_transmq(self, acked: int, gap: int, now: float, xmitq: list[bytes] | None) -> tuple[int, bool, int]:
+    def _advance_transmq(self, acked: int, gap: int, now: float, xmitq: list[Any] | None) -> tuple[int, bool, int]:
         raise NotImplementedError
 
-    def _advance_backlog(self, now: float, xmitq: list[bytes]) -> None:
+    def _advance_backlog(self, now: float, xmitq: list[Any]) -> None:
         raise NotImplementedError
 
     # -- state predicates (link.c) -----------------------------------------------------------
@@ -159,7 +159,7 @@ class LinkProtocol:
     def build_proto_msg(
         self,
         mtyp: int,
-        xmitq: list[bytes],
+        xmitq: list[Any],
         *,
         probe: bool = False,
         probe_reply: bool = False,
@@ -217,20 +217,20 @@ class LinkProtocol:
             self.stats["sent_nacks"] += 1
         xmitq.append(h.build(data))
 
-    def build_state_msg(self, xmitq: list[bytes]) -> None:
+    def build_state_msg(self, xmitq: list[Any]) -> None:
         """``tipc_link_build_state_msg`` (unicast): an explicit ack."""
         self.rcv_unacked = 0
         self.stats["sent_acks"] += 1
         self.build_proto_msg(STATE_MSG, xmitq)
 
-    def build_reset_msg(self, xmitq: list[bytes]) -> None:
+    def build_reset_msg(self, xmitq: list[Any]) -> None:
         """``tipc_link_build_reset_msg``: RESET (``peer_stopping`` if we are going down) or ACTIVATE."""
         if self.state == LINK_ESTABLISHING:
             self.build_proto_msg(ACTIVATE_MSG, xmitq)
         else:
             self.build_proto_msg(RESET_MSG, xmitq, peer_stopping=self.state == LINK_RESET)
 
-    def build_start_msgs(self, xmitq: list[bytes]) -> None:
+    def build_start_msgs(self, xmitq: list[Any]) -> None:
         """RESET, then an ACTIVATE without destination session: a new link's first words.
 
         Not in the kernel, which only ever sends these from its link timer. A kernel link
@@ -269,7 +269,7 @@ class LinkProtocol:
         self.fsm(LINK_PEER_RESET_EVT)
         return self.state == LINK_ESTABLISHING
 
-    def build_bc_init_msg(self, now: float, xmitq: list[bytes]) -> None:
+    def build_bc_init_msg(self, now: float, xmitq: list[Any]) -> None:
         """``tipc_link_build_bc_init_msg``: tell the peer where our broadcast stream starts.
 
         Sent as the first sequenced packet after link-up, like the kernel (capture frame 31).
@@ -280,7 +280,7 @@ class LinkProtocol:
         h.bc_ack_invalid = 1
         self.xmit([h.build()], None, now, xmitq)
 
-    def _build_nack_msg(self, xmitq: list[bytes]) -> None:
+    def _build_nack_msg(self, xmitq: list[Any]) -> None:
         """``tipc_link_build_nack_msg``: NACK at 3, 19, 35, ... deferred packets."""
         self.stats["deferred_recv"] += 1
         n = len(self.deferdq)
@@ -293,7 +293,7 @@ class LinkProtocol:
 
     # -- timer -------------------------------------------------------------------------------
 
-    def timeout(self, now: float, xmitq: list[bytes]) -> int:
+    def timeout(self, now: float, xmitq: list[Any]) -> int:
         """``tipc_link_timeout``: supervision, probes, RESET/ACTIVATE repetition."""
         mtyp = STATE_MSG
         state = probe = setup = False
@@ -356,7 +356,7 @@ class LinkProtocol:
         self.bc_rcv_nxt = (h.last_bcast + 1) & 0xFFFF
         self.bc_up = True
 
-    def _proto_rcv(self, packet: bytes, now: float, xmitq: list[bytes]) -> int:
+    def _proto_rcv(self, packet: bytes, now: float, xmitq: list[Any]) -> int:
         """``tipc_link_proto_rcv``: RESET, ACTIVATE or STATE from the peer."""
         h = Header.decode(packet)
         rc = 0

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from typing import Callable
+from typing import Any, Callable, cast
 
 __all__ = ["Liveness", "liveness_name", "SUPPORTED"]
 
@@ -126,7 +126,7 @@ class Liveness:
         if conn is None:
             return
         if self._loop is not None:
-            self._loop.remove_reader(fd)
+            cast(Any, self._loop).remove_reader(fd)  # uvloop returns None: see fastpath.Timer
         conn.close()
 
     def watch(self, peer: int, identity: bytes) -> bool:
@@ -181,7 +181,7 @@ class Liveness:
             return
         if self._loop is not None:
             try:
-                self._loop.remove_reader(w.sock.fileno())
+                cast(Any, self._loop).remove_reader(w.sock.fileno())
             except (ValueError, RuntimeError):
                 pass
         w.sock.close()
@@ -198,7 +198,7 @@ class Liveness:
         if self._listener is not None:
             if self._loop is not None:
                 try:
-                    self._loop.remove_reader(self._listener.fileno())
+                    cast(Any, self._loop).remove_reader(self._listener.fileno())
                 except (ValueError, RuntimeError):
                     pass
             self._listener.close()

@@ -233,12 +233,12 @@ class Node:
             raise NoLink(f"no working link to node {peer:08x}")
         self._check_outgoing(msg)
         out = Output()
-        xmitq: list[bytes] = []
+        xmitq: list[Any] = []
         media = self.xmit(peer, msg, now, xmitq)
         out.packets.extend((media, x) for x in xmitq)
         return out
 
-    def xmit(self, peer: int, msg: bytes, now: float, xmitq: list[bytes]) -> MediaAddr:
+    def xmit(self, peer: int, msg: bytes, now: float, xmitq: list[Any]) -> MediaAddr:
         """``tipc_node_xmit`` for a well-formed message: what :meth:`send` does, minus the checks.
 
         For the shell's own messages (built by :mod:`.msg`, so well-formed by construction):
@@ -408,7 +408,7 @@ class Node:
             _W3.pack_into(buf, 28, peer)
         return bytes(buf)
 
-    def _emit(self, p: Peer, xmitq: list[bytes], out: Output) -> None:
+    def _emit(self, p: Peer, xmitq: list[Any], out: Output) -> None:
         if xmitq and p.media is not None:
             out.packets.extend((p.media, x) for x in xmitq)
 
@@ -421,7 +421,7 @@ class Node:
         if link is None:
             self._stats["unknown_peer"] += 1
             return
-        xmitq: list[bytes] = []
+        xmitq: list[Any] = []
         delivered: list[bytes] = []
         before = link.state
         rc = 0
@@ -485,7 +485,7 @@ class Node:
         link.fsm(LINK_ESTABLISH_EVT)
         if not link.is_up:
             return
-        xmitq: list[bytes] = []
+        xmitq: list[Any] = []
         link.build_state_msg(xmitq)  # a STATE message goes first
         self.up[p.addr] = p
         self._node_fsm(p, SELF_ESTABL_CONTACT_EVT)
@@ -500,7 +500,7 @@ class Node:
         """``tipc_node_link_down``: reset the link, tell the peer, return what was not acked."""
         link = p.link
         assert link is not None
-        xmitq: list[bytes] = []
+        xmitq: list[Any] = []
         if link.is_establishing:
             unacked, unsent = link.reset()  # defuse a pending link-up
             link.fsm(LINK_RESET_EVT)
@@ -544,7 +544,7 @@ class Node:
             self._stats["peers_forgotten"] += 1
             return
         intv = self._keepalive(link)
-        xmitq: list[bytes] = []
+        xmitq: list[Any] = []
         rc = link.timeout(now, xmitq)
         self._emit(p, xmitq, out)
         if rc & TIPC_LINK_DOWN_EVT:

@@ -6,7 +6,7 @@ Re-exported by :mod:`tipcrpc.transport.user.node`; import from there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
 from ...errors import ServiceUnreachable
 from .media import BROADCAST, MediaAddr
@@ -67,7 +67,8 @@ class Output:
       its backlog): provably not delivered, so the shell returns them to their sender.
     """
 
-    packets: list[tuple[MediaAddr, bytes]] = field(default_factory=list)
+    # A packet is bytes, or (header, body) when a message's body is sent without copying it.
+    packets: list[tuple[MediaAddr, Any]] = field(default_factory=list)
     delivered: list[tuple[int, bytes]] = field(default_factory=list)
     events: list[NodeEvent] = field(default_factory=list)
     undelivered: list[tuple[int, bytes]] = field(default_factory=list)

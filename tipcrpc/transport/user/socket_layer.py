@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union, cast
 
 from ...addr import Scope, ServiceAddr, ServiceRange, SocketAddr
 from ...errors import AddressError, RemoteProtocolError, ServiceUnreachable
@@ -173,7 +173,7 @@ class SocketLayer:
         self._local.append(m)
         if not self._local_scheduled:
             self._local_scheduled = True
-            self.loop.call_soon(self._local_flush)  # type: ignore[union-attr]
+            cast(Any, self.loop).call_soon(self._local_flush)  # uvloop's handle: see fastpath.Timer
 
     def _local_flush(self) -> None:
         self._local_scheduled = False

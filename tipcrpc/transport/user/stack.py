@@ -25,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from ...addr import LINK_STATE, NODE_STATE, Scope, ServiceRange
+from ...fastpath import Timer
 from ...logs import Throttle
 from ...nametable.table import NameTable
 from ...nametable.topsrv import TopologyServer
@@ -103,7 +104,7 @@ class Stack:
         #: Peers with an established link, by address: the node's own record (``Node.up``)
         #: once started — one record, read here, never kept twice.
         self.up: dict[int, Any] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self._timer_at: float | None = None
         self._closed = False
         self._rx_out: Output | None = Output()
@@ -306,7 +307,7 @@ class Stack:
             self._timer = None
         self._timer_at = at
         if at is not None and not self._closed:
-            self._timer = self.loop.call_at(at, self._on_timer)  # type: ignore[union-attr]
+            self._timer = cast(Any, self.loop).call_at(at, self._on_timer)  # uvloop's handle: see fastpath.Timer
 
     def _send_packets(self, packets: Iterable[tuple[tuple[str, int], Any]]) -> None:
         """Put packets on the bearer: bytes, or ``(header, body)`` pairs from the link."""
@@ -317,7 +318,7 @@ class Stack:
             else:
                 send(dest, pkt)
 
-    def _join_and_send(self, dest: tuple[str, int], hdr: bytearray, body: bytes) -> None:
+    def _join_and_send(self, dest: tuple[str, int], hdr: bytes | bytearray, body: bytes) -> None:
         """``send_parts`` for bearers without one (test bearers): join, then send."""
         hdr += body
         self.media.send(dest, bytes(hdr))
@@ -499,7 +500,7 @@ class Stack:
             self.flush_names()  # a full message goes now: the peers start on it while we go on
         elif staged and not self._names_pending:
             self._names_pending = True
-            self.loop.call_soon(self.flush_names)  # type: ignore[union-attr]
+            cast(Any, self.loop).call_soon(self.flush_names)  # see fastpath.Timer
 
     def flush_names(self, exclude: int | None = None) -> None:
         """Send the staged name changes to every peer but ``exclude`` (a no-op when none are staged)."""

@@ -26,7 +26,7 @@ import asyncio
 import errno
 import ipaddress
 import socket
-from typing import Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol, cast
 
 try:  # the queued-datagram probe of the drain loop; without it, drain until EAGAIN
     from fcntl import ioctl as _ioctl
@@ -215,7 +215,7 @@ class UdpMedia:
                 continue
             if self._loop is not None and s.fileno() >= 0:
                 try:
-                    self._loop.remove_reader(s.fileno())
+                    cast(Any, self._loop).remove_reader(s.fileno())  # uvloop returns None: see fastpath.Timer
                 except (ValueError, RuntimeError):  # loop already closed
                     pass
             s.close()
@@ -314,7 +314,7 @@ class UdpMedia:
             except OSError:
                 st["udp_tx_errors"] += 1
 
-    def send_parts(self, dest: MediaAddr, hdr: bytearray, body: bytes) -> None:
+    def send_parts(self, dest: MediaAddr, hdr: bytes | bytearray, body: bytes) -> None:
         """Send one unicast packet given as header and body, without copying a large body.
 
         ``hdr`` is the caller's scratch buffer (the link's freshly stamped header): a small
