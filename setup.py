@@ -4,7 +4,7 @@ A plain ``pip install .`` builds nothing here: tipcrpc stays pure Python. With
 ``TIPCRPC_COMPILE=1`` the hot-path modules (tipcrpc/fastpath.py) are compiled with mypyc as
 well (docs/compiled.md); that needs mypy and a C compiler in the build environment:
 
-    pip install 'setuptools>=77' 'mypy>=2.4,<2.5'
+    pip install 'setuptools>=77' 'mypy>=2.4,<2.5' msgpack anyio pyroute2
     TIPCRPC_COMPILE=1 pip install --no-build-isolation .
 """
 
