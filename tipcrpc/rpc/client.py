@@ -665,14 +665,17 @@ class Caller:
         client, opts = self.client, self.opts
 
         async def start() -> Call:
-            return await client._start(STREAM, opts, service, method, args, kwargs)
+            return client._start_now(STREAM, opts, service, method, args, kwargs) \
+                or await client._start(STREAM, opts, service, method, args, kwargs)  # fmt: skip
 
         return CallStream(client, start, opts.credit)
 
     async def notify(self, service: ServiceRef, method: str, /, *args: Any, **kwargs: Any) -> None:
         """Like :meth:`Client.notify`, with these options."""
         client = self.client
-        await client._start(ONEWAY, self.opts, service, method, args, kwargs)
+        opts = self.opts
+        client._start_now(ONEWAY, opts, service, method, args, kwargs) \
+            or await client._start(ONEWAY, opts, service, method, args, kwargs)  # fmt: skip
         endpoint = client._link.endpoint
         if endpoint is not None:
             await endpoint.drain()
