@@ -16,19 +16,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from ci_policy import require
+from ci_policy import require, requires
 
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
 NEEDS = ("uvloop", "Pyro5", "zmq", "grpc")
+_MISSING = [m for m in NEEDS if importlib.util.find_spec(m) is None]
+BENCH_EXTRA = (not _MISSING, f"bench extra not installed (missing {', '.join(_MISSING)}): pip install -e .[bench]")
 
 
 @pytest.mark.timeout(400)
+@requires(*BENCH_EXTRA)
 def test_quick_run_produces_report(tmp_path: Path) -> None:
-    missing = [m for m in NEEDS if importlib.util.find_spec(m) is None]
-    require(not missing, f"bench extra not installed (missing {', '.join(missing)}): pip install -e .[bench]")
+    require(*BENCH_EXTRA)
     chart = importlib.util.find_spec("matplotlib") is not None
     cmd = [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)] + ([] if chart else ["--no-chart"])
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)  # a bound, not a measure (busy CI)
