@@ -323,7 +323,20 @@ if __name__ == "__main__":
     ap.add_argument("--uvloop", action="store_true")
     ap.add_argument("--echo", action="store_true", help="the transport alone: raw endpoints, one echoing")
     ap.add_argument("--no-gc", action="store_true", help="gc.disable(): how much of a call is the cyclic GC")
+    ap.add_argument("--measure-instructions", nargs=2, type=int, metavar=("N1", "N2"),
+                    help="print instructions per call instead: callgrind with N1 and N2 calls (e.g. 300 1300)")
     a = ap.parse_args()
+    if a.measure_instructions:
+        import sys
+
+        from bench.callgrind import instructions_per_repeat
+
+        n1, n2 = a.measure_instructions
+        i = sys.argv.index("--measure-instructions")
+        rest = sys.argv[1:i] + sys.argv[i + 3 :]
+        ins = instructions_per_repeat(lambda n: [sys.executable, "-m", "bench.callpath", *rest, "--calls", str(n)], n1, n2)
+        print(f"{a.transport}: {ins:.0f} instructions/call")
+        raise SystemExit(0)
     if a.no_gc:
         import gc
 

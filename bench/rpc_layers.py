@@ -27,13 +27,11 @@ at two values of ``-n`` gives instructions per call as ``(I(n2) − I(n1)) / (n2
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Any, Callable
+
+from bench.callgrind import instructions_per_repeat
 
 LAYERS = ("client", "serve", "encode_call", "decode_call", "encode_reply", "decode_reply", "metrics", "empty")
 WARM = 300
@@ -166,22 +164,9 @@ def time_layer(layer: str, n: int) -> float:
 
 def callgrind_instructions(layer: str, n1: int, n2: int) -> float:
     """Instructions per iteration: callgrind at two iteration counts."""
-    counts = []
-    for n in (n1, n2):
-        with tempfile.TemporaryDirectory() as d:
-            out = os.path.join(d, "cg.out")
-            cmd = [
-                "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                sys.executable, "-m", "bench.rpc_layers", "--callgrind", "--layer", layer, "-n", str(n),
-            ]  # fmt: skip
-            # a fixed hash seed: dict and set layouts (and so the count) repeat run to run
-            env = {**os.environ, "PYTHONHASHSEED": "0"}
-            res = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
-            m = re.search(r"Collected : (\d+)", res.stderr)
-            if m is None:
-                raise RuntimeError(f"no instruction count in callgrind output: {res.stderr[-500:]}")
-            counts.append(int(m.group(1)))
-    return (counts[1] - counts[0]) / (n2 - n1)
+    return instructions_per_repeat(
+        lambda n: [sys.executable, "-m", "bench.rpc_layers", "--callgrind", "--layer", layer, "-n", str(n)], n1, n2
+    )
 
 
 def main() -> None:

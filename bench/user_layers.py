@@ -29,14 +29,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Callable
+
+from bench.callgrind import instructions_per_repeat
 
 LAYERS = ("link", "node", "stack", "media", "raw")
 A_MEDIA = ("127.0.0.1", 40001)
@@ -302,21 +300,9 @@ def time_layer(layer: str, n: int, size: int, repeats: int = 5) -> float:
 
 
 def callgrind_instructions(layer: str, size: int, n1: int, n2: int) -> float:
-    """Instructions per pass: callgrind at two iteration counts, difference over the passes."""
-    counts = []
-    for n in (n1, n2):
-        with tempfile.TemporaryDirectory() as d:
-            out = os.path.join(d, "cg.out")
-            cmd = [
-                "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                sys.executable, __file__, "--callgrind", "--layer", layer, "-n", str(n), "--size", str(size),
-            ]  # fmt: skip
-            res = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            m = re.search(r"Collected : (\d+)", res.stderr)
-            if m is None:
-                raise RuntimeError(f"no instruction count in callgrind output: {res.stderr[-500:]}")
-            counts.append(int(m.group(1)))
-    return (counts[1] - counts[0]) / (2 * (n2 - n1))
+    """Instructions per pass: callgrind at two iteration counts (two passes per iteration)."""
+    argv = lambda n: [sys.executable, __file__, "--callgrind", "--layer", layer, "-n", str(n), "--size", str(size)]  # noqa: E731
+    return instructions_per_repeat(argv, n1, n2) / 2
 
 
 def main() -> None:
