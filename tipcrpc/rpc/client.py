@@ -56,6 +56,14 @@ _CHUNK, _CHUNK_ACK, _REPLY = int(Kind.CHUNK), int(Kind.CHUNK_ACK), int(Kind.REPL
 _OVERLOAD = DeliveryFailure.OVERLOAD
 
 
+
+def _chosen(opts: CallOptions, idempotent: bool, importance: Importance) -> tuple[bool, Importance]:
+    """A method's idempotency and importance, as the call's options override them."""
+    return (
+        idempotent if opts.idempotent is None else opts.idempotent,
+        importance if opts.importance is None else opts.importance,
+    )
+
 class Client:
     """An RPC client on one transport (use :func:`tipcrpc.connect`, or ``async with Client(t)``).
 
@@ -516,10 +524,7 @@ class Client:
             return None
         sock, count = routed
         if opts is not DEFAULT_OPTIONS:
-            if opts.idempotent is not None:
-                idem = opts.idempotent
-            if opts.importance is not None:
-                imp = opts.importance
+            idem, imp = _chosen(opts, idem, imp)
         loop = self._loop
         now = loop.time()  # type: ignore[union-attr]
         t = opts.timeout
@@ -538,10 +543,7 @@ class Client:
         """Start a call: resolve the type first if needed, route by key/instance, and
         (``wait_ready``) wait for an instance. :meth:`_start_now` is the common path."""
         stype, _name, idem, imp, learn = self._method_meta(service, method)
-        if opts.idempotent is not None:
-            idem = opts.idempotent
-        if opts.importance is not None:
-            imp = opts.importance
+        idem, imp = _chosen(opts, idem, imp)
         loop = self._running_loop()  # raises ClosedError
         now = loop.time()
         t = opts.timeout
@@ -563,10 +565,7 @@ class Client:
     async def _call_all(self, opts: CallOptions, service: ServiceRef, method: str, args: tuple[Any, ...],
                         kwargs: dict[str, Any]) -> list[FanoutResult]:  # fmt: skip
         stype, _name, idem, imp, learn = self._method_meta(service, method)
-        if opts.idempotent is not None:
-            idem = opts.idempotent
-        if opts.importance is not None:
-            imp = opts.importance
+        idem, imp = _chosen(opts, idem, imp)
         loop = self._running_loop()
         now = loop.time()
         t = opts.timeout if opts.timeout is not None else self.default_timeout
