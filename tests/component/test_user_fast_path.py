@@ -116,12 +116,14 @@ class Pair:
         return out
 
 
-async def make_pair(*, fast: bool, window: int = 50, mtu: int = 60_000) -> Pair:
+async def make_pair(*, fast: bool, window: int = 50, mtu: int = 60_000, bundling: bool = False) -> Pair:
+    """A and B linked over a :class:`Hub`. Bundling is off unless asked for: the general path
+    never bundles, and the pump delivers without an event loop turn to end."""
     hub = Hub()
     ts = []
     for ident, media in (("fast-a", A_MEDIA), ("fast-b", B_MEDIA)):
         t = UserTransport(identity=ident, liveness=False, keepalive=False, discovery_wait=0.0,
-                          window=window, mtu=mtu, bearer_factory=hub.bearer(media))  # fmt: skip
+                          window=window, mtu=mtu, bundling=bundling, bearer_factory=hub.bearer(media))  # fmt: skip
         t._stack._signature = 0x1234  # deterministic sessions: both runs put the same bytes on the wire
         t._next_port = 0x10000
         ts.append(t)
@@ -141,6 +143,17 @@ async def make_pair(*, fast: bool, window: int = 50, mtu: int = 60_000) -> Pair:
     if not fast:
         for ep in (pair.ea, pair.eb):
             ep._send = ep._sockets.send
+    if bundling:  # one exchange acknowledges the link's first packets: A's link is idle
+        for t in (a, b):
+            t._stack.fast.bundling = False
+        pair.ea.send(pair.eb.address, b"hello")
+        hub.pump()
+        pair.eb.send(pair.ea.address, b"hello")
+        hub.pump()
+        for t in (a, b):
+            t._stack.fast.bundling = True
+            pair.got[t].clear()
+        assert not pair.link(a).transmq
     hub.wire.clear()
     pair.general = {a: 0, b: 0}
     pair.general_sends = {a: 0, b: 0}
@@ -297,3 +310,127 @@ async def test_no_link_still_raises() -> None:
     with pytest.raises(ServiceUnreachable):
         p.ea.send(SocketAddr(0x0BAD_0BAD, 1), b"x")
     await close(p)
+
+
+# ------------------------------------------------------------------------- bundling
+
+
+def _bundles(p: Pair, sender: UserTransport) -> list[bytes]:
+    return [pkt for src, _dst, pkt in p.hub.wire if src == sender._stack.media.local and M.buf_user(pkt) == M.MSG_BUNDLER]
+
+
+async def test_messages_sent_while_the_link_is_busy_share_one_bundle() -> None:
+    p = await make_pair(fast=True, bundling=True)
+    p.ea.send(p.eb.address, b"first")  # idle link: out at once
+    assert len(p.hub.queue) == 1
+    for i in range(10):  # the first is unacknowledged: these wait for the end of the turn
+        p.ea.send(p.eb.address, b"m%d" % i)
+    assert len(p.hub.queue) == 1 and len(p.link(p.a).bundleq) == 10
+    p.a._stack.flush_bundles()  # what the loop does at the end of this turn
+    assert len(p.hub.queue) == 2 and not p.link(p.a).bundleq
+    p.hub.pump()
+    assert [d.data for d in p.got[p.b]] == [b"first"] + [b"m%d" % i for i in range(10)]  # type: ignore[attr-defined]
+    assert all(d.source == p.ea.address and d.dest == p.eb.address for d in p.got[p.b])  # type: ignore[attr-defined]
+    (bundle,) = _bundles(p, p.a)
+    assert M.Header.decode(bundle).msgcnt == 10
+    sa, sb = p.a.statistics(), p.b.statistics()
+    # (messages: the 11, and the hello of make_pair)
+    assert (sa["sent_bundles"], sa["sent_bundled"], sa["messages_sent"]) == (1, 10, 12)
+    assert (sb["recv_bundles"], sb["recv_bundled"], sb["messages_received"]) == (1, 10, 12)
+    assert p.general[p.b] == 0  # the bundle took the fast path too
+    await close(p)
+
+
+async def test_request_response_on_an_idle_link_never_waits() -> None:
+    p = await make_pair(fast=True, bundling=True)
+    for i in range(20):
+        p.ea.send(p.eb.address, b"q%d" % i)
+        assert len(p.hub.queue) == 1  # sent at once: no turn to wait for
+        p.hub.pump()
+        p.eb.send(p.ea.address, b"r%d" % i)  # the request acknowledged the last reply
+        assert len(p.hub.queue) == 1
+        p.hub.pump()
+    assert not _bundles(p, p.a) and not _bundles(p, p.b)
+    assert not p.a._stack._corked and not p.b._stack._corked
+    await close(p)
+
+
+async def test_bundled_and_general_receive_deliver_the_same() -> None:
+    results = []
+    for fast in (True, False):
+        p = await make_pair(fast=True, bundling=True)
+        if not fast:
+            p.b._rx = p.b._stack.fast._general  # B receives everything through the general path
+        p.ea.send(p.eb.address, b"x")
+        for size in (1, 3, 4, 5, 100, 2000):  # every padding case
+            p.ea.send(p.eb.address, bytes([size & 0xFF]) * size, importance=Importance.HIGH)
+        p.a._stack.flush_bundles()
+        p.hub.pump()
+        st = p.b.statistics()
+        results.append((p.got[p.b], {k: st[k] for k in ("recv_bundles", "recv_bundled", "messages_received",
+                                                        "bytes_received", "recv_pkts")}))  # fmt: skip
+        assert p.general[p.b] == (0 if fast else 2)
+        await close(p)
+    assert results[0] == results[1]
+    assert len(results[0][0]) == 7 and results[0][1]["recv_bundled"] == 6
+
+
+async def test_a_bundle_for_an_unknown_port_takes_the_general_path_and_comes_back() -> None:
+    p = await make_pair(fast=True, bundling=True)
+    gone = SocketAddr(p.b._stack.own, 0xDEAD)
+    p.ea.send(p.eb.address, b"first")
+    p.ea.send(p.eb.address, b"kept")
+    p.ea.send(gone, b"nobody")
+    p.a._stack.flush_bundles()
+    p.hub.pump()
+    assert [d.data for d in p.got[p.b]] == [b"first", b"kept"]  # type: ignore[attr-defined]
+    assert p.got[p.a] == [Returned(b"nobody", gone, DeliveryFailure.NO_PORT)]
+    assert p.general[p.b] == 1  # the bundle
+    await close(p)
+
+
+async def test_a_large_message_goes_after_the_bundle_and_bundles_fit_the_mtu() -> None:
+    p = await make_pair(fast=True, bundling=True, mtu=2000)
+    p.ea.send(p.eb.address, b"first")
+    small = [b"%03d" % i * 30 for i in range(40)]  # 90 bytes each: 40 need 3 packets of 2000 bytes
+    for m in small:
+        p.ea.send(p.eb.address, m)
+    big = bytes(range(256)) * 12  # > BUNDLE_MAX, fragmented
+    p.ea.send(p.eb.address, big)  # the bundles go first, then the large message
+    assert not p.link(p.a).bundleq
+    p.ea.send(p.eb.address, b"last")
+    p.a._stack.flush_bundles()
+    p.hub.pump()
+    assert [d.data for d in p.got[p.b]] == [b"first", *small, big, b"last"]  # type: ignore[attr-defined]
+    bundles = _bundles(p, p.a)
+    assert len(bundles) == 3 and all(len(b) <= 2000 - M.INT_H_SIZE for b in bundles)
+    assert sum(M.Header.decode(b).msgcnt for b in bundles) == 40
+    await close(p)
+
+
+async def test_messages_waiting_to_be_bundled_come_back_when_the_link_fails() -> None:
+    p = await make_pair(fast=True, bundling=True)
+    p.ea.send(p.eb.address, b"first")
+    for i in range(3):
+        p.ea.send(p.eb.address, b"w%d" % i)
+    p.hub.queue.clear()  # B never hears of anything: its process is gone
+    st = p.a._stack
+    st._on_peer_lost(p.b._stack.own)
+    assert [M.buf_user(pkt) for _s, _d, pkt in p.hub.queue] == [M.LINK_PROTOCOL]  # RESET, no data
+    p.hub.queue.clear()
+    # Never transmitted, so provably not delivered: each comes back to its sender.
+    assert p.got[p.a] == [Returned(b"w%d" % i, p.eb.address, DeliveryFailure.NO_NODE) for i in range(3)]
+    assert st.stats["messages_unsent_at_link_down"] == 3 and st.stats["messages_unacked_at_link_down"] == 1
+    st.flush_bundles()  # the scheduled flush finds nothing left to send
+    assert not p.hub.queue
+    await close(p)
+
+
+async def test_a_graceful_close_sends_what_waits_to_be_bundled() -> None:
+    p = await make_pair(fast=True, bundling=True)
+    p.ea.send(p.eb.address, b"first")
+    p.ea.send(p.eb.address, b"second")
+    await p.a.aclose()  # before the end of the turn
+    p.hub.pump()
+    assert [d.data for d in p.got[p.b]] == [b"first", b"second"]  # type: ignore[attr-defined]
+    await p.b.aclose()

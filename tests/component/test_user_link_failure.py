@@ -9,6 +9,10 @@ The link then fails after its tolerance:
   is returned for them — the loss shows as the peer going down;
 * the 5 that never left come back to A's socket as ``Returned(NO_NODE)``: provably not
   delivered, so even a non-idempotent request may be re-sent elsewhere.
+
+That runs with bundling off (every message its own packet, so the window splits them).
+With bundling on, the 20 leave in one bundle at the end of the turn: all transmitted, none
+returned, and the link counts each of the 20 as unacknowledged when it fails.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Callable
 
 import anyio
 
+from tipcrpc.addr import ServiceRange
+from tipcrpc.events import NodeDown
 from tipcrpc.transport.base import DeliveryFailure, Returned
 from tipcrpc.transport.inbox import Inbox
 from tipcrpc.transport.user.node import BROADCAST
@@ -69,8 +75,17 @@ class CutBearer:
 
 
 async def test_messages_a_failed_link_never_sent_come_back_as_no_node() -> None:
+    await _cut_while_sending(bundling=False)
+
+
+async def test_a_failed_link_counts_each_message_of_a_bundle() -> None:
+    await _cut_while_sending(bundling=True)
+
+
+async def _cut_while_sending(*, bundling: bool) -> None:
     hub = CutHub()
-    kw = dict(liveness=False, discovery_wait=0.0, bearer_factory=hub.bearer, window=16, tolerance_ms=50)
+    kw = dict(liveness=False, discovery_wait=0.0, bearer_factory=hub.bearer, window=16, tolerance_ms=50,
+              bundling=bundling)
     a = UserTransport(identity="lf-a", **kw)  # type: ignore[arg-type]
     b = UserTransport(identity="lf-b", **kw)  # type: ignore[arg-type]
     with anyio.fail_after(10):
@@ -86,23 +101,30 @@ async def test_messages_a_failed_link_never_sent_come_back_as_no_node() -> None:
             ep_a.send(ep_b.address, b"hello")
             assert (await in_b.get()).data == b"hello"
             await a._stack.wait_drained(1)  # all acknowledged but the broadcast init message
-            hub.cut = True
-            queued = a._stack.queued_packets()
-            payloads = [i.to_bytes(2, "big") * 8 for i in range(20)]
-            for p in payloads:
-                ep_a.send(ep_b.address, p)
-            window_room = 16 - queued
-            returned = [await in_a.get() for _ in range(20 - window_room)]
+            async with await a.subscribe(ServiceRange(0, b.own_node.addr, b.own_node.addr)) as nodes:
+                hub.cut = True
+                queued = a._stack.queued_packets()
+                payloads = [i.to_bytes(2, "big") * 8 for i in range(20)]
+                for p in payloads:
+                    ep_a.send(ep_b.address, p)
+                # Bundled, the 20 leave in one packet at the end of this turn; else the window
+                # lets some leave and the rest wait in the backlog.
+                sent = 20 if bundling else 16 - queued
+                async for ev in nodes:  # B's NodeUp in the snapshot, then: the link failed
+                    if isinstance(ev, NodeDown):
+                        break
+            returned = [in_a.get_nowait() for _ in range(len(in_a))]
             assert all(isinstance(r, Returned) for r in returned)
-            assert [r.data for r in returned] == payloads[window_room:]  # type: ignore[union-attr]
-            assert {r.reason for r in returned} == {DeliveryFailure.NO_NODE}  # type: ignore[union-attr]
-            assert {r.dest for r in returned} == {ep_b.address}  # type: ignore[union-attr]
+            assert [r.data for r in returned] == payloads[sent:]  # type: ignore[union-attr]
+            assert {r.reason for r in returned} <= {DeliveryFailure.NO_NODE}  # type: ignore[union-attr]
+            assert {r.dest for r in returned} <= {ep_b.address}  # type: ignore[union-attr]
             st = a.statistics()
-            assert st["messages_unsent_at_link_down"] == 20 - window_room
-            assert st["messages_unacked_at_link_down"] == window_room
+            assert st["messages_unsent_at_link_down"] == 20 - sent
+            assert st["messages_unacked_at_link_down"] == sent
+            # (an idle link sends the first at once: it has nothing to share a packet with yet)
+            assert st["sent_bundled"] == (0 if not bundling else 20 if queued else 19)
             assert st["peers_lost_total"] == 1
             assert not a._stack.up
-            assert len(in_a) == 0  # nothing comes back for the transmitted ones
         finally:
             await a.abort()
             await b.abort()

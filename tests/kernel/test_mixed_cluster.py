@@ -10,6 +10,7 @@ Measured figures are printed (``-rP`` or ``-s``); docs/transports.md quotes them
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
@@ -154,6 +155,40 @@ async def test_calls_both_ways_and_call_all(mixed: MixedCluster, kclient: tipcrp
         got = await anyio.to_thread.run_sync(lambda: agent.request(
             "call_all", service=SERVICE, method="whoami", call_timeout=30))
         assert got == ["k1", "k2", "u1", "u2"]
+
+
+def _rx_bundled(cluster: MixedCluster, kernel: str) -> int:
+    """Messages a kernel node has received inside bundles, over all its unicast links."""
+    with TipcNetlink(netns=cluster.node(kernel).netns) as nl:
+        return sum(ln.stats.get("rx_bundled", 0) for ln in nl.links() if not ln.broadcast)
+
+
+async def test_concurrent_calls_are_bundled_and_a_kernel_unpacks_them(mixed: MixedCluster,
+                                                                      kclient: tipcrpc.Client) -> None:
+    """Under concurrent calls the userspace node bundles (MSG_BUNDLER, ``tipc_msg_try_bundle``
+    layout): its replies to a kernel client and its calls to a kernel server. The kernels
+    count the bundled messages (``rx_bundled``) and every call answers."""
+    agent = mixed.agents["u1"]
+    before = agent.request("stats")
+    k1_before, k2_before = _rx_bundled(mixed, "k1"), _rx_bundled(mixed, "k2")
+    n = 200
+    with anyio.fail_after(180):
+        await kclient.wait_for(SERVICE, INSTANCE["u1"], timeout=60)
+        # k1 -> u1: u1's replies leave while its link to k1 has packets in flight.
+        got = await asyncio.gather(*(call(kclient, "whoami", timeout=60, instance=INSTANCE["u1"]) for _ in range(n)))
+        assert got == ["u1"] * n
+        # u1 -> k2: u1's own calls to a kernel server.
+        got = await anyio.to_thread.run_sync(lambda: agent.request(
+            "many", service=SERVICE, method="whoami", n=n, instance=INSTANCE["k2"], call_timeout=60, timeout=120))
+        assert got == ["k2"] * n
+    after = agent.request("stats")
+    sent = after["sent_bundled"] - before["sent_bundled"]
+    k1_got, k2_got = _rx_bundled(mixed, "k1") - k1_before, _rx_bundled(mixed, "k2") - k2_before
+    print(f"\n[mixed] {n} concurrent calls each way: u1 sent {after['sent_bundles'] - before['sent_bundles']} "
+          f"bundles of {sent} messages; k1 received {k1_got}, k2 {k2_got} bundled messages")
+    assert k1_got > 0 and k2_got > 0, (k1_got, k2_got)
+    assert sent == k1_got + k2_got, (sent, k1_got, k2_got)  # each one unpacked by a kernel
+    assert after["links_down"] == before["links_down"]
 
 
 def test_multicast_both_ways(mixed: MixedCluster) -> None:

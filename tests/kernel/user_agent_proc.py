@@ -156,7 +156,8 @@ async def _run(cmd: dict[str, Any], t: Any, client: Any, raw_ep: Any) -> None:
     call_timeout) -> value; ``call_all`` (service, method, call_timeout) -> sorted values;
     ``echo`` (service, size, seed, instance, call_timeout) -> seconds, after checking the
     echoed bytes; ``slow_many`` (service, n, seconds, call_timeout) -> the labels
-    that answered ``n`` concurrent ``slow`` calls; ``mcast`` (type, lower, upper, data hex)
+    that answered ``n`` concurrent ``slow`` calls; ``many`` (service, method, n, instance,
+    call_timeout) -> the values of ``n`` concurrent calls; ``mcast`` (type, lower, upper, data hex)
     sends one multicast datagram from the raw endpoint; ``names`` (type) -> this node's
     view of the name table for that type, ``[[lower, upper, node, port], ...]``;
     ``nodes`` -> the nodes it sees up (itself included); ``links`` -> the peers it has a
@@ -188,6 +189,9 @@ async def _run(cmd: dict[str, Any], t: Any, client: Any, raw_ep: Any) -> None:
             calls = [_opts(client, timeout=cmd["call_timeout"]).call(cmd["service"], "slow", cmd["seconds"])
                      for _ in range(cmd["n"])]
             value = list(await asyncio.gather(*calls))
+        elif op == "many":
+            opts = _opts(client, timeout=cmd["call_timeout"], instance=cmd.get("instance"))
+            value = list(await asyncio.gather(*(opts.call(cmd["service"], cmd["method"]) for _ in range(cmd["n"]))))
         elif op == "mcast":
             raw_ep.send(ServiceRange(cmd["type"], cmd["lower"], cmd["upper"]), bytes.fromhex(cmd["data"]))
             value = None

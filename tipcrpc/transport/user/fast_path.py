@@ -15,12 +15,25 @@ else, like the kernel's ``tipc_rcv`` fast path:
   into the window), advance ``rcv_nxt``, ask for an ack after
   :data:`~.link_proto.TIPC_MIN_LINK_WIN` unacknowledged packets, deliver ``Delivery(data,
   source, port address)`` to the endpoint, wake senders waiting for the queues to drain.
+  A MSG_BUNDLER packet whose messages are all such direct messages is the same case, its
+  messages delivered in order.
 * :meth:`FastPath.send` — the endpoints' send: a direct message that fits one packet, to
   a peer with an established link, is sent here — the header built once with seqno and
   acks already in it (the general path builds it, then copies and stamps it), queued on
   the link for retransmission, handed to the bearer — or, with the send window full,
   queued in the link's backlog. Anything else goes to the socket layer
   (:meth:`.socket_layer.SocketLayer.send`).
+
+**Bundling** (Nagle's rule, bounded by the event loop's turn). A message sent while the
+link has packets in flight — the peer has not acknowledged everything yet, so it is busy or
+the answer is on its way — does not go out on its own: it waits in the link's
+:attr:`~.link.Link.bundleq` until the end of the current turn of the event loop, when
+:meth:`.stack.Stack.flush_bundles` sends everything that gathered as MSG_BUNDLER packets
+(:meth:`.link.Link.flush_bundle`). A lone request/response exchange never waits (the
+reply acknowledges the request, so the link is idle when the next one is sent); under
+load, tens of messages share one datagram, one sequence number and one system call each
+way, which is how the kernel bundles a congested link. ``UserTransport(bundling=False)``
+sends every message at once.
 
 Both paths read and write the link's state (:mod:`.link` documents the fields and its
 transmit-queue entries) because the point is to do it in one function; a change to what
@@ -40,7 +53,7 @@ from ..base import Delivery, Destination
 from .link import _WHOLE, UC_RETR_TIME
 from .link_fsm import LINK_ESTABLISHED, LINK_SYNCHING, SELF_UP_PEER_UP
 from .link_proto import TIPC_MIN_LINK_WIN
-from .msgconst import BASIC_H_SIZE, INT_H_SIZE, MAX_USER_MSG_SIZE, TIPC_DIRECT_MSG, TIPC_VERSION
+from .msgconst import BASIC_H_SIZE, INT_H_SIZE, MAX_USER_MSG_SIZE, MSG_BUNDLER, TIPC_DIRECT_MSG, TIPC_VERSION
 from .socket_layer import _new, _set_data, _set_dest, _set_source
 
 if TYPE_CHECKING:
@@ -57,7 +70,13 @@ _W0_DIRECT = (TIPC_VERSION << 29) | ((BASIC_H_SIZE >> 2) << 21)
 # Word 1: message type DIRECT (bits 31..29) and no error code (bits 28..25).
 _RX_W1_MASK = 0xFE000000
 _W1_DIRECT = TIPC_DIRECT_MSG << 29
+# Word 0 of a MSG_BUNDLER packet: version 2, user MSG_BUNDLER, a 40-byte header, sequenced.
+_RX_BUNDLE_MASK = 0xFFF00000
+_W0_BUNDLE = (TIPC_VERSION << 29) | (MSG_BUNDLER << 25) | ((INT_H_SIZE >> 2) << 21)
 _LINK_UP = LINK_ESTABLISHED | LINK_SYNCHING
+#: Largest message (header included) that waits to be bundled: copying it into the bundle
+#: costs less than a packet of its own; a larger one goes out alone (after the bundle).
+BUNDLE_MAX = 2048
 _MAX_SIZE = BASIC_H_SIZE + MAX_USER_MSG_SIZE
 
 
@@ -70,7 +89,7 @@ class FastPath:
     """
 
     __slots__ = ("_stack", "_general", "own", "up", "ports", "_src_cache", "_src", "_node",
-                 "_sockets", "_send_parts", "_time", "_sockets_send")  # fmt: skip
+                 "_sockets", "_send_parts", "_time", "_sockets_send", "bundling", "_cork")  # fmt: skip
 
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
@@ -85,6 +104,9 @@ class FastPath:
         self._send_parts: Callable[[Any, Any, bytes], None] = stack._join_and_send
         self._time: Callable[[], float] = float
         self._sockets_send = stack.sockets.send
+        #: Bundle what is sent while a link has packets in flight (module docstring).
+        self.bundling = True
+        self._cork: Callable[[Any], None] = stack._cork
 
     def start(self) -> None:
         """The node runs: bind its address, peers, ports, counters, bearer and clock."""
@@ -111,15 +133,16 @@ class FastPath:
         n = len(data)
         if n >= BASIC_H_SIZE:
             w0, w1, w2, w3, w4, w5, w6, w7 = _H8.unpack_from(data, 0)
-            if (
-                w0 & _RX_W0_MASK == _W0_DIRECT
-                and w1 & _RX_W1_MASK == _W1_DIRECT
-                and w0 & 0x1FFFF == n  # exactly one message, nothing trailing
-                and n <= _MAX_SIZE
-                and w7 == self.own
-            ):
+            if w0 & 0x1FFFF == n and n <= _MAX_SIZE and w7 == self.own:  # one whole message, nothing trailing
+                if w0 & _RX_W0_MASK == _W0_DIRECT and w1 & _RX_W1_MASK == _W1_DIRECT:
+                    ep = self.ports.get(w5)
+                    inner = None
+                elif w0 & _RX_BUNDLE_MASK == _W0_BUNDLE:
+                    inner = self._bundled(data, n)
+                    ep = inner
+                else:
+                    ep = None
                 p = self.up.get(w3)
-                ep = self.ports.get(w5)
                 if p is not None and ep is not None and p.state == SELF_UP_PEER_UP:
                     link = p.link
                     if link.state == LINK_ESTABLISHED and w2 & 0xFFFF == link.rcv_nxt and not link.deferdq:
@@ -140,7 +163,8 @@ class FastPath:
                                     xmitq = []
                                     link._advance_backlog(self._time(), xmitq)
                         link.rcv_nxt = (w2 + 1) & 0xFFFF
-                        link.stats["recv_pkts"] += 1
+                        lst = link.stats
+                        lst["recv_pkts"] += 1
                         link.rcv_unacked += 1
                         if link.rcv_unacked >= TIPC_MIN_LINK_WIN:
                             if xmitq is None:
@@ -149,21 +173,66 @@ class FastPath:
                         if xmitq:
                             self._stack._send_packets([(p.media, pkt) for pkt in xmitq])
                         # SocketLayer.dispatch: Delivery(data, <orig node:orig port>, port address).
-                        src = self._src_cache.get((w6, w4))
-                        if src is None:
-                            src = self._src(w6, w4)
                         sk = self._sockets
-                        sk.messages_received += 1
-                        sk.bytes_received += n - BASIC_H_SIZE
-                        d = _new(Delivery)  # Delivery(payload, src, dest), built as the socket layer does
-                        _set_data(d, data[BASIC_H_SIZE:])
-                        _set_source(d, src)
-                        _set_dest(d, ep._address)
-                        ep._deliver(d)
+                        if inner is None:
+                            src = self._src_cache.get((w6, w4))
+                            if src is None:
+                                src = self._src(w6, w4)
+                            sk.messages_received += 1
+                            sk.bytes_received += n - BASIC_H_SIZE
+                            d = _new(Delivery)  # Delivery(payload, src, dest), built as the socket layer does
+                            _set_data(d, data[BASIC_H_SIZE:])
+                            _set_source(d, src)
+                            _set_dest(d, ep._address)
+                            ep._deliver(d)
+                        else:
+                            # Link._input of a MSG_BUNDLER, then dispatch of each message.
+                            lst["recv_bundles"] += 1
+                            lst["recv_bundled"] += len(inner)
+                            src_cache = self._src_cache
+                            for orig, sport, iep, start, end in inner:
+                                src = src_cache.get((orig, sport))
+                                if src is None:
+                                    src = self._src(orig, sport)
+                                sk.messages_received += 1
+                                sk.bytes_received += end - start
+                                d = _new(Delivery)
+                                _set_data(d, data[start:end])
+                                _set_source(d, src)
+                                _set_dest(d, iep._address)
+                                iep._deliver(d)
                         if released and self._stack._drain_waiters:
                             self._stack._wake_drained()
                         return
         self._general(data, src)
+
+    def _bundled(self, data: bytes, n: int) -> list[tuple[int, int, Any, int, int]] | None:
+        """The messages of a MSG_BUNDLER packet as ``(orig node, orig port, endpoint, start,
+        end of payload)``, if every one is a direct message for a port of this node and
+        they fill the packet exactly (as :func:`.fragment.unbundle` walks it); else None,
+        and the packet takes the general path."""
+        ports = self.ports
+        own = self.own
+        out = []
+        pos = INT_H_SIZE
+        while pos + BASIC_H_SIZE <= n:
+            w0, w1, _w2, _w3, w4, w5, w6, w7 = _H8.unpack_from(data, pos)
+            size = w0 & 0x1FFFF
+            end = pos + size
+            if (
+                w0 & _RX_W0_MASK != _W0_DIRECT
+                or w1 & _RX_W1_MASK != _W1_DIRECT
+                or size < BASIC_H_SIZE
+                or end > n
+                or w7 != own
+            ):
+                return None
+            ep = ports.get(w5)
+            if ep is None:
+                return None
+            out.append((w6, w4, ep, pos + BASIC_H_SIZE, end))
+            pos = (end + 3) & ~3
+        return out if out and end == n else None
 
     # ------------------------------------------------------------------------- send
 
@@ -172,8 +241,9 @@ class FastPath:
 
         The endpoint has checked every value. A direct message to another node whose link
         is up, that fits one packet, with no name change waiting to go first, is sent here
-        (or backlogged if the window is full); anything else goes to the socket layer
-        (which also raises NoLink without a link).
+        (or backlogged if the window is full, or left to be bundled if the link has packets
+        in flight); anything else goes to the socket layer (which also raises NoLink
+        without a link).
         """
         p = self.up.get(dest.node) if dest.__class__ is SocketAddr else None
         if p is not None:
@@ -188,7 +258,19 @@ class FastPath:
                 queued = len(transmq)
                 own = self.own
                 dport: int = dest.port  # type: ignore[union-attr]  # a SocketAddr (above)
-                if queued < link.window and not link.backlogq:
+                bundleq = link.bundleq
+                if (queued or bundleq) and size <= BUNDLE_MAX and self.bundling:
+                    # Packets in flight: bundle it with what else is sent this turn.
+                    if not bundleq:
+                        self._cork(p)
+                    bundleq.append(
+                        _H8.pack(_W0_DIRECT | (importance << 25) | size, _W1_DIRECT, 0, own, port, dport, own, p.addr)
+                        + data
+                    )
+                elif bundleq:  # too large to bundle: the general path sends the bundle first
+                    self._sockets_send(port, dest, data, importance)
+                    return
+                elif queued < link.window and not link.backlogq:
                     # Link.xmit_one, the header built with seqno, ack and bcast_ack in it.
                     seqno = link.snd_nxt
                     hdr = _H8.pack(

@@ -13,6 +13,8 @@ fragment means the stream is corrupt, and the kernel resets the link.
 
 A MSG_BUNDLER packet carries several small messages back to back, each padded to a 4-byte
 boundary (``tipc_msg_bundle``/``tipc_msg_extract``); :func:`unbundle` splits one.
+:func:`bundle_parts` builds one from messages known to be well formed (the link's own
+bundling, :meth:`.link.Link.flush_bundle`); :func:`bundle` checks them first.
 """
 
 from __future__ import annotations
@@ -35,9 +37,14 @@ from .msg import (
     validate,
 )
 
-__all__ = ["fragment", "Reassembler", "bundle", "unbundle"]
+__all__ = ["fragment", "Reassembler", "bundle", "bundle_parts", "unbundle"]
 
 _W = struct.Struct(">I")
+# The 40-byte MSG_BUNDLER header as tipc_msg_init + tipc_msg_try_bundle leave it: words 0, 3
+# (prevnode), 6 (orignode), 7 (destnode) and 9 (msgcnt << 16 | importance); seqno and acks
+# (words 1 and 2) are written when the link sends it.
+_BUNDLE_HDR = struct.Struct(">I8xI8xII4xI")
+_BUNDLE_W0 = (2 << 29) | (MSG_BUNDLER << 25) | ((INT_H_SIZE >> 2) << 21)
 
 
 def _align4(n: int) -> int:
@@ -129,7 +136,9 @@ class Reassembler:
 
 
 def bundle(msgs: list[bytes], *, prevnode: int, destnode: int, importance: int = 0) -> bytes:
-    """A MSG_BUNDLER packet carrying ``msgs`` (``tipc_msg_try_bundle`` layout)."""
+    """A MSG_BUNDLER packet carrying ``msgs`` (``tipc_msg_try_bundle`` layout).
+
+    Raises :class:`LocalProtocolError` if there is no message or one is malformed."""
     if not msgs:
         raise LocalProtocolError("a bundle needs at least one message")
     h = Header(MSG_BUNDLER, 0, INT_H_SIZE, own_node=prevnode, dest_node=destnode)
@@ -141,6 +150,21 @@ def bundle(msgs: list[bytes], *, prevnode: int, destnode: int, importance: int =
         body += b"\0" * (_align4(len(body)) - len(body))
         body += m
     return h.build(body)
+
+
+def bundle_parts(msgs: list[bytes], *, prevnode: int, destnode: int, importance: int) -> tuple[bytes, bytes]:
+    """``(header, body)`` of the MSG_BUNDLER packet :func:`bundle` would build from ``msgs``.
+
+    For the link's own bundling: the messages are well formed by construction, so none is
+    validated, and the body is one join (each message but the last padded to 4 bytes, as
+    ``tipc_msg_bundle`` appends them).
+    """
+    padded = [m + b"\0" * (-len(m) & 3) for m in msgs[:-1]]
+    padded.append(msgs[-1])
+    body = b"".join(padded)
+    hdr = _BUNDLE_HDR.pack(_BUNDLE_W0 | (INT_H_SIZE + len(body)), prevnode, prevnode, destnode,
+                           (len(msgs) << 16) | importance)  # fmt: skip
+    return hdr, body
 
 
 def unbundle(packet: bytes) -> list[bytes]:

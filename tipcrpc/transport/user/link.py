@@ -33,7 +33,7 @@ from collections import deque
 from typing import Any
 
 from ...errors import RemoteProtocolError
-from .fragment import Reassembler, unbundle
+from .fragment import Reassembler, bundle_parts, unbundle
 from .link_fsm import (
     LINK_ESTABLISHED,
     LINK_ESTABLISHING,
@@ -57,6 +57,7 @@ from .link_proto import (
     LinkProtocol,
 )
 from .msg import (
+    INT_H_SIZE,
     BCAST_PROTOCOL,
     CONN_MANAGER,
     CRITICAL_IMPORTANCE,
@@ -90,16 +91,21 @@ _ACK_SEQ = struct.Struct(">HI")  # at byte 6: bcast_ack (word 1 low half), word 
 # kept apart so that it is never copied: the shell sends header and body with one
 # scatter-gather sendmsg). ``_ORIG`` says which caller message ends with this packet:
 # None (none: a fragment before the last, or link-internal), _WHOLE (the packet is the
-# message) or the original message (the last fragment of a fragmented one).
+# message), _BUNDLE (the packet is a MSG_BUNDLER of whole messages) or the original message
+# (the last fragment of a fragmented one).
 _SEQ, _BUF, _ORIG, _NXT_RETR, _RETR_CNT, _RETR_STAMP, _BODY = range(7)
 _WHOLE = True
+_BUNDLE = False
 
 
-def _message(entry: list[Any]) -> bytes:
-    """The caller's message that ``entry`` ends (see the entry fields above)."""
+def _messages(entry: list[Any]) -> list[bytes]:
+    """The caller's messages that ``entry`` ends (see the entry fields above)."""
     orig = entry[_ORIG]
-    msg: bytes = entry[_BUF] + entry[_BODY] if orig is _WHOLE else orig
-    return msg
+    if orig is _WHOLE:
+        return [entry[_BUF] + entry[_BODY]]
+    if orig is _BUNDLE:
+        return unbundle(bytes(entry[_BUF]) + entry[_BODY])
+    return [orig]
 
 
 class Link(LinkProtocol):
@@ -149,6 +155,9 @@ class Link(LinkProtocol):
         self.checkpoint = 1
         self.transmq: deque[list[Any]] = deque()
         self.backlogq: deque[list[Any]] = deque()
+        #: Whole messages waiting to go out together in one MSG_BUNDLER packet (see
+        #: :meth:`flush_bundle`); every other send flushes them first, so order holds.
+        self.bundleq: list[bytes] = []
         # receiving
         self.rcv_nxt = 1
         self.rcv_nxt_state = 1
@@ -166,8 +175,9 @@ class Link(LinkProtocol):
         self.stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
 
     def queued(self) -> int:
-        """Packets accepted and not yet acknowledged (transmit queue plus backlog)."""
-        return len(self.transmq) + len(self.backlogq)
+        """Packets accepted and not yet acknowledged (transmit queue, backlog and the
+        messages waiting to be bundled)."""
+        return len(self.transmq) + len(self.backlogq) + len(self.bundleq)
 
     def reset(self) -> tuple[list[bytes], list[bytes]]:
         """``tipc_link_reset``: new session, empty queues, counters back to 1.
@@ -176,10 +186,13 @@ class Link(LinkProtocol):
         send order, as ``(unacked, unsent)``: *unacked* were transmitted (their fate is
         unknown: acks are delayed and piggy-backed, so the peer may well have them);
         *unsent* never left — the packet carrying the end of the message was still in the
-        backlog — so the peer provably never received them.
+        backlog, or the message still waited to be bundled — so the peer provably never
+        received them.
         """
-        unacked = [_message(e) for e in self.transmq if e[_ORIG] is not None]
-        unsent = [_message(e) for e in self.backlogq if e[_ORIG] is not None]
+        unacked = [m for e in self.transmq if e[_ORIG] is not None for m in _messages(e)]
+        unsent = [m for e in self.backlogq if e[_ORIG] is not None for m in _messages(e)]
+        unsent += self.bundleq
+        self.bundleq = []
         self.in_session = False
         self.unaddressed_activate = False
         self.peer_session = (self.peer_session - 1) & 0xFFFF  # force re-synch of the session
@@ -213,15 +226,18 @@ class Link(LinkProtocol):
         body = entry[_BODY]
         return (buf, body) if body else bytes(buf)
 
-    def xmit_one(self, hdr: bytes, body: bytes, now: float, xmitq: list[Any]) -> None:
+    def xmit_one(self, hdr: bytes, body: bytes, now: float, xmitq: list[Any], orig: Any = _WHOLE) -> None:
         """:meth:`xmit` for a message ``hdr + body`` that fits one packet (no fragments).
 
         The packet goes to ``xmitq`` as ``(stamped header, body)`` — ``body`` itself, never
         copied — or as bytes when ``body`` is empty (``hdr`` is then the whole message).
+        ``orig`` is ``_BUNDLE`` for a bundle of :meth:`flush_bundle`.
         """
+        if self.bundleq:
+            self.flush_bundle(now, xmitq)
         transmq = self.transmq
         if self.backlogq or len(transmq) >= self.window:
-            self.backlogq.append([0, hdr, _WHOLE, 0.0, 0, 0.0, body])
+            self.backlogq.append([0, hdr, orig, 0.0, 0, 0.0, body])
             self._advance_backlog(now, xmitq)
             n = len(transmq) + len(self.backlogq)
             if n > self.stats["max_queue_sz"]:
@@ -229,7 +245,7 @@ class Link(LinkProtocol):
             return
         # _send_new, inlined: this runs once per message sent.
         seqno = self.snd_nxt
-        transmq.append([seqno, hdr, _WHOLE, now + UC_RETR_TIME, 0, 0.0, body])
+        transmq.append([seqno, hdr, orig, now + UC_RETR_TIME, 0, 0.0, body])
         buf = bytearray(hdr)  # _stamp, inlined
         _ACK_SEQ.pack_into(buf, 6, (self.bc_rcv_nxt - 1) & 0xFFFF, (((self.rcv_nxt - 1) & 0xFFFF) << 16) | seqno)
         xmitq.append((buf, body) if body else bytes(buf))
@@ -247,6 +263,8 @@ class Link(LinkProtocol):
         :meth:`reset` can return it if it is never acknowledged. Packets beyond the send
         window wait in the backlog, which is never limited or dropped.
         """
+        if self.bundleq:
+            self.flush_bundle(now, xmitq)
         last = len(packets) - 1
         if last > 0:
             self.stats["sent_fragmented"] += 1
@@ -260,6 +278,45 @@ class Link(LinkProtocol):
         n = len(self.transmq) + len(self.backlogq)
         if n > self.stats["max_queue_sz"]:
             self.stats["max_queue_sz"] = n
+
+    def flush_bundle(self, now: float, xmitq: list[Any]) -> None:
+        """Send the messages of :attr:`bundleq`, bundled (``tipc_msg_try_bundle``).
+
+        The shell fills :attr:`bundleq` with the small whole messages it sends while the
+        link has packets in flight, and calls this once its turn of work is done (or any
+        other send on the link does, first): consecutive messages go out in MSG_BUNDLER
+        packets of at most ``mtu - INT_H_SIZE`` bytes, one sequence number each, which a
+        kernel peer unpacks as its own (``tipc_msg_extract``). A message that has no
+        neighbour to share a packet with goes out as itself.
+        """
+        msgs = self.bundleq
+        if not msgs:
+            return
+        self.bundleq = []
+        limit = self.mtu - INT_H_SIZE
+        group: list[bytes] = []
+        size = INT_H_SIZE
+        for m in msgs:
+            if group and size + len(m) > limit:
+                self._send_group(group, now, xmitq)
+                group = []
+                size = INT_H_SIZE
+            group.append(m)
+            size += (len(m) + 3) & ~3
+
+        self._send_group(group, now, xmitq)
+
+    def _send_group(self, group: list[bytes], now: float, xmitq: list[Any]) -> None:
+        if len(group) == 1:
+            self.xmit_one(group[0], b"", now, xmitq)
+            return
+        # The bundle carries its first message's importance, as the kernel's does.
+        imp = (group[0][0] >> 1) & 3
+        hdr, body = bundle_parts(group, prevnode=self.own_addr, destnode=self.addr, importance=imp)
+        st = self.stats
+        st["sent_bundles"] += 1
+        st["sent_bundled"] += len(group)
+        self.xmit_one(hdr, body, now, xmitq, _BUNDLE)
 
     def _send_new(self, entry: list[Any], now: float, xmitq: list[Any]) -> None:
         seqno = self.snd_nxt
@@ -461,6 +518,8 @@ _STAT_KEYS = (
     "sent_fragments",
     "recv_fragments",
     "recv_fragmented",
+    "sent_bundles",
+    "sent_bundled",
     "recv_bundles",
     "recv_bundled",
     "max_queue_sz",

@@ -109,6 +109,7 @@ class Stack:
         self._closed = False
         self._rx_out: Output | None = Output()
         self._names_pending = False  # a flush_names is scheduled
+        self._corked: list[Any] = []  # peers whose links gather messages to bundle
         self._names_mss = min(mtu, NAMES_MTU) - M.INT_H_SIZE
         self._names_per_msg = max(1, (self._names_mss - M.INT_H_SIZE) // M.DISTR_ITEM_SIZE)
         self._peer_up_waiters: list[asyncio.Future[None]] = []
@@ -189,6 +190,7 @@ class Stack:
         if self._closed:
             return
         self.flush_names()  # the withdrawals of the closed ports
+        self.flush_bundles()  # what was sent this turn goes out before the links reset
         if self.node is not None and self.loop is not None:
             try:
                 out = self.node.stop(self.loop.time())
@@ -317,6 +319,30 @@ class Stack:
                 self._send_parts(dest, pkt[0], pkt[1])
             else:
                 send(dest, pkt)
+
+    def _cork(self, peer: Any) -> None:
+        """``peer``'s link has started gathering messages to bundle (:mod:`.fast_path`):
+        flush them at the end of this turn of the event loop."""
+        corked = self._corked
+        corked.append(peer)
+        if len(corked) == 1:
+            cast(Any, self.loop).call_soon(self.flush_bundles)  # see fastpath.Timer
+
+    def flush_bundles(self) -> None:
+        """Send the messages the links gathered to bundle (see :mod:`.fast_path`)."""
+        corked = self._corked
+        if not corked:
+            return
+        self._corked = []
+        if self._closed:  # aborted: nothing more goes out
+            return
+        now = self.loop.time()  # type: ignore[union-attr]
+        for p in corked:
+            link = p.link
+            if link is not None and link.bundleq:  # (a link reset since has returned them)
+                xmitq: list[Any] = []
+                link.flush_bundle(now, xmitq)
+                self._send_packets([(p.media, pkt) for pkt in xmitq])
 
     def _join_and_send(self, dest: tuple[str, int], hdr: bytes | bytearray, body: bytes) -> None:
         """``send_parts`` for bearers without one (test bearers): join, then send."""

@@ -141,6 +141,10 @@ class UserTransport:
       uses the smaller of both ends' ``mtu``. Default: 60 000 bytes on loopback (fewer
       fragments: a 1 MiB payload costs ~3 ms instead of ~22 ms at 1 400), else 1 400 (fits an
       Ethernet frame, no IP fragmentation).
+    * ``bundling`` — while a link has packets in flight, small messages sent in one turn of
+      the event loop share MSG_BUNDLER packets, sent at the end of the turn (default on;
+      see :mod:`.fast_path`). An idle link sends at once either way; off, every message is
+      its own packet (more packets and system calls under load, no wait to the end of a turn).
     * ``liveness`` — same-host fast failure detection (default on, Linux only).
     * ``keepalive`` — keep the links alive from a daemon thread while the event loop is
       blocked (default on; see :mod:`.keepalive`), for at most ``stall_limit`` seconds of one
@@ -168,6 +172,7 @@ class UserTransport:
         tolerance_ms: int = 1500,
         window: int = 50,
         mtu: int | None = None,
+        bundling: bool = True,
         liveness: bool = True,
         keepalive: bool = True,
         stall_limit: float | None = DEFAULT_STALL_LIMIT,
@@ -225,6 +230,7 @@ class UserTransport:
             keepalive=keepalive,
             stall_limit=stall_limit,
         )
+        self._stack.fast.bundling = bundling
         if isinstance(media, KeyedBearer):
             media.on_packet = self._stack.fast.rcv
             self._rx = media.receive
