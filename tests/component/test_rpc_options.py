@@ -135,3 +135,35 @@ async def test_a_local_definition_wins_over_what_servers_say(memory_cluster: Mem
         async with tipcrpc.serve(remote, transport=a), tipcrpc.connect(a) as client:
             assert await client.call(local, "work", 1) == "remote"
             assert client._method_meta(local, "work")[2] is False
+
+
+async def test_a_calls_importance_option_overrides_the_methods(memory_cluster: MemoryCluster) -> None:
+    """The importance a CALL goes out with: the method's, unless the call's options set one
+    (on the synchronous start of a known method, on the general start and in call_all)."""
+    started: asyncio.Queue[str] = asyncio.Queue()
+    async with nodes(memory_cluster, "a") as (a,):
+        svc = define("a", None, started)
+        async with tipcrpc.serve(svc, transport=a), tipcrpc.connect(a) as client:
+            await client.wait_for(svc)
+            sent: list[Importance] = []
+
+            class Spy:  # the client's endpoint, recording the importance of every send
+                def __init__(self, ep: object) -> None:
+                    self.ep = ep
+
+                def send(self, dest: object, data: bytes, *, importance: Importance = Importance.LOW) -> None:
+                    sent.append(importance)
+                    self.ep.send(dest, data, importance=importance)  # type: ignore[attr-defined]
+
+                def __getattr__(self, name: str) -> object:
+                    return getattr(self.ep, name)
+
+            client._link.endpoint = Spy(client._link.endpoint)  # type: ignore[assignment]
+            assert await client.call(svc, "work", 1) == "a"  # the method's: high
+            assert await client.options(importance="critical").call(svc, "work", 1) == "a"
+            assert await client.call(svc, "plain") == "a"  # the method's: low
+            assert await client.options(importance="high").call(svc, "plain") == "a"
+            assert await client.options(importance="medium", instance=0).call(svc, "plain") == "a"  # routed: _start
+            assert [r.value for r in await client.options(importance="critical").call_all(svc, "plain")] == ["a"]
+            assert sent == [Importance.HIGH, Importance.CRITICAL, Importance.LOW, Importance.HIGH,
+                            Importance.MEDIUM, Importance.CRITICAL]  # fmt: skip

@@ -20,6 +20,7 @@ from tipcrpc.addr import Importance, ServiceAddr, ServiceRange, SocketAddr
 from tipcrpc.errors import ServiceUnreachable
 from tipcrpc.transport.base import Delivery, DeliveryFailure, Returned
 from tipcrpc.transport.user import msg as M
+from tipcrpc.transport.user.fragment import bundle
 from tipcrpc.transport.user.node import BROADCAST
 from tipcrpc.transport.user.transport import UserEndpoint, UserTransport
 
@@ -434,3 +435,48 @@ async def test_a_graceful_close_sends_what_waits_to_be_bundled() -> None:
     p.hub.pump()
     assert [d.data for d in p.got[p.b]] == [b"first", b"second"]  # type: ignore[attr-defined]
     await p.b.aclose()
+
+
+async def test_messages_that_are_not_bundled_do_not_overtake_the_bundle() -> None:
+    p = await make_pair(fast=True, bundling=True)
+    await p.eb.publish(ServiceAddr(5000, 1))
+    p.b._stack.flush_names()
+    p.hub.pump()
+    p.ea.send(p.eb.address, b"first")
+    p.ea.send(p.eb.address, b"small")  # waits to be bundled
+    mid = b"m" * 3000  # one packet, but too large to bundle: after the bundle
+    p.ea.send(p.eb.address, mid)
+    p.ea.send(p.eb.address, b"small again")
+    p.ea.send(ServiceAddr(5000, 1), b"named")  # the socket layer's send: after the bundle too
+    p.a._stack.flush_bundles()
+    p.hub.pump()
+    assert [d.data for d in p.got[p.b]] == [b"first", b"small", mid, b"small again", b"named"]  # type: ignore[attr-defined]
+    await close(p)
+
+
+async def test_bundles_the_fast_path_cannot_take_whole_take_the_general_path() -> None:
+    p = await make_pair(fast=True, bundling=True)
+    await p.eb.publish(ServiceAddr(5000, 1))
+    p.b._stack.flush_names()
+    p.hub.pump()
+    a_own, b_own = p.a._stack.own, p.b._stack.own
+    sport, dport = p.ea.address.port, p.eb.address.port
+    ok = M.direct_msg(0, a_own, sport, b_own, dport, b"ok")
+    named = M.named_msg(0, a_own, sport, b_own, dport, 5000, 1, b"named", 0)  # resolved by A
+    link = p.link(p.a)
+    for inner, trailing, want in (
+        ([ok, named], b"", [b"ok", b"named"]),
+        ([ok, ok], b"\0" * 4, [b"ok", b"ok"]),  # bytes after the last message
+    ):
+        p.got[p.b].clear()
+        before = p.general[p.b]
+        pkt = bytearray(bundle(inner, prevnode=a_own, destnode=b_own) + trailing)
+        w0 = int.from_bytes(pkt[:4], "big") & ~0x1FFFF | len(pkt)  # the size covers the trailing bytes
+        pkt[:4] = w0.to_bytes(4, "big")
+        w2 = ((link.rcv_nxt - 1) & 0xFFFF) << 16 | link.snd_nxt
+        pkt[8:12] = w2.to_bytes(4, "big")
+        link.snd_nxt += 1  # as if A's link had sent it (B acks it; A's queue never had it)
+        p.b._stack.fast.rcv(bytes(pkt), A_MEDIA)
+        assert p.general[p.b] == before + 1
+        assert [d.data for d in p.got[p.b] if isinstance(d, Delivery)] == want
+    await close(p)

@@ -157,10 +157,14 @@ async def test_calls_both_ways_and_call_all(mixed: MixedCluster, kclient: tipcrp
         assert got == ["k1", "k2", "u1", "u2"]
 
 
-def _rx_bundled(cluster: MixedCluster, kernel: str) -> int:
-    """Messages a kernel node has received inside bundles, over all its unicast links."""
-    with TipcNetlink(netns=cluster.node(kernel).netns) as nl:
-        return sum(ln.stats.get("rx_bundled", 0) for ln in nl.links() if not ln.broadcast)
+def _rx_bundled(cluster: MixedCluster) -> tuple[int, int]:
+    """Messages k1 and k2 have received inside bundles, over all their unicast links (a
+    netlink socket of its own: call it from a thread, not the event loop)."""
+    got = []
+    for kernel in ("k1", "k2"):
+        with TipcNetlink(netns=cluster.node(kernel).netns) as nl:
+            got.append(sum(ln.stats.get("rx_bundled", 0) for ln in nl.links() if not ln.broadcast))
+    return got[0], got[1]
 
 
 async def test_concurrent_calls_are_bundled_and_a_kernel_unpacks_them(mixed: MixedCluster,
@@ -169,8 +173,8 @@ async def test_concurrent_calls_are_bundled_and_a_kernel_unpacks_them(mixed: Mix
     layout): its replies to a kernel client and its calls to a kernel server. The kernels
     count the bundled messages (``rx_bundled``) and every call answers."""
     agent = mixed.agents["u1"]
-    before = agent.request("stats")
-    k1_before, k2_before = _rx_bundled(mixed, "k1"), _rx_bundled(mixed, "k2")
+    before = await anyio.to_thread.run_sync(lambda: agent.request("stats"))
+    k1_before, k2_before = await anyio.to_thread.run_sync(lambda: _rx_bundled(mixed))
     n = 200
     with anyio.fail_after(180):
         await kclient.wait_for(SERVICE, INSTANCE["u1"], timeout=60)
@@ -181,9 +185,10 @@ async def test_concurrent_calls_are_bundled_and_a_kernel_unpacks_them(mixed: Mix
         got = await anyio.to_thread.run_sync(lambda: agent.request(
             "many", service=SERVICE, method="whoami", n=n, instance=INSTANCE["k2"], call_timeout=60, timeout=120))
         assert got == ["k2"] * n
-    after = agent.request("stats")
+    after = await anyio.to_thread.run_sync(lambda: agent.request("stats"))
     sent = after["sent_bundled"] - before["sent_bundled"]
-    k1_got, k2_got = _rx_bundled(mixed, "k1") - k1_before, _rx_bundled(mixed, "k2") - k2_before
+    k1_after, k2_after = await anyio.to_thread.run_sync(lambda: _rx_bundled(mixed))
+    k1_got, k2_got = k1_after - k1_before, k2_after - k2_before
     print(f"\n[mixed] {n} concurrent calls each way: u1 sent {after['sent_bundles'] - before['sent_bundles']} "
           f"bundles of {sent} messages; k1 received {k1_got}, k2 {k2_got} bundled messages")
     assert k1_got > 0 and k2_got > 0, (k1_got, k2_got)

@@ -210,13 +210,14 @@ class FastPath:
         """The messages of a MSG_BUNDLER packet as ``(orig node, orig port, endpoint, start,
         end of payload)``, if every one is a direct message for a port of this node and
         they fill the packet exactly (as :func:`.fragment.unbundle` walks it); else None,
-        and the packet takes the general path."""
+        and the packet takes the general path. (Like ``tipc_data_input``, a bundled
+        message goes to its port whatever destination node it names: the bundle's was
+        checked.)"""
         ports = self.ports
-        own = self.own
         out = []
         pos = INT_H_SIZE
         while pos + BASIC_H_SIZE <= n:
-            w0, w1, _w2, _w3, w4, w5, w6, w7 = _H8.unpack_from(data, pos)
+            w0, w1, _w2, _w3, w4, w5, w6, _w7 = _H8.unpack_from(data, pos)
             size = w0 & 0x1FFFF
             end = pos + size
             if (
@@ -224,7 +225,6 @@ class FastPath:
                 or w1 & _RX_W1_MASK != _W1_DIRECT
                 or size < BASIC_H_SIZE
                 or end > n
-                or w7 != own
             ):
                 return None
             ep = ports.get(w5)
