@@ -303,14 +303,15 @@ class Link(LinkProtocol):
                 size = INT_H_SIZE
             group.append(m)
             size += (len(m) + 3) & ~3
-
         self._send_group(group, now, xmitq)
 
     def _send_group(self, group: list[bytes], now: float, xmitq: list[Any]) -> None:
+        """One packet of :meth:`flush_bundle`: the message itself, or a bundle of them."""
         if len(group) == 1:
             self.xmit_one(group[0], b"", now, xmitq)
             return
-        # The bundle carries its first message's importance, as the kernel's does.
+        # The bundle carries its first message's importance, as the kernel's does (a data
+        # message's user field, word 0 bits 28..25, is its importance: bundleq holds data only).
         imp = (group[0][0] >> 1) & 3
         hdr, body = bundle_parts(group, prevnode=self.own_addr, destnode=self.addr, importance=imp)
         st = self.stats
