@@ -20,6 +20,7 @@ from tipcrpc.addr import Importance, ServiceAddr, ServiceRange, SocketAddr
 from tipcrpc.errors import ServiceUnreachable
 from tipcrpc.transport.base import Delivery, DeliveryFailure, Returned
 from tipcrpc.transport.user import msg as M
+from tipcrpc.transport.user.fast_path import BUNDLE_BATCH
 from tipcrpc.transport.user.fragment import bundle
 from tipcrpc.transport.user.node import BROADCAST
 from tipcrpc.transport.user.transport import UserEndpoint, UserTransport
@@ -342,6 +343,20 @@ async def test_messages_sent_while_the_link_is_busy_share_one_bundle() -> None:
     await close(p)
 
 
+async def test_a_full_batch_leaves_without_waiting_for_the_end_of_the_turn() -> None:
+    p = await make_pair(fast=True, bundling=True)
+    p.ea.send(p.eb.address, b"first")
+    for i in range(BUNDLE_BATCH + 5):
+        p.ea.send(p.eb.address, b"m%d" % i)
+    # The batch went as soon as it was full (B can start on it); the last 5 wait for the turn.
+    assert len(p.hub.queue) == 2 and len(p.link(p.a).bundleq) == 5
+    p.a._stack.flush_bundles()
+    p.hub.pump()
+    assert [d.data for d in p.got[p.b]] == [b"first"] + [b"m%d" % i for i in range(BUNDLE_BATCH + 5)]  # type: ignore[attr-defined]
+    assert [M.Header.decode(b).msgcnt for b in _bundles(p, p.a)] == [BUNDLE_BATCH, 5]
+    await close(p)
+
+
 async def test_request_response_on_an_idle_link_never_waits() -> None:
     p = await make_pair(fast=True, bundling=True)
     for i in range(20):
@@ -393,7 +408,7 @@ async def test_a_bundle_for_an_unknown_port_takes_the_general_path_and_comes_bac
 async def test_a_large_message_goes_after_the_bundle_and_bundles_fit_the_mtu() -> None:
     p = await make_pair(fast=True, bundling=True, mtu=2000)
     p.ea.send(p.eb.address, b"first")
-    small = [b"%03d" % i * 30 for i in range(40)]  # 90 bytes each: 40 need 3 packets of 2000 bytes
+    small = [b"%03d" % i * 30 for i in range(30)]  # 90 bytes each: 30 need 2 packets of 2000 bytes
     for m in small:
         p.ea.send(p.eb.address, m)
     big = bytes(range(256)) * 12  # > BUNDLE_MAX, fragmented
@@ -404,8 +419,8 @@ async def test_a_large_message_goes_after_the_bundle_and_bundles_fit_the_mtu() -
     p.hub.pump()
     assert [d.data for d in p.got[p.b]] == [b"first", *small, big, b"last"]  # type: ignore[attr-defined]
     bundles = _bundles(p, p.a)
-    assert len(bundles) == 3 and all(len(b) <= 2000 - M.INT_H_SIZE for b in bundles)
-    assert sum(M.Header.decode(b).msgcnt for b in bundles) == 40
+    assert len(bundles) == 2 and all(len(b) <= 2000 - M.INT_H_SIZE for b in bundles)
+    assert sum(M.Header.decode(b).msgcnt for b in bundles) == 30
     await close(p)
 
 

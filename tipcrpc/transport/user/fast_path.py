@@ -29,10 +29,11 @@ link has packets in flight — the peer has not acknowledged everything yet, so 
 the answer is on its way — does not go out on its own: it waits in the link's
 :attr:`~.link.Link.bundleq` until the end of the current turn of the event loop, when
 :meth:`.stack.Stack.flush_bundles` sends everything that gathered as MSG_BUNDLER packets
-(:meth:`.link.Link.flush_bundle`). A lone request/response exchange never waits (the
-reply acknowledges the request, so the link is idle when the next one is sent); under
-load, tens of messages share one datagram, one sequence number and one system call each
-way, which is how the kernel bundles a congested link. ``UserTransport(bundling=False)``
+(:meth:`.link.Link.flush_bundle`) — or as soon as :data:`BUNDLE_BATCH` messages have
+gathered, so that the peer starts on them while this side goes on. A lone request/response
+exchange never waits (the reply acknowledges the request, so the link is idle when the next
+one is sent); under load, up to 32 messages share one datagram, one sequence number and one
+system call each way, which is how the kernel bundles a congested link. ``UserTransport(bundling=False)``
 sends every message at once.
 
 Both paths read and write the link's state (:mod:`.link` documents the fields and its
@@ -77,6 +78,12 @@ _LINK_UP = LINK_ESTABLISHED | LINK_SYNCHING
 #: Largest message (header included) that waits to be bundled: copying it into the bundle
 #: costs less than a packet of its own; a larger one goes out alone (after the bundle).
 BUNDLE_MAX = 2048
+#: Messages after which a bundle leaves without waiting for the end of the turn. 32 messages
+#: share one packet's cost well enough; holding more back only keeps the peer idle: with 64
+#: callers and client and server on separate CPUs, one bundle per turn made the two
+#: processes take turns (53 k calls/s), two let them overlap (~110 k/s); on one CPU it
+#: costs ~3 % (65 → 63 k/s).
+BUNDLE_BATCH = 32
 _MAX_SIZE = BASIC_H_SIZE + MAX_USER_MSG_SIZE
 
 
@@ -267,6 +274,8 @@ class FastPath:
                         _H8.pack(_W0_DIRECT | (importance << 25) | size, _W1_DIRECT, 0, own, port, dport, own, p.addr)
                         + data
                     )
+                    if len(bundleq) >= BUNDLE_BATCH:
+                        self._stack.flush_peer(p, self._time())
                 elif bundleq:  # too large to bundle: the general path sends the bundle first
                     self._sockets_send(port, dest, data, importance)
                     return

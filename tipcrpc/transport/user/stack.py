@@ -338,11 +338,14 @@ class Stack:
             return
         now = self.loop.time()  # type: ignore[union-attr]
         for p in corked:
-            link = p.link
-            if link is not None and link.bundleq:  # (a link reset since has returned them)
-                xmitq: list[Any] = []
-                link.flush_bundle(now, xmitq)
-                self._send_packets([(p.media, pkt) for pkt in xmitq])
+            if p.link is not None and p.link.bundleq:  # (a link reset since has returned them)
+                self.flush_peer(p, now)
+
+    def flush_peer(self, p: Any, now: float) -> None:
+        """Send what ``p``'s link gathered to bundle, now (a full batch, or the turn's end)."""
+        xmitq: list[Any] = []
+        p.link.flush_bundle(now, xmitq)
+        self._send_packets([(p.media, pkt) for pkt in xmitq])
 
     def _join_and_send(self, dest: tuple[str, int], hdr: bytes | bytearray, body: bytes) -> None:
         """``send_parts`` for bearers without one (test bearers): join, then send."""
