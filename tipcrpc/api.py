@@ -117,7 +117,8 @@ def user_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str,
     ``TIPCRPC_TOLERANCE_MS`` — link tolerance (50–30000); ``TIPCRPC_USER_IDENTITY`` — the
     node identity (stable across restarts: a restarted process rejoins as the same node);
     ``TIPCRPC_USER_MULTICAST`` — ``1``/``0``: multicast discovery on the bearer's interface
-    (default: on for loopback only); ``TIPCRPC_CLUSTER_KEY`` — the cluster key
+    (default: on for loopback only); ``TIPCRPC_USER_BUNDLING`` — ``1``/``0``: bundle small
+    messages sent while a link is busy (default on); ``TIPCRPC_CLUSTER_KEY`` — the cluster key
     (``0x`` + hex, as ``tipc node set key``). Unset or empty variables are left
     to ``UserTransport``'s defaults; a bad value raises :class:`~tipcrpc.errors.UsageError`
     naming the variable.
@@ -142,11 +143,12 @@ def user_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str,
         if len(text.encode("utf-8")) > 255:
             raise UsageError("$TIPCRPC_USER_IDENTITY: longer than 255 bytes")
         opts["identity"] = text
-    text = env.get("TIPCRPC_USER_MULTICAST", "").strip().lower()
-    if text:
-        if text not in ("0", "1", "yes", "no", "true", "false", "on", "off"):
-            raise UsageError(f"$TIPCRPC_USER_MULTICAST: {text!r} is not one of 1/0, yes/no, true/false, on/off")
-        opts["multicast"] = text in ("1", "yes", "true", "on")
+    for var, key in (("TIPCRPC_USER_MULTICAST", "multicast"), ("TIPCRPC_USER_BUNDLING", "bundling")):
+        text = env.get(var, "").strip().lower()
+        if text:
+            if text not in ("0", "1", "yes", "no", "true", "false", "on", "off"):
+                raise UsageError(f"${var}: {text!r} is not one of 1/0, yes/no, true/false, on/off")
+            opts[key] = text in ("1", "yes", "true", "on")
     for var, key, lo, hi in (("TIPCRPC_USER_PORT", "port", 1, 65535), ("TIPCRPC_NETID", "netid", 1, 9999),
                              ("TIPCRPC_TOLERANCE_MS", "tolerance_ms", 50, 30_000)):  # fmt: skip
         text = env.get(var, "").strip()

@@ -167,6 +167,7 @@ def test_user_transport_options_from_the_environment(monkeypatch: pytest.MonkeyP
         "TIPCRPC_TOLERANCE_MS": "500",
         "TIPCRPC_USER_IDENTITY": " db-primary ",
         "TIPCRPC_USER_MULTICAST": "Yes",
+        "TIPCRPC_USER_BUNDLING": "off",
     }
     assert api.user_options_from_env(env) == {
         "peers": [("10.0.0.2", 6118), ("10.0.0.3", 7000)],
@@ -176,6 +177,7 @@ def test_user_transport_options_from_the_environment(monkeypatch: pytest.MonkeyP
         "tolerance_ms": 500,
         "identity": "db-primary",
         "multicast": True,
+        "bundling": False,
     }
     assert api.user_options_from_env({"TIPCRPC_USER_MULTICAST": "0"}) == {"multicast": False}
     assert api.user_options_from_env({"TIPCRPC_NETID": " "}) == {}
@@ -183,6 +185,7 @@ def test_user_transport_options_from_the_environment(monkeypatch: pytest.MonkeyP
                        ("TIPCRPC_USER_PEERS", "10.0.0.2:0"), ("TIPCRPC_USER_LOCAL_IP", "::1"),
                        ("TIPCRPC_USER_PORT", "70000"), ("TIPCRPC_NETID", "0"), ("TIPCRPC_NETID", "x"),
                        ("TIPCRPC_TOLERANCE_MS", "10"), ("TIPCRPC_USER_MULTICAST", "maybe"),
+                       ("TIPCRPC_USER_BUNDLING", "2"),
                        ("TIPCRPC_USER_IDENTITY", "x" * 256)]:  # fmt: skip
         with pytest.raises(tipcrpc.UsageError, match=var):
             api.user_options_from_env({var: value})

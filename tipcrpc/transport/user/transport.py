@@ -142,9 +142,10 @@ class UserTransport:
       fragments: a 1 MiB payload costs ~3 ms instead of ~22 ms at 1 400), else 1 400 (fits an
       Ethernet frame, no IP fragmentation).
     * ``bundling`` — while a link has packets in flight, small messages sent in one turn of
-      the event loop share MSG_BUNDLER packets, sent at the end of the turn (default on;
-      see :mod:`.fast_path`). An idle link sends at once either way; off, every message is
-      its own packet (more packets and system calls under load, no wait to the end of a turn).
+      the event loop share MSG_BUNDLER packets, sent at the end of the turn or as soon as
+      32 have gathered (default on; see :mod:`.fast_path`). An idle link sends at once
+      either way; off, every message is its own packet (more packets and system calls
+      under load, no wait to the end of a turn).
     * ``liveness`` — same-host fast failure detection (default on, Linux only).
     * ``keepalive`` — keep the links alive from a daemon thread while the event loop is
       blocked (default on; see :mod:`.keepalive`), for at most ``stall_limit`` seconds of one
