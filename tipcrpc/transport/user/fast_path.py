@@ -98,7 +98,7 @@ class FastPath:
     __slots__ = ("_stack", "_general", "own", "up", "ports", "_src_cache", "_src", "_node",
                  "_sockets", "_send_parts", "_time", "_sockets_send", "bundling", "_cork")  # fmt: skip
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, *, bundling: bool = True) -> None:
         self._stack = stack
         self._general: Callable[[bytes, Any], None] = stack._on_packet
         self.own = 0
@@ -112,7 +112,7 @@ class FastPath:
         self._time: Callable[[], float] = float
         self._sockets_send = stack.sockets.send
         #: Bundle what is sent while a link has packets in flight (module docstring).
-        self.bundling = True
+        self.bundling = bundling
         self._cork: Callable[[Any], None] = stack._cork
 
     def start(self) -> None:

@@ -82,6 +82,7 @@ class Stack:
         liveness: bool,
         keepalive: bool = True,
         stall_limit: float | None = DEFAULT_STALL_LIMIT,
+        bundling: bool = True,
     ) -> None:
         self.node_id = node_id
         self.media = media
@@ -136,7 +137,7 @@ class Stack:
         #: The socket layer: local ports, sending to names/sockets, delivery and returns.
         self.sockets = SocketLayer(self, self.stats)
         #: The fused common case; its ``rcv`` is the bearer's packet callback.
-        self.fast = FastPath(self)
+        self.fast = FastPath(self, bundling=bundling)
 
     # ------------------------------------------------------------------------- lifecycle
 

@@ -230,8 +230,8 @@ class UserTransport:
             liveness=liveness,
             keepalive=keepalive,
             stall_limit=stall_limit,
+            bundling=bundling,
         )
-        self._stack.fast.bundling = bundling
         if isinstance(media, KeyedBearer):
             media.on_packet = self._stack.fast.rcv
             self._rx = media.receive
