@@ -133,7 +133,7 @@ def describe_service(svc: Service[Any], names: Sequence[Name], scope: Scope) -> 
 def _info(name: str, func: Callable[..., Any], doc: str) -> MethodInfo:
     sig = inspect.signature(func)
     return MethodInfo(name=name, func=func, kind=MethodKind.SYNC, idempotent=True, importance=Importance.HIGH,
-                      signature=sig, doc=doc, _simple_arity=None)  # fmt: skip
+                      signature=sig, doc=doc, arity=None)  # fmt: skip
 
 
 class Reflection:

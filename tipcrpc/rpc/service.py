@@ -93,20 +93,17 @@ class MethodInfo:
     importance: Importance
     signature: inspect.Signature
     doc: str | None
-    # Fast path: a plain positional signature of exactly this many parameters, no defaults.
-    _simple_arity: int | None = field(repr=False)
+    #: How many positional arguments a call may pass without a check against the signature
+    #: (a plain positional signature of exactly this many parameters, no defaults), else
+    #: ``None``: the per-call path calls :meth:`bind` only when this does not match.
+    arity: int | None = field(repr=False)
     #: ``kind.streaming``, precomputed for the per-call path.
     streaming: bool = field(init=False, repr=False)
-    #: How many positional arguments a call may pass without a check against the signature
-    #: (a plain positional signature without defaults), else ``None``: the per-call path
-    #: calls :meth:`bind` only when this does not match.
-    arity: int | None = field(init=False, repr=False)
     # The signature as text for error messages, rendered on first need (see signature_text).
     _text: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "streaming", self.kind.streaming)
-        object.__setattr__(self, "arity", self._simple_arity)
 
     @property
     def signature_text(self) -> str:
@@ -120,7 +117,7 @@ class MethodInfo:
 
     def bind(self, args: list[Any] | tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         """Check that ``args``/``kwargs`` fit the signature; :class:`InvalidArguments` if not."""
-        if not kwargs and self._simple_arity is not None and len(args) == self._simple_arity:
+        if not kwargs and self.arity is not None and len(args) == self.arity:
             return
         try:
             self.signature.bind(*args, **kwargs)
@@ -313,7 +310,7 @@ class Service(Generic[Api]):
                 importance=imp,
                 signature=sig,
                 doc=inspect.getdoc(f),
-                _simple_arity=_simple_arity(sig),
+                arity=_simple_arity(sig),
             )
             return f
 
