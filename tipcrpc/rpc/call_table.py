@@ -341,15 +341,7 @@ class CallTable:
             call.body = (args, kwargs, flags, credit, metadata)
             heapq.heappush(self._timers, (deadline, cid, _DEADLINE))
         if to is not None:
-            # send(), inlined for the first send of a call
-            call.socket = to
-            call.tried.append(to)
-            call.attempts = 1
-            self._send_seq = call.sent = self._send_seq + 1
-            counts = self.outstanding
-            if counts is not None:
-                counts[to] = counts.get(to, 0) + 1
-            self.out.sends.append((to, frame, importance))
+            self.send(call, to)
         return call
 
     def _forget_notes(self) -> None:

@@ -56,13 +56,13 @@ _CHUNK, _CHUNK_ACK, _REPLY = int(Kind.CHUNK), int(Kind.CHUNK_ACK), int(Kind.REPL
 _OVERLOAD = DeliveryFailure.OVERLOAD
 
 
-
 def _chosen(opts: CallOptions, idempotent: bool, importance: Importance) -> tuple[bool, Importance]:
     """A method's idempotency and importance, as the call's options override them."""
     return (
         idempotent if opts.idempotent is None else opts.idempotent,
         importance if opts.importance is None else opts.importance,
     )
+
 
 class Client:
     """An RPC client on one transport (use :func:`tipcrpc.connect`, or ``async with Client(t)``).
@@ -530,13 +530,8 @@ class Client:
         t = opts.timeout
         if t is None and kind != STREAM:
             t = self.default_timeout
-        call = table.new(kind, stype, method, args, kwargs, idem, imp, None if t is None else now + t, None,
-                         opts.credit if kind == STREAM else None, opts.metadata, learn, now, sock, count + 1,
-                         opts.wait_ready)  # fmt: skip
-        if kind == UNARY:
-            call.waiter = loop.create_future()  # type: ignore[union-attr]
-        self._flush()
-        return call
+        return self._begin(loop, table, kind, opts, stype, method, args, kwargs, idem, imp, learn,
+                           None if t is None else now + t, None, now, sock, count + 1)  # fmt: skip
 
     async def _start(self, kind: int, opts: CallOptions, service: ServiceRef, method: str, args: tuple[Any, ...],
                      kwargs: dict[str, Any]) -> Call:  # fmt: skip
@@ -554,8 +549,17 @@ class Client:
         table = self._table
         if table is None or self._closed:
             raise ClosedError("client is closed")
+        return self._begin(loop, table, kind, opts, stype, method, args, kwargs, idem, imp, learn, deadline,
+                           instance, now, sock, len(m) + 1)  # fmt: skip
+
+    def _begin(self, loop: Any, table: CallTable, kind: int, opts: CallOptions, stype: int, method: str,
+               args: tuple[Any, ...], kwargs: dict[str, Any], idem: bool, imp: Importance, learn: int,
+               deadline: float | None, instance: int | None, now: float, sock: SocketAddr | None,
+               max_attempts: int) -> Call:  # fmt: skip
+        """Make the routed call in the table (sent to ``sock`` if known), give a unary call
+        its future, and send what the table's outbox holds (both starts end here)."""
         call = table.new(kind, stype, method, args, kwargs, idem, imp, deadline, instance,
-                         opts.credit if kind == STREAM else None, opts.metadata, learn, now, sock, len(m) + 1,
+                         opts.credit if kind == STREAM else None, opts.metadata, learn, now, sock, max_attempts,
                          opts.wait_ready)  # fmt: skip
         if kind == UNARY:
             call.waiter = loop.create_future()

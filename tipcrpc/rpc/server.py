@@ -286,12 +286,8 @@ class Server:
         while True:
             if out.sends:
                 sends, out.sends = out.sends, []
-                send = self._link.send
                 for dest, frame, imp in sends:
-                    try:
-                        send(dest, frame, imp, cache=True)
-                    except (FrameTooLarge, ClosedError, TransportError) as exc:
-                        self._unsent(dest, frame, imp, exc)
+                    self._send(dest, frame, imp)
             if out.cancel:
                 cancel, out.cancel = out.cancel, []
                 for s in cancel:
