@@ -179,39 +179,34 @@ class FastPath:
                             link.build_state_msg(xmitq)
                         if xmitq:
                             self._stack._send_packets([(p.media, pkt) for pkt in xmitq])
-                        # SocketLayer.dispatch: Delivery(data, <orig node:orig port>, port address).
-                        sk = self._sockets
                         if inner is None:
-                            src = self._src_cache.get((w6, w4))
-                            if src is None:
-                                src = self._src(w6, w4)
-                            sk.messages_received += 1
-                            sk.bytes_received += n - BASIC_H_SIZE
-                            d = _new(Delivery)  # Delivery(payload, src, dest), built as the socket layer does
-                            _set_data(d, data[BASIC_H_SIZE:])
-                            _set_source(d, src)
-                            _set_dest(d, ep._address)
-                            ep._deliver(d)
+                            self._deliver(data, w6, w4, ep, BASIC_H_SIZE, n)
                         else:
                             # Link._input of a MSG_BUNDLER, then dispatch of each message.
                             lst["recv_bundles"] += 1
                             lst["recv_bundled"] += len(inner)
-                            src_cache = self._src_cache
+                            deliver = self._deliver
                             for orig, sport, iep, start, end in inner:
-                                src = src_cache.get((orig, sport))
-                                if src is None:
-                                    src = self._src(orig, sport)
-                                sk.messages_received += 1
-                                sk.bytes_received += end - start
-                                d = _new(Delivery)
-                                _set_data(d, data[start:end])
-                                _set_source(d, src)
-                                _set_dest(d, iep._address)
-                                iep._deliver(d)
+                                deliver(data, orig, sport, iep, start, end)
                         if released and self._stack._drain_waiters:
                             self._stack._wake_drained()
                         return
         self._general(data, src)
+
+    def _deliver(self, data: bytes, orig: int, sport: int, ep: Any, start: int, end: int) -> None:
+        """SocketLayer.dispatch of the message whose payload is ``data[start:end]``:
+        ``Delivery(payload, <orig node:orig port>, port address)`` to ``ep``."""
+        src = self._src_cache.get((orig, sport))
+        if src is None:
+            src = self._src(orig, sport)
+        sk = self._sockets
+        sk.messages_received += 1
+        sk.bytes_received += end - start
+        d = _new(Delivery)  # built as the socket layer does, without the frozen dataclass __init__
+        _set_data(d, data[start:end])
+        _set_source(d, src)
+        _set_dest(d, ep._address)
+        ep._deliver(d)
 
     def _bundled(self, data: bytes, n: int) -> list[tuple[int, int, Any, int, int]] | None:
         """The messages of a MSG_BUNDLER packet as ``(orig node, orig port, endpoint, start,
