@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import time
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import tipcrpc
 
@@ -63,6 +63,18 @@ def echo_server(sock: Any, lean: bool) -> Callable[[], None]:
             sock.sendto(data, src)
 
     return readable
+
+
+async def _timed(args: argparse.Namespace, one: Callable[[], Awaitable[object]], unit: str, note: str = "") -> None:
+    """``args.warm`` rounds of ``one()``, then ``args.calls`` timed ones; prints the time per ``unit``."""
+    for _ in range(args.warm):
+        await one()
+    t0 = time.perf_counter()
+    for _ in range(args.calls):
+        await one()
+    dt = time.perf_counter() - t0
+    plural = "echoes" if unit == "echo" else unit + "s"
+    print(f"{args.calls} {plural} in {dt:.3f} s: {dt / args.calls * 1e6:.1f} us/{unit}{note}")
 
 
 async def floor(args: argparse.Namespace) -> None:
@@ -111,13 +123,7 @@ async def floor(args: argparse.Namespace) -> None:
         cli.sendto(b"add(1, 2)", saddr)
         return await fut
 
-    for _ in range(args.warm):
-        await call()
-    t0 = time.perf_counter()
-    for _ in range(args.calls):
-        await call()
-    dt = time.perf_counter() - t0
-    print(f"{args.calls} calls in {dt:.3f} s: {dt / args.calls * 1e6:.1f} us/call ({caddr})")
+    await _timed(args, call, "call", f" ({caddr})")
     loop.remove_reader(srv.fileno())
     loop.remove_reader(cli.fileno())
     srv.close()
@@ -217,13 +223,8 @@ async def lean_tipc(args: argparse.Namespace) -> None:
         cli.send(0x1001, 7, 9, pack([msgid, "add", (1, 2)]))
         return await fut
 
-    for _ in range(args.warm):
-        assert await call() == 3
-    t0 = time.perf_counter()
-    for _ in range(args.calls):
-        await call()
-    dt = time.perf_counter() - t0
-    print(f"{args.calls} calls in {dt:.3f} s: {dt / args.calls * 1e6:.1f} us/call")
+    assert await call() == 3
+    await _timed(args, call, "call")
     for s in socks:
         loop.remove_reader(s.fileno())
         s.close()
@@ -279,13 +280,7 @@ async def _echo(args: argparse.Namespace, server_t: object, client_t: object) ->
         cli.send(dest, call)
         return await fut
 
-    for _ in range(args.warm):
-        await one()
-    t0 = time.perf_counter()
-    for _ in range(args.calls):
-        await one()
-    dt = time.perf_counter() - t0
-    print(f"{args.calls} echoes in {dt:.3f} s: {dt / args.calls * 1e6:.1f} us/echo")
+    await _timed(args, one, "echo")
     await cli.aclose()
     await srv.aclose()
     if own is not None:
