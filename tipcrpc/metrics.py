@@ -62,11 +62,11 @@ class MethodMetrics:
             self.errors += 1
             self.by_error[error] = self.by_error.get(error, 0) + 1
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, bounds: tuple[float, ...]) -> dict[str, Any]:
         """Plain data: ``calls``, ``errors``, ``by_error``, ``sum_seconds`` and cumulative
         ``buckets`` as ``[[upper_bound, count], ...]`` ending with ``["+Inf", calls]``."""
         cumulative, acc = [], 0
-        for bound, n in zip((*self._bounds, "+Inf"), self.counts):
+        for bound, n in zip((*bounds, "+Inf"), self.counts):
             acc += n
             cumulative.append([bound, acc])
         return {"calls": self.calls, "errors": self.errors, "by_error": dict(self.by_error),
@@ -119,7 +119,7 @@ class Metrics:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """``{"service.method": MethodMetrics.as_dict(), ...}`` sorted by name (for
         ``statistics()`` and ``--json``)."""
-        return {f"{s}.{m}": mm.as_dict() for s, m, mm in self.items()}
+        return {f"{s}.{m}": mm.as_dict(self.bounds) for s, m, mm in self.items()}
 
     def items(self) -> list[tuple[str, str, MethodMetrics]]:
         """``(service name, method, metrics)`` sorted by service then method."""
